@@ -1,0 +1,61 @@
+# smpgo: a bare-metal x86-64 SMP kernel in Go.
+#
+#   make run        boot in QEMU (-smp 4) on the serial console
+#   make test       host tests, lint, and the QEMU smoke matrix
+#   make test-full  the whole QEMU matrix
+#   make bench      in-kernel benchmarks
+#   make build      build/kernel.elf and build/kernel.img
+
+GO        ?= go
+BUILD     := build
+KPKG      := ./boot/kernel
+LDFLAGS   := -E github.com/smpgo/smpgo/boot.entry32 -T 0x1000000
+KENV      := GOOS=linux GOARCH=amd64 CGO_ENABLED=0
+SMP       ?= 4
+QEMUFLAGS ?=
+
+.PHONY: all build run test test-host test-qemu test-full lint bench deps clean
+
+all: build
+
+build: $(BUILD)/kernel.img
+
+$(BUILD)/kernel.elf: FORCE
+	@mkdir -p $(BUILD)
+	$(KENV) $(GO) build -ldflags '$(LDFLAGS)' -o $@ $(KPKG)
+
+$(BUILD)/kernel.img: $(BUILD)/kernel.elf
+	$(GO) run ./boot/cmd/mkimage -o $@ $<
+
+FORCE:
+
+# deps installs QEMU when it is missing (Debian packages, as root).
+deps:
+	@bash tools/deps.sh qemu
+
+run: deps build
+	$(GO) run ./qemu/cmd/qemurun -i -smp $(SMP) $(QEMUFLAGS) -kernel $(BUILD)/kernel.img -- $(ARGS)
+
+lint:
+	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@echo "== go vet"; $(GO) vet ./...
+	@echo "== staticcheck"; $(GO) tool staticcheck ./...
+
+test-host:
+	$(GO) test ./...
+
+test-qemu: deps build
+	SMPGO_QEMU=smoke $(GO) test -count=1 -v -run TestBoots -timeout 14m ./qemu/
+
+test:
+	@bash tools/test.sh smoke
+
+test-full:
+	@bash tools/test.sh full
+
+bench: deps build
+	$(GO) run ./qemu/cmd/qemurun -smp $(SMP) -timeout 10m -kernel $(BUILD)/kernel.img -- bench=.
+
+clean:
+	rm -rf $(BUILD)

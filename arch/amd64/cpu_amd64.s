@@ -1,0 +1,216 @@
+// Instruction wrappers for cpu.go. All NOSPLIT leaves with ABI0 stack arguments.
+
+#include "textflag.h"
+
+TEXT ·Inb(SB),NOSPLIT,$0-9
+	MOVW	port+0(FP), DX
+	INB
+	MOVB	AX, ret+8(FP)
+	RET
+
+TEXT ·Outb(SB),NOSPLIT,$0-3
+	MOVW	port+0(FP), DX
+	MOVB	val+2(FP), AX
+	OUTB
+	RET
+
+TEXT ·Inw(SB),NOSPLIT,$0-10
+	MOVW	port+0(FP), DX
+	INW
+	MOVW	AX, ret+8(FP)
+	RET
+
+TEXT ·Outw(SB),NOSPLIT,$0-4
+	MOVW	port+0(FP), DX
+	MOVW	val+2(FP), AX
+	OUTW
+	RET
+
+TEXT ·Inl(SB),NOSPLIT,$0-12
+	MOVW	port+0(FP), DX
+	INL
+	MOVL	AX, ret+8(FP)
+	RET
+
+TEXT ·Outl(SB),NOSPLIT,$0-8
+	MOVW	port+0(FP), DX
+	MOVL	val+4(FP), AX
+	OUTL
+	RET
+
+TEXT ·Rdmsr(SB),NOSPLIT,$0-16
+	MOVL	msr+0(FP), CX
+	RDMSR
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+8(FP)
+	RET
+
+TEXT ·Wrmsr(SB),NOSPLIT,$0-16
+	MOVL	msr+0(FP), CX
+	MOVQ	val+8(FP), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	WRMSR
+	RET
+
+TEXT ·ReadCR0(SB),NOSPLIT,$0-8
+	MOVQ	CR0, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·WriteCR0(SB),NOSPLIT,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, CR0
+	RET
+
+TEXT ·ReadCR2(SB),NOSPLIT,$0-8
+	MOVQ	CR2, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·ReadCR3(SB),NOSPLIT,$0-8
+	MOVQ	CR3, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·WriteCR3(SB),NOSPLIT,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, CR3
+	RET
+
+TEXT ·ReadCR4(SB),NOSPLIT,$0-8
+	MOVQ	CR4, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·WriteCR4(SB),NOSPLIT,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, CR4
+	RET
+
+TEXT ·Cpuid(SB),NOSPLIT,$0-24
+	MOVL	leaf+0(FP), AX
+	MOVL	sub+4(FP), CX
+	CPUID
+	MOVL	AX, eax+8(FP)
+	MOVL	BX, ebx+12(FP)
+	MOVL	CX, ecx+16(FP)
+	MOVL	DX, edx+20(FP)
+	RET
+
+TEXT ·Rdtsc(SB),NOSPLIT,$0-8
+	RDTSC
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·Lgdt(SB),NOSPLIT,$0-8
+	MOVQ	p+0(FP), AX
+	LGDT	(AX)
+	RET
+
+TEXT ·Lidt(SB),NOSPLIT,$0-8
+	MOVQ	p+0(FP), AX
+	LIDT	(AX)
+	RET
+
+TEXT ·Ltr(SB),NOSPLIT,$0-2
+	MOVW	sel+0(FP), AX
+	LTR	AX
+	RET
+
+TEXT ·Invlpg(SB),NOSPLIT,$0-8
+	MOVQ	addr+0(FP), AX
+	INVLPG	(AX)
+	RET
+
+TEXT ·Hlt(SB),NOSPLIT,$0-0
+	HLT
+	RET
+
+TEXT ·Cli(SB),NOSPLIT,$0-0
+	CLI
+	RET
+
+TEXT ·Sti(SB),NOSPLIT,$0-0
+	STI
+	RET
+
+TEXT ·Pause(SB),NOSPLIT,$0-0
+	PAUSE
+	RET
+
+TEXT ·Flags(SB),NOSPLIT,$0-8
+	PUSHFQ
+	POPQ	AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·Rdrand(SB),NOSPLIT,$0-9
+	RDRANDQ	AX
+	SETCS	BL
+	MOVQ	AX, v+0(FP)
+	MOVB	BL, ok+8(FP)
+	RET
+
+TEXT ·ZeroPage(SB),NOSPLIT,$0-8
+	MOVQ	addr+0(FP), DI
+	XORQ	AX, AX
+	MOVQ	$512, CX
+	CLD
+	REP;	STOSQ
+	RET
+
+TEXT ·CopyPage(SB),NOSPLIT,$0-16
+	MOVQ	dst+0(FP), DI
+	MOVQ	src+8(FP), SI
+	MOVQ	$512, CX
+	CLD
+	REP;	MOVSQ
+	RET
+
+TEXT ·Load64(SB),NOSPLIT,$0-16
+	MOVQ	addr+0(FP), AX
+	MOVQ	(AX), AX
+	MOVQ	AX, ret+8(FP)
+	RET
+
+TEXT ·Store64(SB),NOSPLIT,$0-16
+	MOVQ	addr+0(FP), AX
+	MOVQ	v+8(FP), BX
+	MOVQ	BX, (AX)
+	RET
+
+TEXT ·Load32(SB),NOSPLIT,$0-12
+	MOVQ	addr+0(FP), AX
+	MOVL	(AX), AX
+	MOVL	AX, ret+8(FP)
+	RET
+
+TEXT ·Store32(SB),NOSPLIT,$0-12
+	MOVQ	addr+0(FP), AX
+	MOVL	v+8(FP), BX
+	MOVL	BX, (AX)
+	RET
+
+TEXT ·Load8(SB),NOSPLIT,$0-9
+	MOVQ	addr+0(FP), AX
+	MOVB	(AX), AX
+	MOVB	AX, ret+8(FP)
+	RET
+
+TEXT ·Store8(SB),NOSPLIT,$0-9
+	MOVQ	addr+0(FP), AX
+	MOVB	v+8(FP), BX
+	MOVB	BX, (AX)
+	RET
+
+TEXT ·Memmove(SB),NOSPLIT,$0-24
+	MOVQ	dst+0(FP), DI
+	MOVQ	src+8(FP), SI
+	MOVQ	n+16(FP), CX
+	CLD
+	REP;	MOVSB
+	RET

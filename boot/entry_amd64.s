@@ -1,0 +1,134 @@
+// Multiboot entry: 32-bit protected mode → 64-bit long mode → Go (start64).
+// See boot.go for the fixed addresses (go_asm.h constants) and the rules
+// this code follows.
+
+#include "go_asm.h"
+#include "textflag.h"
+
+#define MULTIBOOT_MAGIC 0x2BADB002
+
+// func entry32()
+//
+// Machine state at entry (Multiboot §3.2): EAX magic, EBX info, CS/DS flat
+// 32-bit, paging off, interrupts off.
+TEXT ·entry32(SB),NOSPLIT|NOFRAME,$0
+	CLI
+	CLD
+	MOVL	AX, SI	// multiboot magic
+	MOVL	$const_earlySP32, SP
+
+	// Clear PML4, PDPT, PD and the GDT page (0x100000..0x107000).
+	MOVL	$const_earlyPML4, DI
+	XORL	AX, AX
+	MOVL	$(7*4096/4), CX
+	REP;	STOSL
+
+	MOVL	$const_earlyMagic, DI
+	MOVL	SI, (DI)
+	MOVL	$const_earlyInfo, DI
+	MOVL	BX, (DI)
+
+	// PML4[0] → PDPT; PDPT[0..3] → PD pages (present, writable).
+	MOVL	$const_earlyPML4, DI
+	MOVL	$(const_earlyPDPT|3), AX
+	MOVL	AX, (DI)
+	MOVL	$const_earlyPDPT, DI
+	MOVL	$(const_earlyPD|3), AX
+	MOVL	$4, CX
+pdpt:
+	MOVL	AX, (DI)
+	ADDL	$4096, AX
+	ADDL	$8, DI
+	DECL	CX
+	JNE	pdpt
+
+	// PD: 2048 entries of 2 MiB pages (present, writable, PS): 0..4 GiB.
+	MOVL	$const_earlyPD, DI
+	MOVL	$0x83, AX
+	MOVL	$2048, CX
+pd:
+	MOVL	AX, (DI)
+	ADDL	$0x200000, AX
+	ADDL	$8, DI
+	DECL	CX
+	JNE	pd
+
+	// GDT: null; 0x08 64-bit code (L=1, P, DPL0, accessed); 0x10 data.
+	MOVL	$const_earlyGDT, DI
+	MOVL	$0x0000FFFF, 8(DI)
+	MOVL	$0x00AF9B00, 12(DI)
+	MOVL	$0x0000FFFF, 16(DI)
+	MOVL	$0x00CF9300, 20(DI)
+	MOVL	$const_earlyGDTR, DI
+	MOVW	$23, (DI)
+	MOVL	$const_earlyGDT, 2(DI)
+	MOVL	$0, 6(DI)
+	LGDT	(DI)
+
+	// CR4: PAE (5), OSFXSR (9), OSXMMEXCPT (10).
+	MOVL	$0x620, AX
+	MOVL	AX, CR4
+	MOVL	$const_earlyPML4, AX
+	MOVL	AX, CR3
+
+	// EFER: SCE, LME, NXE.
+	MOVL	$0xC0000080, CX
+	RDMSR
+	ORL	$0x901, AX
+	WRMSR
+
+	// CR0: PG, PE, MP; clear EM (2) and TS (3) so SSE works.
+	MOVL	CR0, AX
+	ORL	$0x80000003, AX
+	ANDL	$0xFFFFFFF3, AX
+	MOVL	AX, CR0
+
+	// Far return into the 64-bit code segment. The target is computed
+	// from EIP (getPC): here + 8 bytes = POPL(1) ADDL imm8(3) PUSHL imm8(2)
+	// PUSHL(1) RETF(1). TestEntryLayout checks this against the binary.
+	BYTE	$0xE8; LONG	$0	// CALL to the next instruction
+	POPQ	BX
+	ADDL	$8, BX
+	PUSHQ	$0x08
+	PUSHQ	BX
+	BYTE	$0xCB	// RETF (32-bit far return)
+
+	// 64-bit mode from here.
+	MOVL	$0x10, AX
+	MOVW	AX, DS
+	MOVW	AX, ES
+	MOVW	AX, SS
+	XORL	AX, AX
+	MOVW	AX, FS
+	MOVW	AX, GS
+
+	LEAQ	·earlyStack(SB), BX
+	LEAQ	const_earlyStackSize(BX), SP
+
+	// Fake g for the Go prologue checks: stack.lo, stack.hi,
+	// stackguard0, stackguard1 (runtime2.go: type g struct).
+	LEAQ	·earlyG(SB), DI
+	MOVQ	BX, 0(DI)
+	MOVQ	SP, 8(DI)
+	LEAQ	4096(BX), AX
+	MOVQ	AX, 16(DI)
+	MOVQ	AX, 24(DI)
+	LEAQ	·earlyTLS(SB), SI
+	MOVQ	DI, 0(SI)
+	LEAQ	8(SI), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	MOVL	$0xC0000100, CX	// IA32_FS_BASE
+	WRMSR
+
+	CALL	·start64(SB)
+hang:
+	CLI
+	HLT
+	JMP	hang
+
+// func stackLo() uintptr
+TEXT ·stackLo(SB),NOSPLIT,$0-8
+	LEAQ	·earlyStack(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET

@@ -1,0 +1,238 @@
+package kern
+
+import (
+	"unsafe"
+
+	"github.com/smpgo/smpgo/apic"
+	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/vm"
+)
+
+// Multiboot 1 (Multiboot Specification 0.6.96 §3.3).
+const (
+	multibootMagic = 0x2BADB002
+	mbFlagCmdline  = 1 << 2
+	mbFlagMmap     = 1 << 6
+	mmapAvailable  = 1
+	kernelLoadAddr = 0xffe000 // image header page (boot/image), ELF headers, then -T 0x1000000
+	lowReserved    = 2 << 20  // real-mode area, BIOS, boot page tables (boot.early*)
+	mainStackSize  = 256 << 10
+)
+
+// Boot-time state (c): copied out of the boot loader's memory first thing.
+var (
+	bootCmdline [4096]byte
+	bootCmdLen  int
+	memRegions  [32][2]uintptr
+	nMemRegions int
+	memTotal    uint64
+
+	mainStack [mainStackSize]byte
+	auxRandom [16]byte
+)
+
+// Cmdline returns the kernel command line as the boot loader gave it.
+func Cmdline() string { return string(bootCmdline[:bootCmdLen]) }
+
+// Boot brings up the bootstrap processor and starts the Go runtime on the
+// first thread. Called by boot.start64 on the early stack, in long mode,
+// interrupts off. It never returns.
+func Boot(magic, info uintptr, stackLo, stackHi uintptr) {
+	conInit()
+	conWrite([]byte("smpgo: booting\n"))
+	if magic != multibootMagic {
+		Panic("kern.Boot: not started by a multiboot loader")
+	}
+	parseMultiboot(info)
+
+	initIDT()
+	initCPU(0)
+	ncpu = 1
+	schedInit()
+	if _, _, ecx, _ := amd64.Cpuid(1, 0); ecx&(1<<30) != 0 {
+		hasRDRAND = true
+	}
+	rngState ^= amd64.Rdtsc()
+
+	initMemory()
+	initInterrupts()
+
+	// CPU 0's idle thread, then the runtime's first thread.
+	lockSched()
+	idle := newIdleThreadLocked(0)
+	m0 := allocThreadLocked()
+	unlockSched()
+	cpus[0].idleIdx = int32(threadIndex(idle))
+	cpus[0].curIdx = cpus[0].idleIdx
+	m0.Frame.RIP = uint64(rt0Addr())
+	m0.Frame.RSP = uint64(buildInitialStack())
+	m0.Frame.CS, m0.Frame.SS = 0x08, 0x10
+	m0.Frame.RFLAGS = 0x202
+	lockSched()
+	switchLocked(&cpus[0], m0)
+	unlockSched()
+	m0.startNs = nanotime()
+
+	var l kline
+	l.s("smpgo: ").u(memTotal >> 20).s(" MiB, ").u(vm.Pages.FreePages() * 4).s(" KiB free, tsc ").u(tscHz / 1000000).s(" MHz, starting runtime").nl().print()
+	startTick()
+	resumeFirst()
+}
+
+func resumeFirst()
+func idleLoopAddr() uintptr
+func rt0Addr() uintptr
+func kernelEnd() uintptr
+
+// parseMultiboot copies the command line and memory map (the loader's
+// buffers are ordinary free memory afterwards).
+func parseMultiboot(info uintptr) {
+	flags := amd64.Load32(info)
+	if flags&mbFlagCmdline != 0 {
+		p := uintptr(amd64.Load32(info + 16))
+		for bootCmdLen < len(bootCmdline)-1 {
+			b := amd64.Load8(p + uintptr(bootCmdLen))
+			if b == 0 {
+				break
+			}
+			bootCmdline[bootCmdLen] = b
+			bootCmdLen++
+		}
+	}
+	if flags&mbFlagMmap == 0 {
+		Panic("kern.Boot: boot loader gave no memory map")
+	}
+	length := uintptr(amd64.Load32(info + 44))
+	base := uintptr(amd64.Load32(info + 48))
+	for p := base; p < base+length; {
+		size := uintptr(amd64.Load32(p))
+		addr := uintptr(amd64.Load64(p + 4))
+		n := uintptr(amd64.Load64(p + 12))
+		typ := amd64.Load32(p + 20)
+		if typ == mmapAvailable && nMemRegions < len(memRegions) {
+			memRegions[nMemRegions] = [2]uintptr{addr, addr + n}
+			nMemRegions++
+			memTotal += uint64(n)
+		}
+		p += size + 4
+	}
+}
+
+// initMemory gives the page pool every available page below 4 GiB (the
+// identity map) except the low 2 MiB and the kernel image, unmaps page 0
+// and marks the device-register window uncached.
+func initMemory() {
+	kend := (kernelEnd() + vm.PageSize - 1) &^ (vm.PageSize - 1)
+	for i := 0; i < nMemRegions; i++ {
+		a, b := memRegions[i][0], memRegions[i][1]
+		if b > 1<<32 {
+			b = 1 << 32
+		}
+		if a < lowReserved {
+			a = lowReserved
+		}
+		if a < kend && b > kernelLoadAddr { // split around the kernel
+			if a < kernelLoadAddr {
+				vm.Pages.AddRegion(a, kernelLoadAddr)
+			}
+			a = kend
+		}
+		if a < b {
+			vm.Pages.AddRegion(a, b)
+		}
+	}
+	pt, ok := vm.Pages.Alloc()
+	if !ok {
+		Panic("kern.initMemory: no memory")
+	}
+	amd64.ZeroPage(pt)
+	vm.UnmapPage0(pt)
+	vm.SetUncached(0xfec00000, 0x100000000)
+}
+
+// initInterrupts masks the legacy 8259 PICs (after moving them off the
+// exception vectors), enables this CPU's LAPIC and calibrates the clocks.
+func initInterrupts() {
+	amd64.Outb(0x20, 0x11)
+	amd64.Outb(0xa0, 0x11)
+	amd64.Outb(0x21, 0x20)
+	amd64.Outb(0xa1, 0x28)
+	amd64.Outb(0x21, 4)
+	amd64.Outb(0xa1, 2)
+	amd64.Outb(0x21, 1)
+	amd64.Outb(0xa1, 1)
+	amd64.Outb(0x21, 0xff)
+	amd64.Outb(0xa1, 0xff)
+	apic.Init(vecSpurious)
+	cpus[0].apicID = apic.ID()
+	calibrate()
+}
+
+var idleStacks [MaxCPU][4096]byte
+
+func newIdleThreadLocked(cpu int) *Thread {
+	t := allocThreadLocked()
+	t.idle = true
+	t.tid = int32(-1 - cpu)
+	t.Frame.RIP = uint64(idleLoopAddr())
+	t.Frame.RSP = uint64(uintptr(unsafe.Pointer(&idleStacks[cpu])) + 4096)
+	t.Frame.CS, t.Frame.SS = 0x08, 0x10
+	t.Frame.RFLAGS = 0x002 // idleLoop sets IF itself
+	t.state = tRunning
+	t.cpu = int32(cpu)
+	return t
+}
+
+// buildInitialStack lays out what the Linux kernel gives a new process at
+// its entry point: argc, argv[], NULL, envp[], NULL, auxv pairs, AT_NULL,
+// then the strings; it returns the stack pointer.
+func buildInitialStack() uintptr {
+	top := uintptr(unsafe.Pointer(&mainStack)) + mainStackSize
+	var argv, envp [64][2]int
+	na, ne := SplitCmdline(bootCmdline[:bootCmdLen], argv[:], envp[:])
+	// Strings at the top; NUL-terminate words in place in a copy.
+	strs := top - uintptr(bootCmdLen) - 1
+	strs &^= 15
+	amd64.Memmove(strs, uintptr(unsafe.Pointer(&bootCmdline)), uintptr(bootCmdLen))
+	for _, w := range argv[:na] {
+		amd64.Store8(strs+uintptr(w[1]), 0)
+	}
+	for _, w := range envp[:ne] {
+		amd64.Store8(strs+uintptr(w[1]), 0)
+	}
+	for i := range auxRandom {
+		auxRandom[i] = byte(random64())
+	}
+	platform := strs - 16
+	amd64.Memmove(platform, stringAddr("x86_64\x00"), 7)
+
+	_, _, _, edx := amd64.Cpuid(1, 0)
+	aux := [...]uint64{
+		6, vm.PageSize, // AT_PAGESZ
+		25, uint64(uintptr(unsafe.Pointer(&auxRandom))), // AT_RANDOM
+		16, uint64(edx), // AT_HWCAP
+		17, HZ, // AT_CLKTCK
+		15, uint64(platform), // AT_PLATFORM
+		23, 0, // AT_SECURE
+		0, 0, // AT_NULL
+	}
+	words := 1 + na + 1 + ne + 1 + len(aux)
+	sp := (platform - uintptr(words)*8) &^ 15
+	p := sp
+	put := func(v uint64) { amd64.Store64(p, v); p += 8 }
+	put(uint64(na))
+	for _, w := range argv[:na] {
+		put(uint64(strs + uintptr(w[0])))
+	}
+	put(0)
+	for _, w := range envp[:ne] {
+		put(uint64(strs + uintptr(w[0])))
+	}
+	put(0)
+	for _, v := range aux {
+		put(v)
+	}
+	return sp
+}
+
+func stringAddr(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }

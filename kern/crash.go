@@ -1,0 +1,42 @@
+package kern
+
+import "github.com/smpgo/smpgo/arch/amd64"
+
+// Deliberate crashes, for the harness's expected-crash boots (crash=NAME on
+// the command line; never selected by test=).
+
+func divide(a, b int64) int64
+func ud2()
+func rawSyscall(nr, a0 uintptr) uintptr
+
+// sysSmpgoDebug is the kernel's private debug system call: op 1 faults in
+// trap context (kernel panic report), op 2 returns the kernel's count of
+// SIGURG deliveries.
+const sysSmpgoDebug = 500
+
+// Crash performs the named deliberate crash; it reports false for an
+// unknown name.
+func Crash(name string) bool {
+	switch name {
+	case "ud2":
+		ud2()
+	case "kfault":
+		rawSyscall(sysSmpgoDebug, 1)
+	case "divzero":
+		divide(1, 0)
+	default:
+		return false
+	}
+	return true
+}
+
+// debugSyscall serves sysSmpgoDebug.
+func debugSyscall(op uint64) int64 {
+	switch op {
+	case 1:
+		// A read of a non-canonical address from trap context: #GP in
+		// the kernel, reported as a kernel panic.
+		return int64(amd64.Load64(0x8000000000000000))
+	}
+	return -EINVAL
+}

@@ -1,0 +1,310 @@
+package kern
+
+import (
+	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/vm"
+)
+
+// The file table: the console on 0-2, and the eventfd and epoll objects the
+// runtime's network poller creates. Guarded by sched.lock.
+const (
+	fdFree = iota
+	fdConsole
+	fdEventfd
+	fdEpoll
+
+	maxFds      = 64
+	maxEpollReg = 16
+	epollIn     = 0x1
+)
+
+type epollReg struct {
+	fd     int32
+	events uint32
+	data   uint64
+}
+
+type file struct {
+	kind  int
+	count uint64 // eventfd counter
+	reg   [maxEpollReg]epollReg
+	nreg  int
+}
+
+var files = [maxFds]file{{kind: fdConsole}, {kind: fdConsole}, {kind: fdConsole}}
+
+// console input ring, filled by pollConsoleLocked on CPU 0's tick.
+var conIn struct {
+	buf        [256]byte
+	head, tail uint32
+}
+
+func newFd(kind int, count uint64) int64 {
+	lockSched()
+	defer unlockSched()
+	for i := 3; i < maxFds; i++ {
+		if files[i].kind == fdFree {
+			files[i] = file{kind: kind, count: count}
+			return int64(i)
+		}
+	}
+	return -EMFILE
+}
+
+func fileLocked(fd int) *file {
+	if fd < 0 || fd >= maxFds || files[fd].kind == fdFree {
+		return nil
+	}
+	return &files[fd]
+}
+
+func closeFd(fd int) int64 {
+	lockSched()
+	defer unlockSched()
+	f := fileLocked(fd)
+	if f == nil {
+		return -EBADF
+	}
+	if fd > 2 {
+		*f = file{}
+	}
+	return 0
+}
+
+func sysFcntlCall(fd, cmd int) int64 {
+	lockSched()
+	f := fileLocked(fd)
+	unlockSched()
+	if f == nil {
+		return -EBADF
+	}
+	switch cmd {
+	case 1: // F_GETFD
+		return 0
+	case 3: // F_GETFL
+		if f.kind == fdConsole {
+			return 2 // O_RDWR
+		}
+		return 2 | 0x800 // O_NONBLOCK
+	case 2, 4: // F_SETFD, F_SETFL
+		return 0
+	}
+	return -EINVAL
+}
+
+func sysWriteFd(fd int, buf, n uintptr) int64 {
+	if n > 0 && !vm.Ensure(buf, n) {
+		return -EFAULT
+	}
+	lockSched()
+	f := fileLocked(fd)
+	if f == nil {
+		unlockSched()
+		return -EBADF
+	}
+	switch f.kind {
+	case fdEventfd:
+		if n < 8 {
+			unlockSched()
+			return -EINVAL
+		}
+		f.count += amd64.Load64(buf)
+		wakeEpollLocked(fd)
+		unlockSched()
+		return 8
+	case fdConsole:
+		unlockSched()
+		conLock.Acquire(thisCPU())
+		for i := uintptr(0); i < n; i++ {
+			c := amd64.Load8(buf + i)
+			if c == '\n' {
+				conPutc('\r')
+			}
+			conPutc(c)
+		}
+		conLock.Release()
+		return int64(n)
+	}
+	unlockSched()
+	return -EINVAL
+}
+
+func sysReadFd(c *CPU, fd int, buf, n uintptr) int64 {
+	if n > 0 && !vm.Ensure(buf, n) {
+		return -EFAULT
+	}
+	lockSched()
+	defer unlockSched()
+	f := fileLocked(fd)
+	if f == nil {
+		return -EBADF
+	}
+	switch f.kind {
+	case fdEventfd:
+		if n < 8 {
+			return -EINVAL
+		}
+		if f.count == 0 {
+			return -EAGAIN
+		}
+		amd64.Store64(buf, f.count)
+		f.count = 0
+		return 8
+	case fdConsole:
+		if conIn.head == conIn.tail {
+			blockLocked(c, waitRead, 0, 0)
+			return blocked
+		}
+		return readConsoleLocked(buf, n)
+	}
+	return -EINVAL
+}
+
+func readConsoleLocked(buf, n uintptr) int64 {
+	var i uintptr
+	for i < n && conIn.head != conIn.tail {
+		amd64.Store8(buf+i, conIn.buf[conIn.tail%uint32(len(conIn.buf))])
+		conIn.tail++
+		i++
+	}
+	return int64(i)
+}
+
+// pollConsoleLocked moves received bytes into the input ring and completes
+// blocked reads of fd 0 (their arguments are still in their frames).
+func pollConsoleLocked() {
+	got := false
+	for conIn.head-conIn.tail < uint32(len(conIn.buf)) {
+		b, ok := conGetc()
+		if !ok {
+			break
+		}
+		if b == '\r' {
+			b = '\n'
+		}
+		conIn.buf[conIn.head%uint32(len(conIn.buf))] = b
+		conIn.head++
+		got = true
+	}
+	if !got {
+		return
+	}
+	for i := range threads {
+		t := &threads[i]
+		if t.state == tBlocked && t.waitFor == waitRead && conIn.head != conIn.tail {
+			buf, n := uintptr(t.Frame.RSI), uintptr(t.Frame.RDX)
+			wakeLocked(t, readConsoleLocked(buf, n))
+		}
+	}
+}
+
+func sysEpollCtlCall(epfd, op, fd int, ev uintptr) int64 {
+	const add, del, mod = 1, 2, 3
+	if op != del && !vm.Ensure(ev, 12) {
+		return -EFAULT
+	}
+	lockSched()
+	defer unlockSched()
+	ep := fileLocked(epfd)
+	if ep == nil || ep.kind != fdEpoll || fileLocked(fd) == nil {
+		return -EBADF
+	}
+	i := 0
+	for i < ep.nreg && ep.reg[i].fd != int32(fd) {
+		i++
+	}
+	switch op {
+	case add, mod:
+		if op == add && i < ep.nreg {
+			return -EEXIST
+		}
+		if op == mod && i == ep.nreg {
+			return -ENOENT
+		}
+		if i == ep.nreg {
+			if ep.nreg == maxEpollReg {
+				return -ENOSPC
+			}
+			ep.nreg++
+		}
+		// struct epoll_event is packed: events(4) then data(8) at +4.
+		ep.reg[i] = epollReg{fd: int32(fd), events: amd64.Load32(ev),
+			data: uint64(amd64.Load32(ev+4)) | uint64(amd64.Load32(ev+8))<<32}
+	case del:
+		if i == ep.nreg {
+			return -ENOENT
+		}
+		ep.nreg--
+		ep.reg[i] = ep.reg[ep.nreg]
+	default:
+		return -EINVAL
+	}
+	return 0
+}
+
+const (
+	EEXIST = 17
+	ENOSPC = 28
+)
+
+// collectLocked writes the ready events of ep (eventfds with a non-zero
+// counter are readable) and returns how many.
+func collectLocked(ep *file, out uintptr, max int) int64 {
+	n := 0
+	for i := 0; i < ep.nreg && n < max; i++ {
+		r := &ep.reg[i]
+		f := fileLocked(int(r.fd))
+		if f != nil && f.kind == fdEventfd && f.count > 0 && r.events&epollIn != 0 {
+			e := out + uintptr(n)*12
+			amd64.Store32(e, epollIn)
+			amd64.Store32(e+4, uint32(r.data))
+			amd64.Store32(e+8, uint32(r.data>>32))
+			n++
+		}
+	}
+	return int64(n)
+}
+
+func sysEpollWaitCall(c *CPU, t *Thread, epfd int, out uintptr, max, timeoutMs int) int64 {
+	if max <= 0 {
+		return -EINVAL
+	}
+	if !vm.Ensure(out, uintptr(max)*12) {
+		return -EFAULT
+	}
+	lockSched()
+	defer unlockSched()
+	ep := fileLocked(epfd)
+	if ep == nil || ep.kind != fdEpoll {
+		return -EBADF
+	}
+	if n := collectLocked(ep, out, max); n > 0 || timeoutMs == 0 {
+		return n
+	}
+	var deadline int64
+	if timeoutMs > 0 {
+		deadline = nanotime() + int64(timeoutMs)*1e6
+	}
+	blockLocked(c, waitEpoll, uintptr(epfd), deadline)
+	return blocked
+}
+
+// wakeEpollLocked completes epoll_pwait calls watching fd.
+func wakeEpollLocked(fd int) {
+	for i := range threads {
+		t := &threads[i]
+		if t.state != tBlocked || t.waitFor != waitEpoll {
+			continue
+		}
+		ep := fileLocked(int(t.waitKey))
+		if ep == nil {
+			continue
+		}
+		for k := 0; k < ep.nreg; k++ {
+			if ep.reg[k].fd == int32(fd) {
+				wakeLocked(t, collectLocked(ep, uintptr(t.Frame.RSI), int(t.Frame.RDX)))
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package kern
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Options are the kernel's command-line options (argv after the kernel
+// path; environment words were split off by SplitCmdline).
+type Options struct {
+	Test  string // test=REGEXP
+	Bench string // bench=REGEXP
+	Crash string // crash=NAME
+	Exit  int    // exit=N, -1 if absent
+}
+
+var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true}
+
+// ParseOptions parses the command line, rejecting unknown or malformed
+// options with an error naming them.
+func ParseOptions(args []string) (Options, error) {
+	o := Options{Exit: -1}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return o, fmt.Errorf("bad option %q: want key=value", a)
+		}
+		switch k {
+		case "test":
+			o.Test = v
+		case "bench":
+			o.Bench = v
+		case "crash":
+			if !crashNames[v] {
+				return o, fmt.Errorf("bad option %q: crash is one of ud2, kfault, divzero", a)
+			}
+			o.Crash = v
+		case "exit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 126 {
+				return o, fmt.Errorf("bad option %q: exit status is 0..126", a)
+			}
+			o.Exit = n
+		default:
+			return o, fmt.Errorf("unknown option %q (known: test=, bench=, crash=, exit=)", a)
+		}
+	}
+	return o, nil
+}

@@ -1,0 +1,139 @@
+package kern
+
+import (
+	"sync/atomic"
+
+	"github.com/smpgo/smpgo/apic"
+	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/vm"
+)
+
+// Exit statuses written to QEMU's isa-debug-exit (QEMU exits (v<<1)|1).
+const (
+	exitPanic     = 0x7f
+	debugExitPort = 0xf4
+)
+
+var panicking atomic.Int32
+
+// shutdown ends the machine with status v (0..127): QEMU's isa-debug-exit,
+// else, on a real board, halt every CPU.
+func shutdown(v int) {
+	amd64.Outl(debugExitPort, uint32(v))
+	var l kline
+	l.s("kern: exit status ").d(int64(v)).s(": halted").nl().print()
+	stopOthers()
+	for {
+		amd64.Cli()
+		amd64.Hlt()
+	}
+}
+
+// stopOthers sends NMI to every other CPU (they print their state and halt).
+func stopOthers() {
+	if ncpu > 1 {
+		apic.SendIPI(0, apic.ICR_DLV_NMI|apic.ICR_DST_OTHER|apic.ICR_ASSERT)
+	}
+}
+
+// apicIPI interrupts CPU cpu with vector vec.
+func apicIPI(cpu, vec int) {
+	apic.SendIPI(cpus[cpu].apicID, apic.ICR_DLV_FIXED|uint32(vec))
+}
+
+// kernelFault is called by kfaultEntry on an IST stack with the frame
+// (Frame layout) at f: a fault inside the kernel, a double fault, a machine
+// check, or an NMI. It prints the report the qemu harness symbolises, then
+// stops the machine; an NMI on a CPU while another panics only reports.
+//
+// It runs with the CPU's fake g and must not allocate.
+//lint:ignore U1000 called from entry_amd64.s
+func kernelFault(f uintptr) {
+	c := curCPU()
+	vec := amd64.Load64(f + 15*8)
+	if c.panicking != 0 {
+		return // fault while reporting: halt (kfaultEntry)
+	}
+	c.panicking = 1
+	msg := "fault in kernel"
+	switch vec {
+	case excNMI:
+		if panicking.Load() != 0 {
+			reportFrame(c, "stopped by panicking CPU", f)
+			return
+		}
+		msg = "NMI"
+	case excDF:
+		msg = "double fault"
+	case excMC:
+		msg = "machine check"
+	}
+	panicking.Store(1)
+	reportFrame(c, msg, f)
+	stopOthers()
+	shutdown(exitPanic)
+}
+
+// Panic stops the kernel from kernel (trap) context with message msg.
+func Panic(msg string) {
+	amd64.Cli()
+	panicking.Store(1)
+	var l kline
+	l.s("KERNEL PANIC: ").s(msg).nl().s("cpu=").d(int64(thisCPU())).nl().s("END KERNEL PANIC").nl().print()
+	stopOthers()
+	shutdown(exitPanic)
+}
+
+// reportFrame prints a KERNEL PANIC block (format parsed by qemu.ParsePanics).
+func reportFrame(c *CPU, msg string, f uintptr) {
+	var r [22]uint64
+	for i := range r {
+		r[i] = amd64.Load64(f + uintptr(i)*8)
+	}
+	// Frame order: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi vec err rip cs rflags rsp ss
+	conLock.Acquire(int(c.id)) // may spin if the lock holder faulted: bounded by its own report
+	var l kline
+	l.s("KERNEL PANIC: ").s(msg).nl()
+	l.s("cpu=").u(c.id).s(" vector=").u(r[15]).s(" error=").x(r[16]).s(" cr2=").x(amd64.ReadCR2()).s(" thread=").d(int64(threads[c.curIdx].tid)).nl()
+	l.s("rip=").x(r[17]).s(" cs=").x(r[18]).s(" rflags=").x(r[19]).s(" rsp=").x(r[20]).s(" ss=").x(r[21]).nl()
+	conWrite(l.buf[:l.n])
+	l.n = 0
+	l.s("rax=").x(r[10]).s(" rbx=").x(r[5]).s(" rcx=").x(r[11]).s(" rdx=").x(r[12]).nl()
+	l.s("rsi=").x(r[13]).s(" rdi=").x(r[14]).s(" rbp=").x(r[4]).s(" r8=").x(r[9]).nl()
+	l.s("r9=").x(r[8]).s(" r10=").x(r[7]).s(" r11=").x(r[6]).s(" r12=").x(r[3]).nl()
+	l.s("r13=").x(r[2]).s(" r14=").x(r[1]).s(" r15=").x(r[0]).nl()
+	conWrite(l.buf[:l.n])
+	l.n = 0
+	rip := uintptr(r[17])
+	if _, ok := vm.Lookup(rip); ok {
+		if _, ok2 := vm.Lookup(rip + 15); ok2 {
+			l.s("code: ").x(uint64(rip)).s(":")
+			for i := uintptr(0); i < 16; i++ {
+				l.s(" ").x2(amd64.Load8(rip + i))
+			}
+			l.nl()
+		}
+	}
+	sp := uintptr(r[20]) &^ 7
+	l.s("stack: ").x(uint64(sp)).nl()
+	conWrite(l.buf[:l.n])
+	l.n = 0
+	for row := uintptr(0); row < 8; row++ {
+		a := sp + row*32
+		if _, ok := vm.Lookup(a); !ok {
+			break
+		}
+		if _, ok := vm.Lookup(a + 31); !ok {
+			break
+		}
+		l.x(uint64(a)).s(":")
+		for k := uintptr(0); k < 4; k++ {
+			l.s(" ").x(amd64.Load64(a + k*8))
+		}
+		l.nl()
+		conWrite(l.buf[:l.n])
+		l.n = 0
+	}
+	conWrite([]byte("END KERNEL PANIC\n"))
+	conLock.Release()
+}

@@ -1,0 +1,186 @@
+package kern
+
+import (
+	"github.com/smpgo/smpgo/apic"
+	"github.com/smpgo/smpgo/kern/spin"
+)
+
+// Interrupt vectors owned by the kernel.
+const (
+	vecTimer    = 0x20
+	vecResched  = 0xf0
+	vecSpurious = 0xff
+)
+
+// The scheduler. This first design has one global run queue under one
+// raw spin lock (sched_lock) shared by every CPU; all of it runs in trap
+// context with interrupts off. Threads are round-robin with a one-tick
+// slice. Blocked threads with a deadline are found by a scan on each tick
+// (the thread table is small: Go creates a few Ms per CPU).
+var sched struct {
+	lock spin.Lock
+	// Guarded by lock:
+	head, tail int32 // run queue (thread indices), -1 = empty
+	nrun       int32
+	nextTid    int32
+	nthreads   int32
+}
+
+func schedInit() {
+	sched.head, sched.tail = -1, -1
+	sched.nextTid = 1
+	for i := range threads {
+		threads[i].next = -1
+	}
+}
+
+func lockSched()   { sched.lock.Acquire(thisCPU()) }
+func unlockSched() { sched.lock.Release() }
+
+// allocThreadLocked takes a free thread slot.
+func allocThreadLocked() *Thread {
+	for i := range threads {
+		t := &threads[i]
+		if t.state == tFree {
+			*t = Thread{}
+			t.next = -1
+			t.tid = sched.nextTid
+			sched.nextTid++
+			t.state = tBlocked
+			t.initFX()
+			sched.nthreads++
+			return t
+		}
+	}
+	return nil
+}
+
+// enqueueLocked makes t runnable at the tail of the run queue, and kicks
+// an idle CPU if there is one.
+func enqueueLocked(t *Thread) {
+	t.state = tRunnable
+	t.next = -1
+	i := int32(threadIndex(t))
+	if sched.tail < 0 {
+		sched.head = i
+	} else {
+		threads[sched.tail].next = i
+	}
+	sched.tail = i
+	sched.nrun++
+	kickIdleLocked()
+}
+
+// dequeueLocked pops the head of the run queue.
+func dequeueLocked() *Thread {
+	if sched.head < 0 {
+		return nil
+	}
+	t := &threads[sched.head]
+	sched.head = t.next
+	if sched.head < 0 {
+		sched.tail = -1
+	}
+	t.next = -1
+	sched.nrun--
+	return t
+}
+
+// kickIdleLocked sends a reschedule IPI to one idle CPU other than this one.
+func kickIdleLocked() {
+	me := thisCPU()
+	for i := 0; i < ncpu; i++ {
+		c := &cpus[i]
+		if i != me && c.online && threads[c.curIdx].idle {
+			apic.SendIPI(c.apicID, apic.ICR_DLV_FIXED|vecResched)
+			return
+		}
+	}
+}
+
+// switchLocked makes t current on c (t may be c's idle thread).
+func switchLocked(c *CPU, t *Thread) {
+	old := c.curIdx
+	t.state = tRunning
+	t.cpu = int32(c.id)
+	c.curIdx = int32(threadIndex(t))
+	c.cur = t.addr()
+	if c.curIdx != old {
+		c.switches++
+	}
+}
+
+// reschedLocked picks the next thread for c after the current one stopped
+// running (blocked, exited or was requeued).
+func reschedLocked(c *CPU) {
+	if t := dequeueLocked(); t != nil {
+		switchLocked(c, t)
+		return
+	}
+	switchLocked(c, &threads[c.idleIdx])
+}
+
+// preemptLocked requeues c's current thread if others wait.
+func preemptLocked(c *CPU) {
+	cur := &threads[c.curIdx]
+	if sched.head < 0 {
+		return
+	}
+	if !cur.idle {
+		enqueueLocked(cur)
+	}
+	reschedLocked(c)
+}
+
+// blockLocked stops the current thread until wakeLocked (or its deadline:
+// deadline 0 = none) and runs another.
+func blockLocked(c *CPU, why int32, key uintptr, deadline int64) {
+	t := &threads[c.curIdx]
+	t.state = tBlocked
+	t.waitFor = why
+	t.waitKey = key
+	t.wakeAt = deadline
+	t.timedOut = false
+	reschedLocked(c)
+}
+
+// wakeLocked makes a blocked thread runnable with syscall result ret.
+func wakeLocked(t *Thread, ret int64) {
+	if t.state != tBlocked {
+		return
+	}
+	t.Frame.RAX = uint64(ret)
+	t.waitFor = waitNone
+	t.waitKey = 0
+	t.wakeAt = 0
+	enqueueLocked(t)
+}
+
+// expireLocked wakes blocked threads whose deadline has passed, with the
+// result their system call gives on timeout.
+func expireLocked(now int64) {
+	for i := range threads {
+		t := &threads[i]
+		if t.state != tBlocked || t.wakeAt == 0 || t.wakeAt > now {
+			continue
+		}
+		t.timedOut = true
+		switch t.waitFor {
+		case waitFutex:
+			wakeLocked(t, -ETIMEDOUT)
+		default: // nanosleep, epoll_pwait: 0 (no events)
+			wakeLocked(t, 0)
+		}
+	}
+}
+
+// threadByTid finds a live thread.
+func threadByTidLocked(tid int32) *Thread {
+	for i := range threads {
+		t := &threads[i]
+		if t.tid == tid && t.state != tFree && t.state != tDead && !t.idle {
+			return t
+		}
+	}
+	return nil
+}

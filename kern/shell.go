@@ -1,0 +1,176 @@
+package kern
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/vm"
+)
+
+// ThreadInfo is a snapshot of one kernel thread for the shell.
+type ThreadInfo struct {
+	Tid      int32
+	State    string
+	CPU      int32
+	Idle     bool
+	Syscalls uint64
+	RunNs    int64
+}
+
+var stateNames = [...]string{tFree: "free", tRunnable: "runnable", tRunning: "running", tBlocked: "blocked", tDead: "dead"}
+
+// withSchedLock runs f with interrupts off and sched.lock held, from
+// goroutine context (a tick on this CPU must not find the lock held).
+func withSchedLock(f func()) {
+	fl := amd64.Flags()
+	amd64.Cli()
+	lockSched()
+	f()
+	unlockSched()
+	if fl&amd64.IF != 0 {
+		amd64.Sti()
+	}
+}
+
+// Threads returns a snapshot of the live threads.
+func Threads() []ThreadInfo {
+	out := make([]ThreadInfo, 0, MaxThreads)
+	withSchedLock(func() {
+		for i := range threads {
+			t := &threads[i]
+			if t.state == tFree {
+				continue
+			}
+			out = append(out, ThreadInfo{Tid: t.tid, State: stateNames[t.state], CPU: t.cpu, Idle: t.idle, Syscalls: t.syscalls, RunNs: t.runNs})
+		}
+	})
+	return out
+}
+
+// Shell runs the debug shell on the console until halt.
+func Shell(in io.Reader, out io.Writer) {
+	fmt.Fprintf(out, "smpgo: %d CPU(s), up %v. Type 'help'.\n", NumCPU(), time.Duration(nanotime()).Round(time.Millisecond))
+	r := bufio.NewReader(in)
+	for {
+		fmt.Fprint(out, "smpgo> ")
+		line, err := r.ReadString('\n')
+		if err != nil && line == "" {
+			return
+		}
+		if !RunCommand(out, strings.TrimSpace(line)) {
+			return
+		}
+	}
+}
+
+type command struct {
+	help string
+	fn   func(w io.Writer, args []string)
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"help":     {"list commands", cmdHelp},
+		"cpus":     {"CPUs online: APIC ID, ticks, syscalls, switches", cmdCPUs},
+		"mem":      {"physical pages and the runtime's reservations", cmdMem},
+		"threads":  {"kernel threads: tid, state, CPU, syscalls, run time", cmdThreads},
+		"uptime":   {"time since boot", func(w io.Writer, _ []string) { fmt.Fprintln(w, time.Duration(nanotime()).Round(time.Millisecond)) }},
+		"syscalls": {"system call counts, and calls answered ENOSYS", cmdSyscalls},
+		"gc":       {"run the garbage collector and show heap figures", cmdGC},
+		"halt":     {"stop the machine (exit status 0)", nil},
+	}
+}
+
+// RunCommand runs one shell line; it reports false after halt.
+func RunCommand(w io.Writer, line string) bool {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return true
+	}
+	if f[0] == "halt" {
+		fmt.Fprintln(w, "halting")
+		Exit(0)
+		return false
+	}
+	c, ok := commands[f[0]]
+	if !ok {
+		fmt.Fprintf(w, "unknown command %q: try 'help'\n", f[0])
+		return true
+	}
+	c.fn(w, f[1:])
+	return true
+}
+
+func cmdHelp(w io.Writer, _ []string) {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].help)
+	}
+}
+
+func cmdCPUs(w io.Writer, _ []string) {
+	fmt.Fprintf(w, "%d CPU(s), TSC %d MHz, tick %d Hz\n", ncpu, tscHz/1e6, HZ)
+	fmt.Fprintln(w, "cpu apic      ticks  idle-ticks   syscalls   switches")
+	for i := 0; i < ncpu; i++ {
+		c := &cpus[i]
+		fmt.Fprintf(w, "%3d %4d %10d %11d %10d %10d\n", i, c.apicID, c.ticks, c.idleTicks, c.syscalls, c.switches)
+	}
+}
+
+func cmdMem(w io.Writer, _ []string) {
+	res, n := vm.Reserved()
+	fmt.Fprintf(w, "physical: %d MiB in pool, %d MiB free (%d pages used)\n",
+		vm.Pages.Total.Load()>>8, vm.Pages.FreePages()>>8, vm.Pages.Used.Load())
+	fmt.Fprintf(w, "reserved by the runtime: %d MiB in %d ranges; demand-zero faults: %d\n", res>>20, n, demandFaults)
+}
+
+func cmdThreads(w io.Writer, _ []string) {
+	fmt.Fprintln(w, "  tid state     cpu   syscalls   run-ms")
+	for _, t := range Threads() {
+		tid := fmt.Sprint(t.Tid)
+		if t.Idle {
+			tid = fmt.Sprintf("idle%d", t.CPU)
+		}
+		fmt.Fprintf(w, "%5s %-9s %3d %10d %8d\n", tid, t.State, t.CPU, t.Syscalls, t.RunNs/1e6)
+	}
+}
+
+func cmdSyscalls(w io.Writer, _ []string) {
+	calls, unknown := SyscallCounts()
+	for nr, n := range calls {
+		if n == 0 {
+			continue
+		}
+		name := SyscallName(nr)
+		if name == "" {
+			name = fmt.Sprint("#", nr)
+		}
+		mark := ""
+		if unknown[nr] > 0 {
+			mark = " (ENOSYS)"
+		}
+		fmt.Fprintf(w, "  %-18s %10d%s\n", name, n, mark)
+	}
+	if unknownOther > 0 {
+		fmt.Fprintf(w, "  numbers >= %d: %d (ENOSYS)\n", nSyscalls, unknownOther)
+	}
+}
+
+func cmdGC(w io.Writer, _ []string) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(w, "heap %d KiB in use, %d KiB from the kernel, %d GCs\n", ms.HeapInuse>>10, ms.Sys>>10, ms.NumGC)
+}

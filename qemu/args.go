@@ -1,0 +1,129 @@
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Validate reports the first field of c that QEMU or the kernel could
+// not use, with an error naming the qemurun flag it comes from.
+func (c Config) Validate() error {
+	_, err := c.validated()
+	return err
+}
+
+// validated returns c with its defaults, or why it is unusable.
+func (c Config) validated() (Config, error) {
+	c = c.withDefaults()
+	if c.Kernel == "" {
+		return c, errors.New("qemu: -kernel: no kernel image given")
+	}
+	if err := checkSMP(c.smp()); err != nil {
+		return c, err
+	}
+	if c.MemMiB < MinMemMiB || c.MemMiB > MaxMemMiB {
+		return c, fmt.Errorf("qemu: -mem %d: want %d to %d MiB", c.MemMiB, MinMemMiB, MaxMemMiB)
+	}
+	if c.NUMA < 0 {
+		return c, fmt.Errorf("qemu: -numa %d: the node count cannot be negative", c.NUMA)
+	}
+	if c.NUMA > 0 {
+		if _, err := SplitNUMA(c.NUMA, c.SMP, c.MemMiB); err != nil {
+			return c, err
+		}
+	}
+	switch c.NIC {
+	case NICNone:
+		if len(c.HostFwd) > 0 {
+			return c, fmt.Errorf("qemu: -hostfwd %s: needs a NIC (-nic e1000 or -nic virtio)", c.HostFwd[0])
+		}
+	case NICE1000, NICVirtio:
+	default:
+		return c, fmt.Errorf("qemu: -nic %s: want none, e1000 or virtio", c.NIC)
+	}
+	for _, f := range c.HostFwd {
+		if _, err := ParseHostFwd(f); err != nil {
+			return c, err
+		}
+	}
+	if c.BIOS != BIOSSeaBIOS && c.BIOS != BIOSQboot {
+		return c, fmt.Errorf("qemu: -bios %s: want seabios or qboot", c.BIOS)
+	}
+	if c.Machine != "" && c.Machine != MachinePC && c.Machine != MachineQ35 {
+		return c, fmt.Errorf("qemu: -machine %s: want pc or q35", c.Machine)
+	}
+	if c.Accel != AccelTCG && c.Accel != AccelKVM {
+		return c, fmt.Errorf("qemu: -accel %s: want tcg or kvm", c.Accel)
+	}
+	if i := strings.IndexFunc(c.Append, func(r rune) bool { return !unicode.IsPrint(r) }); i >= 0 {
+		return c, fmt.Errorf("qemu: kernel command line %q: unprintable character at byte %d", c.Append, i)
+	}
+	for _, m := range c.Marks {
+		if m == "" {
+			return c, errors.New("qemu: marks: an empty mark would match every line")
+		}
+	}
+	return c, nil
+}
+
+// Args returns QEMU's argument list (without the program name) for c,
+// or why c is invalid. It has no side effects: files are not checked.
+func (c Config) Args() ([]string, error) {
+	c, err := c.validated()
+	if err != nil {
+		return nil, err
+	}
+	var a []string
+	add := func(s ...string) { a = append(a, s...) }
+	if c.Machine != "" {
+		add("-machine", c.Machine)
+	}
+	if c.Accel == AccelTCG {
+		add("-accel", "tcg,thread=multi")
+	} else {
+		add("-accel", c.Accel)
+	}
+	add("-m", strconv.Itoa(c.MemMiB))
+	add("-smp", c.smp().String())
+	if c.NUMA > 0 {
+		nodes, _ := SplitNUMA(c.NUMA, c.SMP, c.MemMiB) // checked by validated
+		add(numaArgs(nodes)...)
+	}
+	if c.BIOS == BIOSQboot {
+		add("-bios", "qboot.rom")
+	}
+	add("-kernel", c.Kernel)
+	if c.Append != "" {
+		add("-append", c.Append)
+	}
+	add("-display", "none", "-no-reboot")
+	if c.Interactive {
+		add("-serial", "mon:stdio")
+	} else {
+		add("-serial", "stdio", "-monitor", "none")
+	}
+	add("-device", debugExitIO)
+	add(nicArgs(c.NIC, c.HostFwd)...)
+	add(c.Extra...)
+	return a, nil
+}
+
+// nicArgs returns the network arguments for nic: "-nic none" turns off
+// QEMU's default e1000 (which would have unrestricted user networking).
+func nicArgs(nic string, fwds []string) []string {
+	if nic == NICNone {
+		return []string{"-nic", "none"}
+	}
+	netdev := "user,id=n0,restrict=on"
+	for _, f := range fwds {
+		netdev += ",hostfwd=" + f
+	}
+	dev := "e1000"
+	if nic == NICVirtio {
+		dev = "virtio-net-pci"
+	}
+	return []string{"-netdev", netdev, "-device", dev + ",netdev=n0"}
+}

@@ -1,0 +1,138 @@
+package qemu
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// tail is what every non-interactive, NIC-less boot ends with.
+var defaultTail = []string{
+	"-display", "none", "-no-reboot",
+	"-serial", "stdio", "-monitor", "none",
+	"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+	"-nic", "none",
+}
+
+func TestArgsDefault(t *testing.T) {
+	args, err := Config{Kernel: "build/kernel.img"}.Args()
+	require.NoError(t, err)
+	want := append([]string{
+		"-accel", "tcg,thread=multi", "-m", "1024", "-smp", "1",
+		"-kernel", "build/kernel.img",
+	}, defaultTail...)
+	require.Equal(t, want, args)
+}
+
+func TestArgsEverything(t *testing.T) {
+	c := Config{
+		SMP: 4, Sockets: 2, Cores: 2,
+		NUMA:    2,
+		MemMiB:  512,
+		NIC:     NICVirtio,
+		HostFwd: []string{"tcp:127.0.0.1:8080-:80", "udp:127.0.0.1:5353-:53"},
+		BIOS:    BIOSQboot,
+		Machine: MachineQ35,
+		Accel:   AccelKVM,
+		Kernel:  "/k.img",
+		Append:  "test=. log=debug",
+		Extra:   []string{"-d", "int"},
+	}
+	args, err := c.Args()
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		"-machine", "q35",
+		"-accel", "kvm",
+		"-m", "512",
+		"-smp", "4,sockets=2,cores=2,threads=1",
+		"-object", "memory-backend-ram,id=m0,size=256M",
+		"-object", "memory-backend-ram,id=m1,size=256M",
+		"-numa", "node,nodeid=0,cpus=0-1,memdev=m0",
+		"-numa", "node,nodeid=1,cpus=2-3,memdev=m1",
+		"-numa", "dist,src=0,dst=1,val=20",
+		"-numa", "dist,src=1,dst=0,val=20",
+		"-bios", "qboot.rom",
+		"-kernel", "/k.img",
+		"-append", "test=. log=debug",
+		"-display", "none", "-no-reboot",
+		"-serial", "stdio", "-monitor", "none",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+		"-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:5353-:53",
+		"-device", "virtio-net-pci,netdev=n0",
+		"-d", "int",
+	}, args)
+}
+
+func TestArgsTopologyGivesSMP(t *testing.T) {
+	args, err := Config{Kernel: "k", Sockets: 2, Threads: 2}.Args()
+	require.NoError(t, err)
+	require.Contains(t, args, "4,sockets=2,cores=1,threads=2")
+}
+
+func TestArgsE1000(t *testing.T) {
+	args, err := Config{Kernel: "k", NIC: NICE1000}.Args()
+	require.NoError(t, err)
+	require.Equal(t, []string{"-netdev", "user,id=n0,restrict=on", "-device", "e1000,netdev=n0"}, args[len(args)-4:])
+	require.NotContains(t, args, "-nic")
+}
+
+func TestArgsInteractive(t *testing.T) {
+	args, err := Config{Kernel: "k", Interactive: true, Machine: MachinePC, BIOS: BIOSSeaBIOS, Accel: AccelTCG}.Args()
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		"-machine", "pc", "-accel", "tcg,thread=multi", "-m", "1024", "-smp", "1",
+		"-kernel", "k", "-display", "none", "-no-reboot",
+		"-serial", "mon:stdio",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+		"-nic", "none",
+	}, args)
+}
+
+func TestArgsErrors(t *testing.T) {
+	ok := Config{Kernel: "k"}
+	for _, tc := range []struct {
+		edit func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Kernel = "" }, "qemu: -kernel: no kernel image given"},
+		{func(c *Config) { c.SMP = -1 }, "qemu: -smp -1: need at least 1 CPU"},
+		{func(c *Config) { c.SMP = 300 }, "qemu: -smp 300: at most 255 CPUs (more need x2APIC with interrupt remapping)"},
+		{func(c *Config) { c.SMP, c.Sockets = 4, 3 }, "qemu: -smp 4,sockets=3,cores=1,threads=1: 3 sockets × 1 cores × 1 threads = 3 CPUs, not 4"},
+		{func(c *Config) { c.SMP, c.Cores = 4, -2 }, "qemu: -smp 4,cores=-2: cores must be at least 1"},
+		{func(c *Config) { c.MemMiB = 8 }, "qemu: -mem 8: want 16 to 1048576 MiB"},
+		{func(c *Config) { c.MemMiB = -1 }, "qemu: -mem -1: want 16 to 1048576 MiB"},
+		{func(c *Config) { c.NUMA = -1 }, "qemu: -numa -1: the node count cannot be negative"},
+		{func(c *Config) { c.NUMA = 3 }, "qemu: -numa 3: 1024 MiB does not split into 3 nodes of a whole, even number of MiB"},
+		{func(c *Config) { c.NUMA, c.MemMiB = 2, 1026 }, "qemu: -numa 2: 1026 MiB does not split into 2 nodes of a whole, even number of MiB"},
+		{func(c *Config) { c.NIC = "rtl8139" }, "qemu: -nic rtl8139: want none, e1000 or virtio"},
+		{func(c *Config) { c.HostFwd = []string{"tcp:127.0.0.1:80-:80"} }, "qemu: -hostfwd tcp:127.0.0.1:80-:80: needs a NIC (-nic e1000 or -nic virtio)"},
+		{func(c *Config) { c.NIC, c.HostFwd = NICE1000, []string{"tcp:0.0.0.0:80-:80"} }, `qemu: -hostfwd tcp:0.0.0.0:80-:80: host address "0.0.0.0" is not 127.0.0.1 (want tcp:127.0.0.1:HOSTPORT-:GUESTPORT)`},
+		{func(c *Config) { c.BIOS = "ovmf" }, "qemu: -bios ovmf: want seabios or qboot"},
+		{func(c *Config) { c.Machine = "microvm" }, "qemu: -machine microvm: want pc or q35"},
+		{func(c *Config) { c.Accel = "hvf" }, "qemu: -accel hvf: want tcg or kvm"},
+		{func(c *Config) { c.Append = "a\nb" }, `qemu: kernel command line "a\nb": unprintable character at byte 1`},
+		{func(c *Config) { c.Marks = []string{"ok", ""} }, "qemu: marks: an empty mark would match every line"},
+	} {
+		c := ok
+		tc.edit(&c)
+		_, err := c.Args()
+		require.EqualError(t, err, tc.want)
+		require.EqualError(t, c.Validate(), tc.want)
+	}
+	require.NoError(t, ok.Validate())
+}
+
+func TestEffectiveTimeout(t *testing.T) {
+	require.Equal(t, DefaultTimeout, Config{}.EffectiveTimeout())
+	require.Equal(t, time.Second, Config{Timeout: time.Second}.EffectiveTimeout())
+	require.Equal(t, time.Duration(0), Config{Timeout: NoTimeout}.EffectiveTimeout())
+	require.Equal(t, time.Duration(0), Config{Interactive: true}.EffectiveTimeout())
+	require.Equal(t, time.Second, Config{Interactive: true, Timeout: time.Second}.EffectiveTimeout())
+}
+
+func TestWithDefaults(t *testing.T) {
+	c := Config{}.withDefaults()
+	require.Equal(t, Config{SMP: 1, MemMiB: 1024, NIC: "none", BIOS: "seabios", Accel: "tcg", Binary: "qemu-system-x86_64"}, c)
+	require.Equal(t, 6, Config{Sockets: 3, Threads: 2}.withDefaults().SMP)
+}

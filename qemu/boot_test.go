@@ -1,0 +1,78 @@
+package qemu_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/smpgo/smpgo/qemu"
+)
+
+// TestBoots boots the kernel once for every entry of the boot matrix of
+// the tier named by SMPGO_QEMU (smoke or full), one after the other.
+// SMPGO_KERNEL names the kernel image (default build/kernel.img in the
+// repository root); panics are symbolised with kernel.elf beside it.
+func TestBoots(t *testing.T) {
+	env := os.Getenv("SMPGO_QEMU")
+	if env == "" {
+		t.Skip("QEMU boots are off: set SMPGO_QEMU=smoke or SMPGO_QEMU=full to run them " +
+			"(the kernel image is SMPGO_KERNEL, default build/kernel.img from 'make build')")
+	}
+	tier, err := qemu.ParseTier(env)
+	require.NoError(t, err, "SMPGO_QEMU")
+	_, err = qemu.FindQEMU("")
+	require.NoError(t, err)
+
+	kernel := os.Getenv("SMPGO_KERNEL")
+	if kernel == "" {
+		root, err := qemu.RepoRoot(".")
+		require.NoError(t, err)
+		kernel = filepath.Join(root, qemu.KernelImage)
+	}
+	require.FileExists(t, kernel, "the kernel image: run 'make build' or set SMPGO_KERNEL")
+	elfPath := filepath.Join(filepath.Dir(kernel), filepath.Base(qemu.KernelELF))
+
+	for _, b := range qemu.Matrix(tier) {
+		t.Run(b.Name, func(t *testing.T) {
+			c := b.Config
+			c.Kernel = kernel
+			var out io.Writer = io.Discard
+			if testing.Verbose() {
+				out = t.Output()
+			}
+			r, err := qemu.Run(t.Context(), c, out)
+			require.NoError(t, err)
+			t.Logf("%s: %s (first serial byte after %v)", b.Name, r.Summary(), r.FirstLine)
+			if err := b.Expect.Check(r); err != nil {
+				t.Fatalf("%s: %v\n%s", b.Name, err, failureReport(r, elfPath))
+			}
+		})
+	}
+}
+
+// failureReport is the tail of the output, QEMU's stderr, and every
+// panic report symbolised.
+func failureReport(r *qemu.Result, elfPath string) string {
+	var b strings.Builder
+	b.WriteString("--- last lines of the serial console ---\n")
+	b.WriteString(qemu.Tail(r.Output, 40))
+	b.WriteString("\n")
+	if r.Stderr != "" {
+		b.WriteString("--- QEMU's stderr ---\n")
+		b.WriteString(qemu.Tail(r.Stderr, 10))
+		b.WriteString("\n")
+	}
+	for i := range r.Panics {
+		report, err := qemu.Symbolize(&r.Panics[i], elfPath)
+		b.WriteString("--- panic report ---\n")
+		b.WriteString(report)
+		if err != nil {
+			b.WriteString("(not symbolised: " + err.Error() + ")\n")
+		}
+	}
+	return b.String()
+}

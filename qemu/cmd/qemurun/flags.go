@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/smpgo/smpgo/qemu"
+)
+
+const usage = `usage: qemurun [flags] [-- kernel command line words]
+
+Boots the smpgo kernel under QEMU with the serial console on stdout,
+then prints "qemurun: <outcome> (status N) in <time>" and exits with
+0 pass, 1 tests failed, 2 usage error, 3 timeout, 4 crash, 5 panic.
+
+flags:
+  -smp N | sockets=S,cores=C[,threads=T]   CPUs and topology (default 1)
+  -numa K            K NUMA nodes sharing CPUs and memory evenly (default 0: none)
+  -mem MiB           guest memory (default 1024)
+  -nic none|e1000|virtio   network device on restricted user networking (default none)
+  -hostfwd tcp:127.0.0.1:HOST-:GUEST   forward a host port to the guest (repeatable; needs -nic)
+  -bios seabios|qboot      firmware (default seabios)
+  -machine pc|q35          machine type (default QEMU's, pc)
+  -accel tcg|kvm           accelerator (default tcg, multi-threaded)
+  -timeout DURATION  kill QEMU after this long (default 2m; none with -i; 0 = none)
+  -kernel PATH       kernel image (default build/kernel.img, built with 'make build' if missing)
+  -elf PATH          kernel ELF for symbolising panics (default kernel.elf beside the image)
+  -mark TEXT         report when the first line containing TEXT appeared (repeatable)
+  -i                 interactive: serial console and QEMU monitor on this terminal (Ctrl-A x quits)
+`
+
+// options is the parsed command line.
+type options struct {
+	cfg    qemu.Config
+	kernel string // -kernel, "" for the default
+	elf    string // -elf, "" for the default
+}
+
+// errHelp asks for the usage text.
+var errHelp = errors.New("help requested")
+
+// parseFlags turns the command line into options, or a one-line error.
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("qemurun", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	smp := fs.String("smp", "1", "")
+	numa := fs.Int("numa", 0, "")
+	mem := fs.Int("mem", qemu.DefaultMemMiB, "")
+	fs.StringVar(&o.cfg.NIC, "nic", qemu.NICNone, "")
+	fs.Func("hostfwd", "", func(s string) error { o.cfg.HostFwd = append(o.cfg.HostFwd, s); return nil })
+	fs.StringVar(&o.cfg.BIOS, "bios", qemu.BIOSSeaBIOS, "")
+	fs.StringVar(&o.cfg.Machine, "machine", "", "")
+	fs.StringVar(&o.cfg.Accel, "accel", qemu.AccelTCG, "")
+	timeout := fs.Duration("timeout", 2*time.Minute, "")
+	fs.StringVar(&o.kernel, "kernel", "", "")
+	fs.StringVar(&o.elf, "elf", "", "")
+	fs.Func("mark", "", func(s string) error { o.cfg.Marks = append(o.cfg.Marks, s); return nil })
+	fs.BoolVar(&o.cfg.Interactive, "i", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, errHelp
+		}
+		return o, fmt.Errorf("%v (see qemurun -h)", err)
+	}
+	o.cfg.Append = strings.Join(fs.Args(), " ")
+
+	s, err := qemu.ParseSMP(*smp)
+	if err != nil {
+		return o, err
+	}
+	s.Apply(&o.cfg)
+	o.cfg.NUMA = *numa
+	if *mem == 0 {
+		return o, fmt.Errorf("-mem 0: want %d to %d MiB", qemu.MinMemMiB, qemu.MaxMemMiB)
+	}
+	o.cfg.MemMiB = *mem
+
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case *timeout < 0:
+		return o, fmt.Errorf("-timeout %v: cannot be negative", *timeout)
+	case set["timeout"] && *timeout == 0, !set["timeout"] && o.cfg.Interactive:
+		o.cfg.Timeout = qemu.NoTimeout
+	default:
+		o.cfg.Timeout = *timeout
+	}
+
+	// Validate everything now, before building or booting anything.
+	check := o.cfg
+	check.Kernel = qemu.KernelImage
+	if o.kernel != "" {
+		check.Kernel = o.kernel
+	}
+	if err := check.Validate(); err != nil {
+		return o, err
+	}
+	return o, nil
+}

@@ -1,0 +1,152 @@
+package qemu
+
+import (
+	"io"
+	"time"
+)
+
+// Values accepted by Config.NIC, Config.BIOS, Config.Machine and
+// Config.Accel. The empty string selects the default for each.
+const (
+	NICNone   = "none"   // no network device at all (QEMU's default NIC is suppressed)
+	NICE1000  = "e1000"  // Intel e1000 on user networking
+	NICVirtio = "virtio" // virtio-net-pci on user networking
+
+	BIOSSeaBIOS = "seabios" // QEMU's default firmware: no -bios flag
+	BIOSQboot   = "qboot"   // -bios qboot.rom, a minimal fast firmware
+
+	MachinePC  = "pc"  // i440FX (QEMU's default)
+	MachineQ35 = "q35" // Q35 with PCIe
+
+	AccelTCG = "tcg" // software emulation, one host thread per vCPU
+	AccelKVM = "kvm" // hardware virtualisation (needs /dev/kvm)
+)
+
+// Defaults applied to a zero Config field.
+const (
+	DefaultBinary  = "qemu-system-x86_64"
+	DefaultMemMiB  = 1024
+	DefaultTimeout = 120 * time.Second
+
+	// NoTimeout, or any negative Config.Timeout, lets QEMU run until it
+	// exits by itself or the context passed to Run is done.
+	NoTimeout time.Duration = -1
+)
+
+// Limits checked by Config.Validate.
+const (
+	MaxCPUs     = 255     // APIC IDs above 254 need x2APIC and an IOMMU with interrupt remapping
+	MaxNUMA     = 128     // QEMU's MAX_NODES
+	MinMemMiB   = 16      // anything smaller cannot hold firmware and a kernel
+	MaxMemMiB   = 1 << 20 // 1 TiB
+	debugExitIO = "isa-debug-exit,iobase=0xf4,iosize=0x04"
+)
+
+// Config describes one QEMU boot of the kernel. The zero value of every
+// field except Kernel selects a default; Args turns a Config into QEMU's
+// argument list and Run boots it.
+type Config struct {
+	// SMP is the number of CPUs (default 1, or Sockets*Cores*Threads
+	// when a topology is given).
+	SMP int
+	// Sockets, Cores and Threads give an optional CPU topology. When any
+	// is set, the unset ones count as 1 and SMP, if set, must equal
+	// their product.
+	Sockets, Cores, Threads int
+	// NUMA is the number of NUMA nodes; 0 means no NUMA description.
+	// CPUs are split evenly (the first nodes take the remainder; a node
+	// may have none) and memory is split evenly, each node's share being
+	// a whole, even number of MiB.
+	NUMA int
+	// MemMiB is the guest memory in MiB (default 1024).
+	MemMiB int
+	// NIC is NICNone (default), NICE1000 or NICVirtio. A NIC uses user
+	// networking with restrict=on: the guest reaches nothing outside.
+	NIC string
+	// HostFwd lists port forwards "tcp:127.0.0.1:HOSTPORT-:GUESTPORT"
+	// (or udp); the host address must be 127.0.0.1. Needs a NIC.
+	HostFwd []string
+	// BIOS is BIOSSeaBIOS (default) or BIOSQboot.
+	BIOS string
+	// Machine is "" (QEMU's default, pc), MachinePC or MachineQ35.
+	Machine string
+	// Accel is AccelTCG (default, multi-threaded) or AccelKVM.
+	Accel string
+	// Timeout bounds the run: 0 means DefaultTimeout, or no timeout when
+	// Interactive; negative means no timeout.
+	Timeout time.Duration
+	// Kernel is the path of the kernel image (build/kernel.img).
+	Kernel string
+	// Append is the kernel command line, passed with -append when not
+	// empty.
+	Append string
+	// Interactive puts the serial console and QEMU's monitor on stdio
+	// (-serial mon:stdio) and forwards Stdin to it. Otherwise QEMU's
+	// standard input is /dev/null.
+	Interactive bool
+	// Stdin is what an interactive run forwards; nil means os.Stdin.
+	Stdin io.Reader
+	// RequireSummary turns a Pass whose output has no "N passed, N
+	// failed" line, or whose line reports failures, into a Fail.
+	RequireSummary bool
+	// Marks are substrings to time: Result.Marks records when the first
+	// line containing each appeared.
+	Marks []string
+	// Binary is the QEMU executable (default DefaultBinary, looked up in
+	// PATH).
+	Binary string
+	// Extra arguments are appended to QEMU's command line as they are.
+	Extra []string
+}
+
+// withDefaults returns c with every zero field replaced by its default.
+func (c Config) withDefaults() Config {
+	if c.SMP == 0 {
+		c.SMP = 1
+		if c.hasTopology() {
+			c.SMP = orOne(c.Sockets) * orOne(c.Cores) * orOne(c.Threads)
+		}
+	}
+	if c.MemMiB == 0 {
+		c.MemMiB = DefaultMemMiB
+	}
+	if c.NIC == "" {
+		c.NIC = NICNone
+	}
+	if c.BIOS == "" {
+		c.BIOS = BIOSSeaBIOS
+	}
+	if c.Accel == "" {
+		c.Accel = AccelTCG
+	}
+	if c.Binary == "" {
+		c.Binary = DefaultBinary
+	}
+	return c
+}
+
+// hasTopology reports whether any of Sockets, Cores and Threads is set.
+func (c Config) hasTopology() bool {
+	return c.Sockets != 0 || c.Cores != 0 || c.Threads != 0
+}
+
+// EffectiveTimeout is how long Run lets QEMU run: 0 means no limit.
+func (c Config) EffectiveTimeout() time.Duration {
+	switch {
+	case c.Timeout < 0:
+		return 0
+	case c.Timeout > 0:
+		return c.Timeout
+	case c.Interactive:
+		return 0
+	default:
+		return DefaultTimeout
+	}
+}
+
+func orOne(n int) int {
+	if n == 0 {
+		return 1
+	}
+	return n
+}

@@ -1,0 +1,112 @@
+package qemu
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// boots is the one list of QEMU boots, shared by both tiers. Add a boot
+// with one line; Config.Kernel is filled in by whoever runs it. An
+// Expect left zero means "pass, with a test summary reporting no
+// failures"; an expected crash names its Outcome and the substrings its
+// output must hold, e.g.
+//
+//	{Name: "ud2", Tier: Full, Config: Config{Append: "test=Trap/UD2"}, Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC", "#UD"}}},
+var boots = []Boot{
+	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=."}},
+	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, Append: "test=."}},
+	{Name: "smp2", Tier: Full, Config: Config{SMP: 2, Append: "test=."}},
+	{Name: "smp8", Tier: Full, Config: Config{SMP: 8, Append: "test=."}},
+}
+
+// Tier selects how much of the boot matrix to run.
+type Tier int
+
+const (
+	Smoke Tier = iota // quick boots, run on every change
+	Full              // everything; includes Smoke
+)
+
+// String returns "smoke" or "full".
+func (t Tier) String() string {
+	switch t {
+	case Smoke:
+		return "smoke"
+	case Full:
+		return "full"
+	}
+	return fmt.Sprintf("Tier(%d)", int(t))
+}
+
+// ParseTier parses "smoke" or "full" (any case).
+func ParseTier(s string) (Tier, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "smoke":
+		return Smoke, nil
+	case "full":
+		return Full, nil
+	}
+	return 0, fmt.Errorf("qemu: tier %q: want smoke or full", s)
+}
+
+// Boot is one entry of the boot matrix.
+type Boot struct {
+	Name   string
+	Tier   Tier
+	Config Config
+	Expect Expectation
+}
+
+// Expectation is what a boot must produce. The zero Expectation is a
+// pass whose output has a test summary reporting no failures.
+type Expectation struct {
+	// Outcome is the expected outcome; 0 means Pass.
+	Outcome Outcome
+	// Status, for an expected Fail, is the kernel status it must exit
+	// with; 0 accepts any.
+	Status int
+	// Output lists substrings the serial output must contain.
+	Output []string
+}
+
+// Check reports how r differs from e, or returns nil.
+func (e Expectation) Check(r *Result) error {
+	want := e.Outcome
+	if want == 0 {
+		want = Pass
+	}
+	if r.Outcome != want {
+		return fmt.Errorf("want %s, got %s", want, r.Summary())
+	}
+	switch {
+	case want == Pass && r.Passed < 0:
+		return fmt.Errorf("want a 'N passed, N failed' summary line, got none (%s)", r.Summary())
+	case want == Pass && r.Failed > 0:
+		return fmt.Errorf("want no failed tests, got %d passed, %d failed", r.Passed, r.Failed)
+	case want == Fail && e.Status != 0 && r.Status != e.Status:
+		return fmt.Errorf("want kernel status %d, got %s", e.Status, r.Summary())
+	}
+	for _, s := range e.Output {
+		if !strings.Contains(r.Output, s) {
+			return fmt.Errorf("want output containing %q, not found (%s)", s, r.Summary())
+		}
+	}
+	return nil
+}
+
+// Matrix returns the boots of tier, in order: Full includes Smoke. The
+// boots are copies that the caller may change.
+func Matrix(tier Tier) []Boot {
+	var out []Boot
+	for _, b := range boots {
+		if b.Tier <= tier {
+			b.Config.HostFwd = slices.Clone(b.Config.HostFwd)
+			b.Config.Marks = slices.Clone(b.Config.Marks)
+			b.Config.Extra = slices.Clone(b.Config.Extra)
+			b.Expect.Output = slices.Clone(b.Expect.Output)
+			out = append(out, b)
+		}
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package qemu
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func names(bs []Boot) []string {
+	var n []string
+	for _, b := range bs {
+		n = append(n, b.Name)
+	}
+	return n
+}
+
+func TestMatrixTiers(t *testing.T) {
+	smoke, full := Matrix(Smoke), Matrix(Full)
+	require.Equal(t, []string{"smp1", "smp4"}, names(smoke)[:2])
+	require.Subset(t, names(full), names(smoke), "Full includes Smoke")
+	require.Subset(t, names(full), []string{"smp1", "smp4", "smp2", "smp8"})
+	require.Greater(t, len(full), len(smoke))
+	for _, b := range smoke {
+		require.Equal(t, Smoke, b.Tier, b.Name)
+	}
+}
+
+func TestMatrixBootsAreValid(t *testing.T) {
+	seen := map[string]bool{}
+	for _, b := range Matrix(Full) {
+		require.NotEmpty(t, b.Name)
+		require.False(t, seen[b.Name], "duplicate boot %s", b.Name)
+		seen[b.Name] = true
+		require.Empty(t, b.Config.Kernel, "%s: the runner sets the kernel", b.Name)
+		c := b.Config
+		c.Kernel = KernelImage
+		require.NoError(t, c.Validate(), b.Name)
+		if b.Expect.Outcome != 0 && b.Expect.Outcome != Pass {
+			require.NotEmpty(t, b.Expect.Output, "%s: an expected %s names output to look for", b.Name, b.Expect.Outcome)
+		}
+	}
+}
+
+func TestMatrixFirstBoots(t *testing.T) {
+	m := Matrix(Full)
+	want := map[string]Config{
+		"smp1": {SMP: 1, Append: "test=."},
+		"smp4": {SMP: 4, Append: "test=."},
+		"smp2": {SMP: 2, Append: "test=."},
+		"smp8": {SMP: 8, Append: "test=."},
+	}
+	for _, b := range m {
+		if c, ok := want[b.Name]; ok {
+			require.Equal(t, c, b.Config, b.Name)
+			require.Equal(t, Expectation{}, b.Expect, b.Name)
+		}
+	}
+}
+
+func TestMatrixReturnsCopies(t *testing.T) {
+	m := Matrix(Full)
+	m[0].Name = "changed"
+	m[0].Config.Extra = append(m[0].Config.Extra, "-x")
+	require.NotEqual(t, "changed", Matrix(Full)[0].Name)
+	require.Empty(t, Matrix(Full)[0].Config.Extra)
+}
+
+func TestParseTier(t *testing.T) {
+	for s, want := range map[string]Tier{"smoke": Smoke, "full": Full, " Full ": Full, "SMOKE": Smoke} {
+		got, err := ParseTier(s)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	_, err := ParseTier("1")
+	require.EqualError(t, err, `qemu: tier "1": want smoke or full`)
+	require.Equal(t, "smoke", Smoke.String())
+	require.Equal(t, "full", Full.String())
+	require.Equal(t, "Tier(7)", Tier(7).String())
+}
+
+func TestExpectationCheck(t *testing.T) {
+	pass := &Result{Outcome: Pass, Status: 0, Passed: 3, Failed: 0, Output: "3 passed, 0 failed\n"}
+	require.NoError(t, Expectation{}.Check(pass))
+	require.NoError(t, Expectation{Outcome: Pass, Output: []string{"3 passed"}}.Check(pass))
+	require.EqualError(t, Expectation{Output: []string{"smp: 4"}}.Check(pass),
+		`want output containing "smp: 4", not found (pass (status 0) in 0.00s)`)
+
+	noSummary := &Result{Outcome: Pass, Status: 0, Passed: -1, Failed: -1}
+	require.EqualError(t, Expectation{}.Check(noSummary),
+		"want a 'N passed, N failed' summary line, got none (pass (status 0) in 0.00s)")
+	failedTests := &Result{Outcome: Pass, Status: 0, Passed: 3, Failed: 1}
+	require.EqualError(t, Expectation{}.Check(failedTests), "want no failed tests, got 3 passed, 1 failed")
+
+	crash := &Result{Outcome: Crash, Status: -1, Detail: "QEMU exited with status 0", Output: "SIGILL: illegal instruction\n"}
+	require.EqualError(t, Expectation{}.Check(crash), "want pass, got crash in 0.00s: QEMU exited with status 0")
+	require.NoError(t, Expectation{Outcome: Crash, Output: []string{"SIGILL: illegal instruction"}}.Check(crash))
+	require.EqualError(t, Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC"}}.Check(crash),
+		"want panic, got crash in 0.00s: QEMU exited with status 0")
+
+	fail := &Result{Outcome: Fail, Status: 3, Passed: -1, Failed: -1}
+	require.NoError(t, Expectation{Outcome: Fail}.Check(fail))
+	require.NoError(t, Expectation{Outcome: Fail, Status: 3}.Check(fail))
+	require.EqualError(t, Expectation{Outcome: Fail, Status: 4}.Check(fail), "want kernel status 4, got fail (status 3) in 0.00s")
+}

@@ -1,0 +1,114 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// waitDelay bounds how long Run waits for QEMU's output pipes to close
+// after QEMU itself is gone.
+const waitDelay = 5 * time.Second
+
+var errTimedOut = errors.New("qemu: timeout")
+
+// Run boots c under QEMU and waits for it to end. It streams the serial
+// console (QEMU's stdout) to out line by line as it arrives, QEMU's own
+// diagnostics (stderr) too, and keeps both in the Result. On timeout it
+// kills QEMU and everything QEMU started. The error is for a Config that
+// does not validate, QEMU missing or failing to start, and ctx being
+// canceled (with the Result of the killed run); a boot that failed in any
+// way is an Outcome, not an error.
+func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
+	args, err := c.Args()
+	if err != nil {
+		return nil, err
+	}
+	c = c.withDefaults()
+	bin, err := FindQEMU(c.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	timeout := c.EffectiveTimeout()
+	runCtx, cancel := withTimeout(ctx, timeout)
+	defer cancel()
+
+	cmd := exec.CommandContext(runCtx, bin, args...)
+	var mu sync.Mutex
+	stdout := newConsole(&mu, out, c.Interactive, c.Marks)
+	stderr := newConsole(&mu, out, c.Interactive, nil)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = waitDelay
+	if c.Interactive {
+		// QEMU stays in our process group so that it may read the
+		// terminal; killing QEMU alone is enough, it starts no helpers.
+		cmd.Stdin = c.Stdin
+		if cmd.Stdin == nil {
+			cmd.Stdin = os.Stdin
+		}
+	} else {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	}
+
+	start := time.Now()
+	stdout.start, stderr.start = start, start
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("qemu: start %s: %w", bin, err)
+	}
+	waitErr := cmd.Wait()
+	elapsed := time.Since(start)
+	stdout.flush()
+	stderr.flush()
+	if cmd.ProcessState == nil {
+		return nil, fmt.Errorf("qemu: wait for %s: %w", bin, waitErr)
+	}
+
+	r := &Result{
+		Output:  string(stdout.buf),
+		Stderr:  string(stderr.buf),
+		Elapsed: elapsed,
+		Marks:   maps.Clone(stdout.markTim),
+	}
+	if stdout.gotAny {
+		r.FirstLine = stdout.first
+	}
+	e := exitInfo{code: cmd.ProcessState.ExitCode(), timeout: timeout}
+	if e.code < 0 && runCtx.Err() != nil {
+		switch {
+		case errors.Is(context.Cause(runCtx), errTimedOut):
+			e.timedOut = true
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			e.timedOut = true
+			if d, ok := ctx.Deadline(); ok {
+				e.timeout = d.Sub(start).Round(time.Millisecond)
+			}
+		default:
+			e.canceled = true
+		}
+	}
+	classify(r, e, c.RequireSummary)
+	if e.canceled {
+		return r, ctx.Err()
+	}
+	return r, nil
+}
+
+// withTimeout is context.WithTimeoutCause with errTimedOut, or just a
+// cancelable ctx when d is 0 (no timeout).
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, d, errTimedOut)
+}

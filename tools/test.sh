@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make test / make test-full: host unit tests, lint, then the QEMU boot
+# matrix of the given tier (smoke or full). Ends with one line
+# "N passed, N failed" counting every Go test and subtest (each QEMU boot is
+# a subtest of TestBoots) plus the lint step.
+set -uo pipefail
+tier=${1:-smoke}
+cd "$(dirname "$0")/.."
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+bad=0
+
+echo "== host tests"
+go test -count=1 -v ./... >"$log" 2>&1 || bad=1
+grep -E '^(ok|FAIL|---|\s+---)' "$log" | grep -vE '^\s+--- PASS' || true
+cp "$log" "$log.host"
+
+echo "== lint"
+lintok=1
+make --no-print-directory lint || { lintok=0; bad=1; }
+
+echo "== QEMU ($tier)"
+if bash tools/deps.sh qemu && make --no-print-directory build; then
+	SMPGO_QEMU=$tier go test -count=1 -v -run 'TestBoots' -timeout 80m ./qemu/ 2>&1 | tee "$log" || bad=1
+else
+	echo "QEMU boots not run: build or deps failed"
+	: >"$log"
+	bad=1
+fi
+
+passed=$(cat "$log.host" "$log" | grep -cE '^\s*--- PASS')
+failed=$(cat "$log.host" "$log" | grep -cE '^\s*--- FAIL')
+rm -f "$log.host"
+if [ $lintok = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if [ $bad = 1 ] && [ "$failed" = 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

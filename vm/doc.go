@@ -1,0 +1,16 @@
+// Package vm owns memory: the physical page pool (filled from the boot
+// loader's memory map), the kernel's single address space and its 4-level
+// page tables (Intel SDM vol. 3A §4.5), the reservations the Go runtime makes
+// with mmap, and demand-zero paging of those reservations from the page-fault
+// handler.
+//
+// Layout: physical memory below 4 GiB is identity-mapped with 2 MiB pages by
+// the boot code (page 0 excepted, so nil dereferences fault); the runtime's
+// reservations live in [SpaceBase, SpaceTop), above any identity-mapped
+// address, and are backed by 4 KiB pages on first touch. Page-table pages
+// are reached through the identity map.
+//
+// Everything here runs in trap context (interrupts off, no Go runtime
+// services): no allocation, no pointers stored in globals, raw spin locks.
+// The pure parts (Space, page-table index math) are host-tested.
+package vm

@@ -1,0 +1,133 @@
+package vm
+
+import (
+	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/kern/spin"
+)
+
+// The runtime's address space: reservations made through mmap, backed on
+// demand. lock serialises Space and page-table changes across CPUs.
+var (
+	lock  spin.Lock
+	space Space // guarded by lock
+
+	// Faults counts demand-zero pages mapped.
+	Faults uint64 // guarded by lock
+)
+
+// Reserve implements mmap's address choice (see Space.Reserve).
+func Reserve(hint, length uintptr, fixed bool) (uintptr, error) {
+	lock.Acquire(0)
+	defer lock.Release()
+	a, err := space.Reserve(hint, length, fixed)
+	if err == nil && fixed {
+		// MAP_FIXED over existing pages: they must read back as zero.
+		unmapRange(a, a+pageUp(length))
+	}
+	return a, err
+}
+
+// Release implements munmap: the pages are freed and the range is no longer
+// reserved, so a later touch faults.
+func Release(a, length uintptr) error {
+	if a%PageSize != 0 || !inSpace(a, pageUp(length)) {
+		return ErrBadRange
+	}
+	lock.Acquire(0)
+	defer lock.Release()
+	unmapRange(a, a+pageUp(length))
+	return space.Release(a, length)
+}
+
+// Discard implements madvise(MADV_DONTNEED/MADV_FREE): the pages are freed
+// but stay reserved, so they read back as zero (the Go runtime relies on it).
+func Discard(a, length uintptr) int {
+	if a%PageSize != 0 || !inSpace(a, pageUp(length)) {
+		return 0
+	}
+	lock.Acquire(0)
+	defer lock.Release()
+	return unmapRange(a, a+pageUp(length))
+}
+
+// Fault handles a page fault at va: a reserved, not yet backed page gets a
+// zeroed frame. It reports false if va is not reserved (a real fault) or
+// memory is exhausted.
+func Fault(va uintptr) bool {
+	lock.Acquire(0)
+	defer lock.Release()
+	return faultLocked(va)
+}
+
+func faultLocked(va uintptr) bool {
+	if !space.Contains(va) {
+		return false
+	}
+	va &^= PageSize - 1
+	if _, ok := Lookup(va); ok {
+		return true // another CPU mapped it first
+	}
+	pa, ok := Pages.Alloc()
+	if !ok {
+		return false
+	}
+	amd64.ZeroPage(pa)
+	if !Map4K(va, pa, PTE_RW|PTE_NX) {
+		Pages.Free(pa)
+		return false
+	}
+	Faults++
+	return true
+}
+
+// Ensure backs every page of [a, a+n) that is reserved, so kernel code can
+// touch user buffers without faulting. It reports false if a page is
+// neither mapped nor reserved.
+func Ensure(a, n uintptr) bool {
+	if n == 0 {
+		return true
+	}
+	lock.Acquire(0)
+	defer lock.Release()
+	for va := a &^ (PageSize - 1); va < a+n; va += PageSize {
+		if _, ok := Lookup(va); ok {
+			continue
+		}
+		if !faultLocked(va) {
+			return false
+		}
+	}
+	return true
+}
+
+// Reserved returns the bytes reserved and the number of ranges.
+func Reserved() (uintptr, int) {
+	lock.Acquire(0)
+	defer lock.Release()
+	return space.Bytes(), space.Len()
+}
+
+// UnmapPage0 replaces the first 2 MiB identity page with 4 KiB pages, page 0
+// left unmapped so nil dereferences fault. pt is a zeroed page for the table.
+func UnmapPage0(pt uintptr) {
+	for i := uintptr(1); i < 512; i++ {
+		amd64.Store64(pt+i*8, uint64(i*PageSize)|PTE_P|PTE_RW)
+	}
+	e, large, ok := walk(root(), 0, false)
+	if !ok || !large {
+		return
+	}
+	amd64.Store64(e, uint64(pt)|PTE_P|PTE_RW)
+	amd64.WriteCR3(amd64.ReadCR3())
+}
+
+// SetUncached marks the 2 MiB identity pages covering [a, b) PCD|PWT, for
+// device registers (LAPIC, IOAPIC, HPET).
+func SetUncached(a, b uintptr) {
+	for va := a &^ (1<<21 - 1); va < b; va += 1 << 21 {
+		if e, large, ok := walk(root(), va, false); ok && large {
+			amd64.Store64(e, amd64.Load64(e)|PTE_PCD|PTE_PWT)
+		}
+	}
+	amd64.WriteCR3(amd64.ReadCR3())
+}
