@@ -18,6 +18,7 @@ import (
 
 // Fixed physical addresses used by the 32-bit entry code (1 MiB..1.1 MiB,
 // which no boot loader or firmware uses once it has handed over).
+//
 //lint:ignore U1000 used by entry_amd64.s through go_asm.h
 const (
 	earlyPML4  = 0x100000 // level-4 table
@@ -34,22 +35,26 @@ const (
 
 // earlyStack is the bootstrap processor's stack from long-mode entry until
 // kern.Boot hands the CPU to the first thread.
+//
 //lint:ignore U1000 used by entry_amd64.s
 var earlyStack [earlyStackSize]byte
 
 // earlyG is the fake goroutine descriptor read through FS:-8 by the Go
 // function prologues while no runtime exists: only stack.lo, stack.hi and
 // stackguard0/1 are ever read. See kern/percpu.go for the same scheme per CPU.
+//
 //lint:ignore U1000 used by entry_amd64.s
 var earlyG [16]uintptr
 
 // earlyTLS is the TLS block: FS base points at earlyTLS[1], so FS:-8 is
 // earlyTLS[0] = &earlyG.
+//
 //lint:ignore U1000 used by entry_amd64.s
 var earlyTLS [2]uintptr
 
 // entry32 is the multiboot entry point (entry_amd64.s); named by the
 // linker's -E flag.
+//
 //lint:ignore U1000 the ELF entry point (linker -E)
 func entry32()
 

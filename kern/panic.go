@@ -47,6 +47,7 @@ func apicIPI(cpu, vec int) {
 // stops the machine; an NMI on a CPU while another panics only reports.
 //
 // It runs with the CPU's fake g and must not allocate.
+//
 //lint:ignore U1000 called from entry_amd64.s
 func kernelFault(f uintptr) {
 	c := curCPU()

@@ -36,6 +36,7 @@ var (
 // interrupts off, the interrupted thread's state saved in CPU.cur. It
 // handles the event, may switch CPU.cur to another thread, and returns;
 // the entry code then resumes CPU.cur.
+//
 //lint:ignore U1000 called from entry_amd64.s
 func trap() {
 	c := curCPU()

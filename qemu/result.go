@@ -58,6 +58,10 @@ func ParseSummary(output string) (passed, failed int) {
 	return passed, failed
 }
 
+// monitorQuit is what QEMU's multiplexed console prints when Ctrl-A x
+// quits it.
+const monitorQuit = "QEMU: Terminated"
+
 // exitInfo is what Run knows of how QEMU ended.
 type exitInfo struct {
 	code     int           // QEMU's exit status, -1 if killed by a signal
@@ -104,6 +108,9 @@ func classify(r *Result, e exitInfo, requireSummary bool) {
 			r.Outcome = Fail
 			r.Detail = fmt.Sprintf("kernel exited with status %d", r.Status)
 		}
+	case e.code == 0 && strings.HasSuffix(strings.TrimRight(r.Output, "\r\n"), monitorQuit):
+		r.Outcome = Crash
+		r.Detail = "quit from QEMU's monitor (Ctrl-A x)"
 	default:
 		r.Outcome = Crash
 		r.Detail = fmt.Sprintf("QEMU exited with status %d without isa-debug-exit (triple fault or shutdown?)", e.code)

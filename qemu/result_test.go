@@ -48,6 +48,7 @@ func TestClassify(t *testing.T) {
 		{"panic block wins over pass", exitInfo{code: 1}, panicBlock + "1 passed, 0 failed\n", "", true, Panic, 0, "KERNEL PANIC: boom"},
 		{"panic block wins over timeout", exitInfo{code: -1, timedOut: true, timeout: time.Second}, panicBlock + panicBlock, "", false, Panic, -1, "KERNEL PANIC: boom (and 1 more reports)"},
 		{"triple fault", exitInfo{code: 0}, "booting\n", "", false, Crash, -1, "QEMU exited with status 0 without isa-debug-exit (triple fault or shutdown?)"},
+		{"monitor quit", exitInfo{code: 0}, "login: QEMU: Terminated\r\n", "", true, Crash, -1, "quit from QEMU's monitor (Ctrl-A x)"},
 		{"even status", exitInfo{code: 2}, "", "qemu-system-x86_64: something odd\n", false, Crash, -1, "QEMU exited with status 2 without isa-debug-exit (triple fault or shutdown?): qemu-system-x86_64: something odd"},
 		{"qemu error", exitInfo{code: 1}, "", "qemu: could not open kernel file 'x': No such file or directory\n", true, Crash, -1, "QEMU failed: qemu: could not open kernel file 'x': No such file or directory"},
 		{"qemu warning is not an error", exitInfo{code: 1}, "", "qemu-system-x86_64: warning: TCG doesn't support feature\n", false, Pass, 0, ""},

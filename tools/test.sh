@@ -28,8 +28,8 @@ else
 	bad=1
 fi
 
-passed=$(cat "$log.host" "$log" | grep -cE '^\s*--- PASS')
-failed=$(cat "$log.host" "$log" | grep -cE '^\s*--- FAIL')
+passed=$(cat "$log.host" "$log" | grep -cE '^\s*--- PASS: Test')
+failed=$(cat "$log.host" "$log" | grep -cE '^\s*--- FAIL: Test')
 rm -f "$log.host"
 if [ $lintok = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if [ $bad = 1 ] && [ "$failed" = 0 ]; then failed=1; fi
