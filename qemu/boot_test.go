@@ -1,6 +1,7 @@
 package qemu_test
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -42,7 +43,9 @@ func TestBoots(t *testing.T) {
 			c.Kernel = kernel
 			var out io.Writer = io.Discard
 			if testing.Verbose() {
-				out = t.Output()
+				// Prefixed, so that the kernel's own "--- PASS" lines
+				// are not taken for this test's.
+				out = &prefixWriter{w: t.Output(), prefix: b.Name + "| "}
 			}
 			r, err := qemu.Run(t.Context(), c, out)
 			require.NoError(t, err)
@@ -52,6 +55,26 @@ func TestBoots(t *testing.T) {
 			}
 		})
 	}
+}
+
+// prefixWriter starts every line written to w with prefix. Run writes
+// whole lines, except maybe for the very last.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(line) > 0 {
+			out = append(append(out, p.prefix...), line...)
+		}
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // failureReport is the tail of the output, QEMU's stderr, and every
@@ -75,4 +98,24 @@ func failureReport(r *qemu.Result, elfPath string) string {
 		}
 	}
 	return b.String()
+}
+
+func TestPrefixWriter(t *testing.T) {
+	var buf bytes.Buffer
+	w := &prefixWriter{w: &buf, prefix: "smp1| "}
+	n, err := w.Write([]byte("--- PASS: X\nok\n"))
+	require.NoError(t, err)
+	require.Equal(t, 15, n)
+	_, err = w.Write([]byte("partial"))
+	require.NoError(t, err)
+	require.Equal(t, "smp1| --- PASS: X\nsmp1| ok\nsmp1| partial", buf.String())
+}
+
+func TestFailureReport(t *testing.T) {
+	out := "boot\nKERNEL PANIC: nil map\ncpu=1 vector=14 error=0x0\nrip=0x10\nEND KERNEL PANIC\n"
+	r := &qemu.Result{Output: out, Stderr: "qemu-system-x86_64: warning: w\n", Panics: qemu.ParsePanics(out)}
+	got := failureReport(r, filepath.Join(t.TempDir(), "kernel.elf"))
+	require.Contains(t, got, "--- last lines of the serial console ---\nboot\nKERNEL PANIC: nil map\n")
+	require.Contains(t, got, "--- QEMU's stderr ---\nqemu-system-x86_64: warning: w\n")
+	require.Contains(t, got, "--- panic report ---\nKERNEL PANIC: nil map\n  cpu 1, vector 14 (#PF page fault), error 0x0 (not-present read kernel)\n  rip 0x10\n(not symbolised: ")
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -21,8 +22,9 @@ var errTimedOut = errors.New("qemu: timeout")
 
 // Run boots c under QEMU and waits for it to end. It streams the serial
 // console (QEMU's stdout) to out line by line as it arrives, QEMU's own
-// diagnostics (stderr) too, and keeps both in the Result. On timeout it
-// kills QEMU and everything QEMU started. The error is for a Config that
+// diagnostics (stderr) too, and keeps both in the Result. On timeout, or
+// when ctx is done, it kills QEMU and everything QEMU started; QEMU is
+// also killed if the calling process dies. The error is for a Config that
 // does not validate, QEMU missing or failing to start, and ctx being
 // canceled (with the Result of the killed run); a boot that failed in any
 // way is an Outcome, not an error.
@@ -49,6 +51,12 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	stderr := newConsole(&mu, out, c.Interactive, nil)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = waitDelay
+	// If this process dies without killing QEMU, Linux does. The signal
+	// is tied to the thread that starts QEMU, so that thread is kept
+	// until QEMU is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if c.Interactive {
 		// QEMU stays in our process group so that it may read the
 		// terminal; killing QEMU alone is enough, it starts no helpers.
@@ -57,7 +65,7 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 			cmd.Stdin = os.Stdin
 		}
 	} else {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr.Setpgid = true
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	}
 
