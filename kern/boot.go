@@ -5,6 +5,7 @@ import (
 
 	"github.com/smpgo/smpgo/apic"
 	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/kern/spin"
 	"github.com/smpgo/smpgo/vm"
 )
 
@@ -54,13 +55,19 @@ func Boot(magic, info uintptr, stackLo, stackHi uintptr) {
 	}
 	rngState ^= amd64.Rdtsc()
 
+	haveMADT := scanMADT() // before page 0 (the BIOS data area) is unmapped
 	initMemory()
 	initInterrupts()
+	vm.Shootdown = tlbShootdown
+	spin.OnSpin = servicePending
+	if haveMADT {
+		startAPs()
+	}
 
 	// CPU 0's idle thread, then the runtime's first thread.
 	lockSched()
 	idle := newIdleThreadLocked(0)
-	m0 := allocThreadLocked()
+	m0 := allocThreadLocked(false)
 	unlockSched()
 	cpus[0].idleIdx = int32(threadIndex(idle))
 	cpus[0].curIdx = cpus[0].idleIdx
@@ -74,7 +81,7 @@ func Boot(magic, info uintptr, stackLo, stackHi uintptr) {
 	m0.startNs = nanotime()
 
 	var l kline
-	l.s("smpgo: ").u(memTotal >> 20).s(" MiB, ").u(vm.Pages.FreePages() * 4).s(" KiB free, tsc ").u(tscHz / 1000000).s(" MHz, starting runtime").nl().print()
+	l.s("smpgo: ").d(int64(ncpu)).s(" CPU(s), ").u(memTotal >> 20).s(" MiB, ").u(vm.Pages.FreePages() * 4).s(" KiB free, tsc ").u(tscHz / 1000000).s(" MHz, starting runtime").nl().print()
 	startTick()
 	resumeFirst()
 }
@@ -171,7 +178,7 @@ func initInterrupts() {
 var idleStacks [MaxCPU][4096]byte
 
 func newIdleThreadLocked(cpu int) *Thread {
-	t := allocThreadLocked()
+	t := allocThreadLocked(true)
 	t.idle = true
 	t.tid = int32(-1 - cpu)
 	t.Frame.RIP = uint64(idleLoopAddr())

@@ -1,6 +1,10 @@
 package kern
 
-import "github.com/smpgo/smpgo/arch/amd64"
+import (
+	"runtime"
+
+	"github.com/smpgo/smpgo/arch/amd64"
+)
 
 // Deliberate crashes, for the harness's expected-crash boots (crash=NAME on
 // the command line; never selected by test=).
@@ -24,6 +28,14 @@ func Crash(name string) bool {
 		rawSyscall(sysSmpgoDebug, 1)
 	case "divzero":
 		divide(1, 0)
+	case "appanic":
+		// A kernel fault on the last CPU (an AP when there are several):
+		// every other CPU must stop and report.
+		runtime.LockOSThread()
+		if err := PinToCPU(NumCPU() - 1); err != nil {
+			return false
+		}
+		rawSyscall(sysSmpgoDebug, 1)
 	default:
 		return false
 	}

@@ -15,7 +15,7 @@ type Options struct {
 	Exit  int    // exit=N, -1 if absent
 }
 
-var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true}
+var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true, "appanic": true}
 
 // ParseOptions parses the command line, rejecting unknown or malformed
 // options with an error naming them.
@@ -33,7 +33,7 @@ func ParseOptions(args []string) (Options, error) {
 			o.Bench = v
 		case "crash":
 			if !crashNames[v] {
-				return o, fmt.Errorf("bad option %q: crash is one of ud2, kfault, divzero", a)
+				return o, fmt.Errorf("bad option %q: crash is one of ud2, kfault, divzero, appanic", a)
 			}
 			o.Crash = v
 		case "exit":

@@ -14,12 +14,17 @@ const (
 	debugExitPort = 0xf4
 )
 
-var panicking atomic.Int32
+var (
+	panicking   atomic.Int32
+	halting     atomic.Int32
+	stoppedCPUs atomic.Int32
+)
 
 // shutdown ends the machine with status v (0..127): QEMU's isa-debug-exit,
 // else, on a real board, halt every CPU.
 func shutdown(v int) {
 	amd64.Outl(debugExitPort, uint32(v))
+	halting.Store(1)
 	var l kline
 	l.s("kern: exit status ").d(int64(v)).s(": halted").nl().print()
 	stopOthers()
@@ -29,12 +34,23 @@ func shutdown(v int) {
 	}
 }
 
-// stopOthers sends NMI to every other CPU (they print their state and halt).
+// stopOthers sends NMI to every other CPU (they print their state and
+// halt) and waits, boundedly, for their reports.
 func stopOthers() {
-	if ncpu > 1 {
-		apic.SendIPI(0, apic.ICR_DLV_NMI|apic.ICR_DST_OTHER|apic.ICR_ASSERT)
+	if ncpu <= 1 || stopSent.Swap(1) != 0 {
+		return
+	}
+	apic.SendIPI(0, apic.ICR_DLV_NMI|apic.ICR_DST_OTHER|apic.ICR_ASSERT)
+	if panicking.Load() == 0 {
+		return
+	}
+	end := nanotime() + 500e6
+	for stoppedCPUs.Load() < int32(ncpu-1) && nanotime() < end {
+		amd64.Pause()
 	}
 }
+
+var stopSent atomic.Int32
 
 // apicIPI interrupts CPU cpu with vector vec.
 func apicIPI(cpu, vec int) {
@@ -61,7 +77,11 @@ func kernelFault(f uintptr) {
 	case excNMI:
 		if panicking.Load() != 0 {
 			reportFrame(c, "stopped by panicking CPU", f)
+			stoppedCPUs.Add(1)
 			return
+		}
+		if halting.Load() != 0 {
+			return // shutdown on a real board: just halt
 		}
 		msg = "NMI"
 	case excDF:
@@ -92,7 +112,7 @@ func reportFrame(c *CPU, msg string, f uintptr) {
 		r[i] = amd64.Load64(f + uintptr(i)*8)
 	}
 	// Frame order: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi vec err rip cs rflags rsp ss
-	conLock.Acquire(int(c.id)) // may spin if the lock holder faulted: bounded by its own report
+	locked := panicLockConsole(c)
 	var l kline
 	l.s("KERNEL PANIC: ").s(msg).nl()
 	l.s("cpu=").u(c.id).s(" vector=").u(r[15]).s(" error=").x(r[16]).s(" cr2=").x(amd64.ReadCR2()).s(" thread=").d(int64(threads[c.curIdx].tid)).nl()
@@ -136,5 +156,25 @@ func reportFrame(c *CPU, msg string, f uintptr) {
 		l.n = 0
 	}
 	conWrite([]byte("END KERNEL PANIC\n"))
-	conLock.Release()
+	if locked {
+		conLock.Release()
+	}
+}
+
+// panicLockConsole takes the console lock for a report, unless this CPU
+// holds it already (it faulted or was stopped while printing) or another
+// CPU keeps it past a bound (it may be stopped mid-line): then the report
+// is printed without it, interleaving being better than silence.
+func panicLockConsole(c *CPU) bool {
+	if conLock.Owner() == int(c.id) {
+		return false
+	}
+	end := nanotime() + 200e6
+	for !conLock.TryAcquire(int(c.id)) {
+		if nanotime() > end {
+			return false
+		}
+		amd64.Pause()
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package kern
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/smpgo/smpgo/arch/amd64"
@@ -43,6 +44,12 @@ type CPU struct {
 	kg       [16]uintptr
 	ktlsSlot [2]uintptr
 
+	tlbDone    atomic.Uint64 // (a) last shootdown generation flushed
+	rvDone     uint64        // (p) last rendezvous generation joined
+	shootdowns uint64        // (p) shootdowns initiated
+	tlbFlushes uint64        // (p) flushes done for others
+
+	kicks     uint64 // (s) reschedule IPIs sent to it
 	ticks     uint64 // (p) timer interrupts taken
 	syscalls  uint64 // (p)
 	switches  uint64 // (p) thread switches
@@ -74,12 +81,21 @@ func NumCPU() int { return ncpu }
 // once unless pinned).
 func CPUID() int { return thisCPU() }
 
-// initCPU sets up CPU i's descriptor tables, stacks, GS base and SYSCALL
-// MSRs, on the CPU itself.
+// initCPU prepares and loads CPU i (the bootstrap processor).
 func initCPU(i int) {
+	prepareCPU(i)
+	loadCPU(i)
+}
+
+// prepareCPU fills CPU i's descriptor tables, stacks and fake g; any CPU
+// may do it (the BSP does it for an AP before starting it).
+func prepareCPU(i int) {
 	c := &cpus[i]
 	c.self = uintptr(unsafe.Pointer(c))
 	c.id = uint64(i)
+	// Until the CPU first resumes a thread it runs kernel code: a fault
+	// then must take the kernel-panic path, not save into a thread.
+	c.inKernel = 1
 	c.kstackTop = uintptr(unsafe.Pointer(&kstack[i])) + kstackSize
 	c.kg[0] = uintptr(unsafe.Pointer(&kstack[i]))
 	c.kg[1] = c.kstackTop
@@ -103,6 +119,11 @@ func initCPU(i int) {
 	c.tss[25] = 104 << 16 // I/O map base beyond the limit: no bitmap
 	putDesc(&c.gdtr, uint16(len(c.gdt)*8-1), uintptr(unsafe.Pointer(&c.gdt)))
 	putDesc(&c.idtr, uint16(len(idt)*16-1), uintptr(unsafe.Pointer(&idt)))
+}
+
+// loadCPU loads CPU i's tables, GS base and SYSCALL MSRs, on CPU i.
+func loadCPU(i int) {
+	c := &cpus[i]
 	loadDescriptors(uintptr(unsafe.Pointer(&c.gdtr)), uintptr(unsafe.Pointer(&c.idtr)))
 
 	amd64.Wrmsr(amd64.IA32_GS_BASE, uint64(c.self))

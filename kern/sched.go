@@ -37,15 +37,19 @@ func schedInit() {
 func lockSched()   { sched.lock.Acquire(thisCPU()) }
 func unlockSched() { sched.lock.Release() }
 
-// allocThreadLocked takes a free thread slot.
-func allocThreadLocked() *Thread {
+// allocThreadLocked takes a free thread slot. Thread ids start at 1 (the
+// runtime's first thread is the process: getpid() == 1); idle threads
+// have negative ids and take none.
+func allocThreadLocked(idle bool) *Thread {
 	for i := range threads {
 		t := &threads[i]
 		if t.state == tFree {
 			*t = Thread{}
 			t.next = -1
-			t.tid = sched.nextTid
-			sched.nextTid++
+			if !idle {
+				t.tid = sched.nextTid
+				sched.nextTid++
+			}
 			t.state = tBlocked
 			t.initFX()
 			sched.nthreads++
@@ -68,30 +72,46 @@ func enqueueLocked(t *Thread) {
 	}
 	sched.tail = i
 	sched.nrun++
-	kickIdleLocked()
+	kickIdleLocked(t)
 }
 
-// dequeueLocked pops the head of the run queue.
-func dequeueLocked() *Thread {
-	if sched.head < 0 {
-		return nil
-	}
-	t := &threads[sched.head]
-	sched.head = t.next
-	if sched.head < 0 {
-		sched.tail = -1
-	}
-	t.next = -1
-	sched.nrun--
-	return t
+// allowedOn reports whether t may run on CPU cpu.
+func (t *Thread) allowedOn(cpu int) bool {
+	return t.affinity == 0 || t.affinity&(1<<uint(cpu)) != 0
 }
 
-// kickIdleLocked sends a reschedule IPI to one idle CPU other than this one.
-func kickIdleLocked() {
+// dequeueLocked removes and returns the first queued thread allowed on
+// CPU cpu.
+func dequeueLocked(cpu int) *Thread {
+	prev := int32(-1)
+	for i := sched.head; i >= 0; prev, i = i, threads[i].next {
+		t := &threads[i]
+		if !t.allowedOn(cpu) {
+			continue
+		}
+		if prev < 0 {
+			sched.head = t.next
+		} else {
+			threads[prev].next = t.next
+		}
+		if sched.tail == i {
+			sched.tail = prev
+		}
+		t.next = -1
+		sched.nrun--
+		return t
+	}
+	return nil
+}
+
+// kickIdleLocked sends a reschedule IPI to one idle CPU, other than this
+// one, that t may run on.
+func kickIdleLocked(t *Thread) {
 	me := thisCPU()
 	for i := 0; i < ncpu; i++ {
 		c := &cpus[i]
-		if i != me && c.online && threads[c.curIdx].idle {
+		if i != me && c.online && threads[c.curIdx].idle && t.allowedOn(i) {
+			c.kicks++
 			apic.SendIPI(c.apicID, apic.ICR_DLV_FIXED|vecResched)
 			return
 		}
@@ -113,17 +133,18 @@ func switchLocked(c *CPU, t *Thread) {
 // reschedLocked picks the next thread for c after the current one stopped
 // running (blocked, exited or was requeued).
 func reschedLocked(c *CPU) {
-	if t := dequeueLocked(); t != nil {
+	if t := dequeueLocked(int(c.id)); t != nil {
 		switchLocked(c, t)
 		return
 	}
 	switchLocked(c, &threads[c.idleIdx])
 }
 
-// preemptLocked requeues c's current thread if others wait.
+// preemptLocked requeues c's current thread if others wait (or if it may
+// no longer run here).
 func preemptLocked(c *CPU) {
 	cur := &threads[c.curIdx]
-	if sched.head < 0 {
+	if sched.head < 0 && cur.allowedOn(int(c.id)) {
 		return
 	}
 	if !cur.idle {

@@ -213,9 +213,12 @@ func doSyscall(c *CPU, t *Thread) {
 	case sysFcntl:
 		r = sysFcntlCall(int(a0), int(a1))
 	case sysSchedGetaffinity:
-		r = sysGetaffinityCall(uintptr(a1), uintptr(a2))
+		r = sysGetaffinityCall(t, int32(a0), uintptr(a1), uintptr(a2))
 	case sysSchedSetaffinity:
-		r = 0
+		r = sysSetaffinityCall(c, t, int32(a0), uintptr(a1), uintptr(a2))
+		if r == blocked {
+			return
+		}
 	case sysPrlimit64:
 		r = 0
 		if a3 != 0 && vm.Ensure(uintptr(a3), 16) {
@@ -330,7 +333,7 @@ func sysCloneCall(t *Thread, flags, stack, tls uint64) int64 {
 		return -EINVAL // no processes: only threads
 	}
 	lockSched()
-	n := allocThreadLocked()
+	n := allocThreadLocked(false)
 	if n == nil {
 		unlockSched()
 		return -EAGAIN
@@ -346,6 +349,7 @@ func sysCloneCall(t *Thread, flags, stack, tls uint64) int64 {
 	}
 	n.copyFX(t)
 	n.sigmask = t.sigmask
+	n.affinity = t.affinity // inherited, as on Linux
 	tid := n.tid
 	enqueueLocked(n)
 	unlockSched()
@@ -454,21 +458,70 @@ func sysKillCall(tid int32, sig int) int64 {
 
 const ESRCH = 3
 
-func sysGetaffinityCall(size, mask uintptr) int64 {
-	if size < 8 || size%8 != 0 {
-		return -EINVAL
-	}
-	if !vm.Ensure(mask, 8) {
-		return -EFAULT
-	}
+func onlineMask() uint64 {
 	var m uint64
 	for i := 0; i < ncpu && i < 64; i++ {
 		if cpus[i].online {
 			m |= 1 << uint(i)
 		}
 	}
+	return m
+}
+
+func sysGetaffinityCall(t *Thread, tid int32, size, mask uintptr) int64 {
+	if size < 8 || size%8 != 0 {
+		return -EINVAL
+	}
+	if !vm.Ensure(mask, 8) {
+		return -EFAULT
+	}
+	m := onlineMask()
+	lockSched()
+	if tid != 0 && tid != t.tid {
+		if o := threadByTidLocked(tid); o != nil {
+			t = o
+		} else {
+			unlockSched()
+			return -ESRCH
+		}
+	}
+	if t.affinity != 0 {
+		m &= t.affinity
+	}
+	unlockSched()
 	amd64.Store64(mask, m)
 	return 8
+}
+
+// sysSetaffinityCall restricts a thread to a set of CPUs; the caller
+// moves at once if its CPU left the set.
+func sysSetaffinityCall(c *CPU, t *Thread, tid int32, size, mask uintptr) int64 {
+	if size < 8 {
+		return -EINVAL
+	}
+	if !vm.Ensure(mask, 8) {
+		return -EFAULT
+	}
+	m := amd64.Load64(mask) & onlineMask()
+	if m == 0 {
+		return -EINVAL
+	}
+	lockSched()
+	defer unlockSched()
+	target := t
+	if tid != 0 && tid != t.tid {
+		if target = threadByTidLocked(tid); target == nil {
+			return -ESRCH
+		}
+	}
+	target.affinity = m
+	if target == t && !t.allowedOn(int(c.id)) {
+		t.Frame.RAX = 0
+		enqueueLocked(t)
+		reschedLocked(c)
+		return blocked
+	}
+	return 0
 }
 
 // sysGetrandomCall fills buf from RDRAND when the CPU has it, else from a

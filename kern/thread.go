@@ -57,6 +57,8 @@ type Thread struct {
 	wakeAt   int64 // (s) deadline in ns of monotonic time, 0 = none
 	timedOut bool  // (s)
 
+	affinity uint64 // (s) CPUs it may run on (bit i = CPU i); 0 = any
+
 	sigmask  uint64     // (o) blocked signals (bit n-1 for signal n)
 	pending  uint64     // (s) pending signals
 	altSP    uint64     // (o) sigaltstack

@@ -43,6 +43,7 @@ func trap() {
 	t := &threads[c.curIdx]
 	now := nanotime()
 	t.runNs += now - t.startNs
+	serviceTLB()
 	v := t.Frame.Vector
 	if v < uint64(len(vectorCount)) {
 		vectorCount[v]++
@@ -62,6 +63,11 @@ func trap() {
 			preemptLocked(c)
 		}
 		unlockSched()
+	case v == vecTLB:
+		apic.EOI() // serviceTLB above did the work
+	case v == vecRendezvous:
+		apic.EOI()
+		serviceRendezvous()
 	case v == vecSpurious:
 		// no EOI for the spurious vector (SDM §10.9)
 	case v == excPF:

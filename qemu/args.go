@@ -103,7 +103,11 @@ func (c Config) Args() ([]string, error) {
 	if c.Interactive {
 		add("-serial", "mon:stdio")
 	} else {
-		add("-serial", "stdio", "-monitor", "none")
+		mon := "none"
+		if c.monitorSock != "" {
+			mon = "unix:" + c.monitorSock + ",server=on,wait=off"
+		}
+		add("-serial", "stdio", "-monitor", mon)
 	}
 	add("-device", debugExitIO)
 	add(nicArgs(c.NIC, c.HostFwd)...)

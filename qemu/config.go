@@ -46,6 +46,11 @@ const (
 // field except Kernel selects a default; Args turns a Config into QEMU's
 // argument list and Run boots it.
 type Config struct {
+	// monitorSock, set by Run for non-interactive boots, is the QEMU
+	// monitor's unix socket: on a timeout Run injects an NMI through it
+	// so the kernel prints every CPU's state before QEMU is killed.
+	monitorSock string
+
 	// SMP is the number of CPUs (default 1, or Sockets*Cores*Threads
 	// when a topology is given).
 	SMP int

@@ -16,8 +16,24 @@ import (
 var boots = []Boot{
 	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=."}},
 	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, Append: "test=."}},
+	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, Append: "test=."}},
+	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Machine: "q35", BIOS: "qboot", Append: "test=."}},
+	{Name: "crash-ud2", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=ud2"},
+		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"SIGILL: illegal instruction", "kern.ud2"}}},
+	{Name: "crash-kfault", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=kfault"},
+		Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC: fault in kernel", "vector=13", "END KERNEL PANIC"}}},
+	{Name: "crash-appanic-smp4", Tier: Smoke, Config: Config{SMP: 4, Append: "crash=appanic"},
+		Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC: fault in kernel", "cpu=3 vector=13", "KERNEL PANIC: stopped by panicking CPU", "cpu=0 vector=2", "cpu=1 vector=2", "cpu=2 vector=2"}}},
 	{Name: "smp2", Tier: Full, Config: Config{SMP: 2, Append: "test=."}},
 	{Name: "smp8", Tier: Full, Config: Config{SMP: 8, Append: "test=."}},
+	{Name: "smp4-sockets2", Tier: Full, Config: Config{SMP: 4, Sockets: 2, Cores: 2, Threads: 1, Append: "test=."}},
+	{Name: "numa3", Tier: Full, Config: Config{SMP: 6, NUMA: 3, MemMiB: 1536, Append: "test=."}},
+	{Name: "q35-smp8", Tier: Full, Config: Config{SMP: 8, Machine: "q35", Append: "test=."}},
+	{Name: "crash-divzero", Tier: Full, Config: Config{SMP: 1, Append: "crash=divzero"},
+		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"panic: runtime error: integer divide by zero"}}},
+	{Name: "exit-status", Tier: Full, Config: Config{SMP: 2, Append: "exit=3"}, Expect: Expectation{Outcome: Fail, Status: 3, Output: []string{"2 CPU(s)"}}},
+	{Name: "bad-option", Tier: Full, Config: Config{SMP: 1, Append: "frob=1"},
+		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{`unknown option "frob=1"`}}},
 }
 
 // Tier selects how much of the boot matrix to run.

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -34,6 +36,18 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 		return nil, err
 	}
 	c = c.withDefaults()
+	if !c.Interactive {
+		dir, err := os.MkdirTemp("", "qemurun")
+		if err != nil {
+			return nil, fmt.Errorf("qemu: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		c.monitorSock = filepath.Join(dir, "monitor.sock")
+		args, err = c.Args()
+		if err != nil {
+			return nil, err
+		}
+	}
 	bin, err := FindQEMU(c.Binary)
 	if err != nil {
 		return nil, err
@@ -47,6 +61,7 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 
 	cmd := exec.CommandContext(runCtx, bin, args...)
 	var mu sync.Mutex
+	nmiSent := false
 	stdout := newConsole(&mu, out, c.Interactive, c.Marks)
 	stderr := newConsole(&mu, out, c.Interactive, nil)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -66,7 +81,12 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 		}
 	} else {
 		cmd.SysProcAttr.Setpgid = true
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.Cancel = func() error {
+			if errors.Is(context.Cause(runCtx), errTimedOut) && nmiDump(c.monitorSock) {
+				nmiSent = true
+			}
+			return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
 	}
 
 	start := time.Now()
@@ -105,12 +125,38 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 			e.canceled = true
 		}
 	}
+	if nmiSent {
+		// The kernel may have exited by itself after the NMI's reports:
+		// the boot still timed out.
+		e.timedOut, e.canceled = true, false
+	}
 	classify(r, e, c.RequireSummary)
 	if e.canceled {
 		return r, ctx.Err()
 	}
 	return r, nil
 }
+
+// nmiDump asks QEMU's monitor to inject an NMI into every CPU, and gives
+// the kernel nmiWait to print each CPU's state (KERNEL PANIC blocks that
+// ParsePanics reads) before the caller kills QEMU.
+func nmiDump(sock string) bool {
+	if sock == "" {
+		return false
+	}
+	conn, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("nmi\n")); err != nil {
+		return false
+	}
+	time.Sleep(nmiWait)
+	return true
+}
+
+const nmiWait = 2 * time.Second
 
 // withTimeout is context.WithTimeoutCause with errTimedOut, or just a
 // cancelable ctx when d is 0 (no timeout).

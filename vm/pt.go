@@ -81,11 +81,35 @@ func Map4K(va, pa uintptr, flags uint64) bool {
 	return true
 }
 
+// Shootdown, set by the kernel at boot, invalidates the TLBs of every CPU
+// and returns once all have done so. Nil means one CPU: invlpg suffices.
+var Shootdown func()
+
+// unmapBatch bounds the frames held back between a PTE clear and the
+// shootdown that makes freeing them safe.
+const unmapBatch = 256
+
 // unmapRange clears every 4 KiB mapping in [a, b), freeing the frames, and
-// returns how many were present. Missing tables are skipped a whole level
-// at a time, so releasing a huge, mostly untouched reservation is cheap.
+// returns how many were present. Frames are freed only after every CPU's
+// TLB has dropped the mapping (another CPU could otherwise still write
+// through a stale entry into a reused page). Missing tables are skipped a
+// whole level at a time, so releasing a huge, mostly untouched reservation
+// is cheap.
 func unmapRange(a, b uintptr) int {
-	n := 0
+	var batch [unmapBatch]uintptr
+	nb, n := 0, 0
+	flush := func() {
+		if nb == 0 {
+			return
+		}
+		if Shootdown != nil {
+			Shootdown()
+		}
+		for _, pa := range batch[:nb] {
+			Pages.Free(pa)
+		}
+		nb = 0
+	}
 	for va := a; va < b; {
 		e, large, ok := walk(root(), va, false)
 		if !ok {
@@ -99,11 +123,16 @@ func unmapRange(a, b uintptr) int {
 		if v := amd64.Load64(e); v&PTE_P != 0 {
 			amd64.Store64(e, 0)
 			amd64.Invlpg(va)
-			Pages.Free(uintptr(v & pteAddr))
+			batch[nb] = uintptr(v & pteAddr)
+			nb++
 			n++
+			if nb == unmapBatch {
+				flush()
+			}
 		}
 		va += PageSize
 	}
+	flush()
 	return n
 }
 

@@ -29,6 +29,11 @@ func (l *Lock) Acquire(cpu int) {
 	l.acquireSlow(cpu)
 }
 
+// OnSpin, if set, is called on every round of a contended spin: the kernel
+// services TLB shootdown requests there, so a CPU spinning with interrupts
+// off still acknowledges them (set once at boot, before any contention).
+var OnSpin func()
+
 // acquireSlow spins reading (not writing) the word, backing off up to 1024
 // PAUSEs between probes: with 8 vCPUs on 2 host cores the holder is often
 // descheduled by the host, and hammering the line only slows it down.
@@ -38,6 +43,9 @@ func (l *Lock) acquireSlow(cpu int) {
 	for {
 		for i := 0; i < backoff; i++ {
 			pause()
+		}
+		if OnSpin != nil {
+			OnSpin()
 		}
 		if l.word.Load() == 0 && l.word.CompareAndSwap(0, uint32(cpu)+1) {
 			return

@@ -1,0 +1,103 @@
+package kern
+
+import "github.com/smpgo/smpgo/arch/amd64"
+
+// Early MADT scan (ACPI 6.x §5.2.5 RSDP, §5.2.7/8 RSDT/XSDT, §5.2.12 MADT),
+// done before the Go runtime starts and without allocation: it only
+// collects the local APIC IDs of the enabled CPUs, which the runtime must
+// know before it reads the CPU count. The full parse (topology, NUMA,
+// IOAPICs) happens later in goroutine context with package acpi.
+
+var (
+	madtAPICIDs [MaxCPU]uint32
+	madtCPUs    int
+	madtExtra   int // CPUs beyond MaxCPU, ignored
+	rsdpAddr    uintptr
+)
+
+func sumBytes(a, n uintptr) uint8 {
+	var s uint8
+	for i := uintptr(0); i < n; i++ {
+		s += amd64.Load8(a + i)
+	}
+	return s
+}
+
+// findRSDP scans the first KiB of the EBDA and the BIOS area.
+func findRSDP() uintptr {
+	ebda := uintptr(amd64.Load8(0x40e)) | uintptr(amd64.Load8(0x40f))<<8
+	ranges := [2][2]uintptr{{ebda << 4, ebda<<4 + 1024}, {0xe0000, 0x100000}}
+	for _, r := range ranges {
+		if r[0] == 0 {
+			continue
+		}
+		for a := r[0]; a+20 <= r[1]; a += 16 {
+			if amd64.Load64(a) == 0x2052545020445352 && sumBytes(a, 20) == 0 { // "RSD PTR "
+				return a
+			}
+		}
+	}
+	return 0
+}
+
+// scanMADT fills madtAPICIDs; it reports false when there is no MADT.
+func scanMADT() bool {
+	rsdpAddr = findRSDP()
+	if rsdpAddr == 0 {
+		return false
+	}
+	rev := amd64.Load8(rsdpAddr + 15)
+	root := uintptr(amd64.Load32(rsdpAddr + 16))
+	entry := uintptr(4)
+	if x := uintptr(amd64.Load64(rsdpAddr + 24)); rev >= 2 && x != 0 && x < 1<<32 {
+		root, entry = x, 8
+	}
+	if root == 0 || root >= 1<<32 {
+		return false
+	}
+	n := (uintptr(amd64.Load32(root+4)) - 36) / entry
+	for i := uintptr(0); i < n; i++ {
+		var t uintptr
+		if entry == 8 {
+			t = uintptr(amd64.Load64(root + 36 + i*8))
+		} else {
+			t = uintptr(amd64.Load32(root + 36 + i*4))
+		}
+		if t == 0 || t >= 1<<32 || amd64.Load32(t) != 0x43495041 { // "APIC"
+			continue
+		}
+		length := uintptr(amd64.Load32(t + 4))
+		if sumBytes(t, length) != 0 {
+			continue
+		}
+		for p := t + 44; p+2 <= t+length; {
+			typ, l := amd64.Load8(p), uintptr(amd64.Load8(p+1))
+			if l < 2 {
+				break
+			}
+			switch {
+			case typ == 0 && l >= 8 && amd64.Load32(p+4)&1 != 0:
+				addCPU(uint32(amd64.Load8(p + 3)))
+			case typ == 9 && l >= 16 && amd64.Load32(p+8)&1 != 0:
+				addCPU(amd64.Load32(p + 4))
+			}
+			p += l
+		}
+		return true
+	}
+	return false
+}
+
+func addCPU(id uint32) {
+	for i := 0; i < madtCPUs; i++ {
+		if madtAPICIDs[i] == id {
+			return
+		}
+	}
+	if madtCPUs == MaxCPU {
+		madtExtra++
+		return
+	}
+	madtAPICIDs[madtCPUs] = id
+	madtCPUs++
+}

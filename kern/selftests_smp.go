@@ -1,0 +1,306 @@
+package kern
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/smpgo/smpgo/arch/amd64"
+)
+
+// SMP self-tests: every CPU runs the kernel.
+func init() {
+	for _, t := range []Test{
+		{Name: "SMP/AllCPUsOnlineAndPinned", Fn: testAllCPUs},
+		{Name: "SMP/TimeMonotonicAcrossCPUs", Fn: testMonotonic},
+		{Name: "SMP/PingPong10000Goroutines", Fn: testPingPong},
+		{Name: "SMP/Rendezvous1000", Fn: testRendezvous},
+		{Name: "SMP/FutexWakeFromOtherCPU", Fn: testCrossWake},
+		{Name: "SMP/InterruptsOffSpinDoesNotStopOthers", Fn: testCliSpin},
+		{Name: "SMP/MigrationKeepsState", Fn: testMigration},
+		{Name: "SMP/TLBShootdown", Fn: testShootdown},
+	} {
+		RegisterTest(t)
+	}
+}
+
+// onCPU runs fn on a goroutine locked to a thread pinned to cpu.
+func onCPU(t *T, cpu int, fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := PinToCPU(cpu); err != nil {
+		t.Errorf("pin to cpu %d: %v", cpu, err)
+		return
+	}
+	defer Unpin()
+	if got := CPUID(); got != cpu {
+		t.Errorf("pinned to cpu %d but running on %d", cpu, got)
+	}
+	fn()
+}
+
+func testAllCPUs(t *T) {
+	if NumCPU() != madtCPUs {
+		t.Errorf("%d CPUs online, MADT lists %d", NumCPU(), madtCPUs)
+	}
+	if runtime.NumCPU() != NumCPU() {
+		t.Errorf("runtime.NumCPU() = %d, kernel has %d", runtime.NumCPU(), NumCPU())
+	}
+	ran := make([]atomic.Int32, NumCPU())
+	var wg sync.WaitGroup
+	for cpu := 0; cpu < NumCPU(); cpu++ {
+		wg.Add(1)
+		go func(cpu int) {
+			defer wg.Done()
+			onCPU(t, cpu, func() {
+				for i := 0; i < 100; i++ {
+					if CPUID() != cpu {
+						t.Errorf("pinned thread left cpu %d for %d", cpu, CPUID())
+						return
+					}
+					runtime.Gosched()
+				}
+				ran[cpu].Add(1)
+			})
+		}(cpu)
+	}
+	wg.Wait()
+	for cpu := range ran {
+		if ran[cpu].Load() != 1 {
+			t.Errorf("cpu %d did not run its pinned thread", cpu)
+		}
+	}
+	t.Logf("%d CPUs online", NumCPU())
+}
+
+func testMonotonic(t *T) {
+	var mu sync.Mutex
+	var last int64
+	var back atomic.Int64
+	var wg sync.WaitGroup
+	for cpu := 0; cpu < NumCPU(); cpu++ {
+		wg.Add(1)
+		go func(cpu int) {
+			defer wg.Done()
+			onCPU(t, cpu, func() {
+				prev := Nanotime()
+				for i := 0; i < 20000; i++ {
+					v := Nanotime()
+					if v < prev {
+						back.Add(1)
+					}
+					prev = v
+					if i%100 == 0 {
+						mu.Lock()
+						if w := Nanotime(); w < last {
+							back.Add(1)
+						} else {
+							last = w
+						}
+						mu.Unlock()
+					}
+				}
+			})
+		}(cpu)
+	}
+	wg.Wait()
+	if back.Load() != 0 {
+		t.Errorf("time went backwards %d times", back.Load())
+	}
+}
+
+func testPingPong(t *T) {
+	const pairs, rounds = 5000, 10
+	var total atomic.Int64
+	var seen atomic.Uint64
+	var wg sync.WaitGroup
+	for p := 0; p < pairs; p++ {
+		wg.Add(2)
+		a, b := make(chan int), make(chan int)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				a <- i
+				<-b
+				total.Add(1)
+			}
+			seen.Or(1 << uint(CPUID()))
+		}()
+		go func() {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				v := <-a
+				b <- v
+				total.Add(1)
+			}
+			seen.Or(1 << uint(CPUID()))
+		}()
+	}
+	wg.Wait()
+	if total.Load() != 2*pairs*rounds {
+		t.Errorf("total %d, want %d", total.Load(), 2*pairs*rounds)
+	}
+	if got, want := seen.Load(), onlineMask(); got != want {
+		t.Errorf("goroutines ran on CPU mask %#x, want every CPU %#x", got, want)
+	}
+}
+
+var rvHits [MaxCPU]atomic.Uint64
+
+func testRendezvous(t *T) {
+	var before [MaxCPU]uint64
+	for i := range before {
+		before[i] = rvHits[i].Load()
+	}
+	var seenAll atomic.Int64
+	for i := 0; i < 1000; i++ {
+		Rendezvous(func(cpu int) {
+			rvHits[cpu].Add(1)
+		})
+	}
+	for cpu := 0; cpu < NumCPU(); cpu++ {
+		if d := rvHits[cpu].Load() - before[cpu]; d != 1000 {
+			t.Errorf("cpu %d ran the rendezvous function %d times, want 1000", cpu, d)
+		}
+	}
+	// Concurrent initiators from every CPU.
+	var wg sync.WaitGroup
+	for cpu := 0; cpu < NumCPU(); cpu++ {
+		wg.Add(1)
+		go func(cpu int) {
+			defer wg.Done()
+			onCPU(t, cpu, func() {
+				for i := 0; i < 50; i++ {
+					Rendezvous(func(int) { seenAll.Add(1) })
+				}
+			})
+		}(cpu)
+	}
+	wg.Wait()
+	if want := int64(50 * NumCPU() * NumCPU()); seenAll.Load() != want {
+		t.Errorf("concurrent rendezvous: %d calls, want %d", seenAll.Load(), want)
+	}
+}
+
+func testCrossWake(t *T) {
+	last := NumCPU() - 1
+	for i := 0; i < 200; i++ {
+		ch := make(chan int)
+		done := make(chan int)
+		go onCPU(t, 0, func() { done <- <-ch })
+		go onCPU(t, last, func() {
+			time.Sleep(time.Millisecond)
+			ch <- i
+		})
+		if v := <-done; v != i {
+			t.Fatalf("round %d got %d", i, v)
+		}
+	}
+}
+
+func testCliSpin(t *T) {
+	if NumCPU() < 2 {
+		t.Logf("one CPU: the interrupts-off CPU is the only one; checking it resumes")
+	}
+	var progress atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				progress.Add(1)
+				runtime.Gosched()
+			}
+		}
+	}()
+	var during int64
+	onCPU(t, NumCPU()-1, func() {
+		start := progress.Load()
+		fl := amd64.Flags()
+		amd64.Cli()
+		end := Nanotime() + 100e6
+		for Nanotime() < end {
+			amd64.Pause()
+		}
+		during = progress.Load() - start
+		if fl&amd64.IF != 0 {
+			amd64.Sti()
+		}
+	})
+	close(stop)
+	if NumCPU() >= 2 && during == 0 {
+		t.Errorf("no progress elsewhere while one CPU spun 100ms with interrupts off")
+	}
+	t.Logf("%d increments elsewhere during the 100ms interrupts-off spin", during)
+}
+
+func testMigration(t *T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer Unpin()
+	var fs0 uint64
+	syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1003, uintptr(unsafe.Pointer(&fs0)), 0)
+	x, acc := 1.0, 0.0
+	for i := 0; i < 3000; i++ {
+		cpu := i % NumCPU()
+		if err := PinToCPU(cpu); err != nil {
+			t.Fatalf("pin: %v", err)
+		}
+		if got := CPUID(); got != cpu {
+			t.Fatalf("move %d: on cpu %d, want %d", i, got, cpu)
+		}
+		acc += x * 0.5
+		x += 1
+		var fs uint64
+		syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1003, uintptr(unsafe.Pointer(&fs)), 0)
+		if fs != fs0 {
+			t.Fatalf("move %d: FS base %#x, was %#x", i, fs, fs0)
+		}
+	}
+	if want := 0.5 * 3000 * 3001 / 2; acc != want {
+		t.Errorf("float sum %v after 3000 migrations, want %v", acc, want)
+	}
+}
+
+// testShootdown: a page is cached in another CPU's TLB, then released with
+// MADV_DONTNEED here; the other CPU must read zero at once. Without the
+// shootdown it would read the old frame (still 0x5a) through its stale
+// TLB entry.
+func testShootdown(t *T) {
+	other := NumCPU() - 1
+	stale := 0
+	for round := 0; round < 50; round++ {
+		b, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+		if err != nil {
+			t.Fatalf("mmap: %v", err)
+		}
+		addr := uintptr(unsafe.Pointer(&b[0]))
+		b[0] = 0x5a
+		cached, proceed, check := make(chan struct{}), make(chan struct{}), make(chan uint8)
+		go onCPU(t, other, func() {
+			if amd64.Load8(addr) != 0x5a { // the TLB entry is now cached
+				t.Errorf("round %d: page not written", round)
+			}
+			close(cached)
+			<-proceed
+			check <- amd64.Load8(addr)
+		})
+		<-cached
+		if err := syscall.Madvise(b, 4 /* MADV_DONTNEED */); err != nil {
+			t.Fatalf("madvise: %v", err)
+		}
+		close(proceed)
+		if v := <-check; v != 0 {
+			stale++
+		}
+		syscall.Munmap(b)
+	}
+	if stale != 0 {
+		t.Errorf("%d of 50 rounds read stale data after MADV_DONTNEED", stale)
+	}
+}

@@ -1,0 +1,253 @@
+package kern
+
+import (
+	"sync/atomic"
+
+	"github.com/smpgo/smpgo/apic"
+	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/kern/spin"
+)
+
+// Application-processor start-up (Intel SDM vol. 3A §8.4.4.1: INIT, 10 ms,
+// SIPI, 200 µs, SIPI), one AP at a time, before the Go runtime starts so
+// that its CPU count includes every CPU that came up.
+//
+// The trampoline is 16-bit real-mode code copied to trampAddr (the SIPI
+// vector is its page number). It goes directly to long mode with the boot
+// page tables and jumps to apEntry (smp_amd64.s), which takes its stack and
+// TLS from apStack/apTLS and calls apMain.
+const (
+	trampAddr   = 0x8000
+	trampCR3    = 0xe0 // offset of the CR3 value (uint32)
+	trampTarget = 0xd8 // offset of the 64-bit entry address (uint64)
+	trampGDT    = 0xb0
+	trampGDTR   = 0xf0
+	apTimeoutMs = 200
+)
+
+// trampoline is hand-assembled (offsets from trampAddr, DS = CS = 0x0800).
+var trampoline = [...]byte{
+	0xfa,       // 00 cli
+	0xfc,       // 01 cld
+	0x8c, 0xc8, // 02 mov ax, cs
+	0x8e, 0xd8, // 04 mov ds, ax
+	0x0f, 0x01, 0x16, trampGDTR, 0x00, // 06 lgdt [trampGDTR]
+	0x66, 0xb8, 0x20, 0x06, 0x00, 0x00, // 0b mov eax, 0x620 (PAE|OSFXSR|OSXMMEXCPT)
+	0x0f, 0x22, 0xe0, // 11 mov cr4, eax
+	0x66, 0xa1, trampCR3, 0x00, // 14 mov eax, [trampCR3]
+	0x0f, 0x22, 0xd8, // 18 mov cr3, eax
+	0x66, 0xb9, 0x80, 0x00, 0x00, 0xc0, // 1b mov ecx, IA32_EFER
+	0x0f, 0x32, // 21 rdmsr
+	0x66, 0x0d, 0x01, 0x09, 0x00, 0x00, // 23 or eax, SCE|LME|NXE
+	0x0f, 0x30, // 29 wrmsr
+	0x0f, 0x20, 0xc0, // 2b mov eax, cr0
+	0x66, 0x0d, 0x03, 0x00, 0x00, 0x80, // 2e or eax, PG|MP|PE
+	0x66, 0x25, 0xf3, 0xff, 0xff, 0xff, // 34 and eax, ~(EM|TS)
+	0x0f, 0x22, 0xc0, // 3a mov cr0, eax
+	0x66, 0xea, 0x48, 0x80, 0x00, 0x00, 0x08, 0x00, // 3d jmp 0x08:trampAddr+0x48
+	0x90, 0x90, 0x90, // 45 pad
+	// 48: 64-bit mode
+	0x48, 0x8b, 0x04, 0x25, trampTarget, 0x80, 0x00, 0x00, // mov rax, [trampAddr+trampTarget]
+	0xff, 0xe0, // jmp rax
+}
+
+var (
+	apStack   uintptr      // (c while starting) kernel stack top of the AP being started
+	apTLS     uintptr      // its kernel FS base
+	apIndex   int          // its CPU index
+	apStarted atomic.Int32 // set by the AP when it runs Go code
+	apFailed  [MaxCPU]bool
+)
+
+func apEntryAddr() uintptr
+
+// startAPs starts every CPU of the MADT (scanMADT) other than this one.
+func startAPs() {
+	if madtCPUs <= 1 {
+		return
+	}
+	t := uintptr(trampAddr)
+	for i, b := range trampoline {
+		amd64.Store8(t+uintptr(i), b)
+	}
+	// GDT: null, 64-bit code, data; GDTR limit 23 base trampAddr+trampGDT.
+	amd64.Store64(t+trampGDT, 0)
+	amd64.Store64(t+trampGDT+8, 0x00AF9B000000FFFF)
+	amd64.Store64(t+trampGDT+16, 0x00CF93000000FFFF)
+	amd64.Store8(t+trampGDTR, 23)
+	amd64.Store8(t+trampGDTR+1, 0)
+	amd64.Store32(t+trampGDTR+2, uint32(t+trampGDT))
+	amd64.Store32(t+trampCR3, uint32(amd64.ReadCR3()))
+	amd64.Store64(t+trampTarget, uint64(apEntryAddr()))
+
+	me := apic.ID()
+	for k := 0; k < madtCPUs; k++ {
+		id := madtAPICIDs[k]
+		if id == me {
+			continue
+		}
+		if id > 255 {
+			var l kline
+			l.s("smp: cpu with x2APIC id ").u(uint64(id)).s(" skipped (xAPIC only)").nl().print()
+			continue
+		}
+		i := ncpu
+		prepareCPU(i)
+		cpus[i].apicID = id
+		apIndex, apStack, apTLS = i, cpus[i].kstackTop, cpus[i].ktls
+		apStarted.Store(0)
+		apic.SendIPI(id, apic.ICR_DLV_INIT|apic.ICR_ASSERT|apic.ICR_LEVEL)
+		udelay(10000)
+		for try := 0; try < 2 && apStarted.Load() == 0; try++ {
+			apic.SendIPI(id, apic.ICR_DLV_SIPI|apic.ICR_ASSERT|trampAddr>>12)
+			udelay(200)
+		}
+		for w := 0; w < apTimeoutMs*10 && apStarted.Load() == 0; w++ {
+			udelay(100)
+		}
+		if apStarted.Load() == 0 {
+			apFailed[i] = true
+			var l kline
+			l.s("smp: cpu ").d(int64(i)).s(" (apic ").u(uint64(id)).s(") did not start within ").d(apTimeoutMs).s(" ms; continuing without it").nl().print()
+			continue
+		}
+		// The AP is now halted in its idle thread with interrupts on.
+		ncpu++
+	}
+	if madtExtra > 0 {
+		var l kline
+		l.s("smp: ").d(int64(madtExtra)).s(" CPUs beyond MaxCPU ignored").nl().print()
+	}
+}
+
+// apMain is the first Go code an AP runs, on its kernel stack.
+func apMain() {
+	i := apIndex
+	loadCPU(i)
+	apic.Init(vecSpurious)
+	lockSched()
+	idle := newIdleThreadLocked(i)
+	cpus[i].idleIdx = int32(threadIndex(idle))
+	switchLocked(&cpus[i], idle)
+	unlockSched()
+	idle.startNs = nanotime()
+	startTick()
+	apStarted.Store(1)
+	resumeFirst()
+}
+
+// udelay busy-waits us microseconds on the calibrated TSC.
+func udelay(us int64) {
+	end := nanotime() + us*1000
+	for nanotime() < end {
+		amd64.Pause()
+	}
+}
+
+// TLB shootdown. Unmapping code (vm) clears PTEs, then calls tlbShootdown
+// before freeing the frames: every other CPU reloads CR3 and acknowledges
+// by publishing the generation it has flushed to. Waiters (here and in
+// spin-lock loops, through spin.OnSpin) service requests aimed at them, so
+// two CPUs shooting at each other with interrupts off cannot deadlock.
+var tlbGen atomic.Uint64
+
+const vecTLB = 0xf1
+
+func tlbShootdown() {
+	c := curCPU()
+	g := tlbGen.Add(1)
+	amd64.WriteCR3(amd64.ReadCR3())
+	c.tlbDone.Store(g)
+	c.shootdowns++
+	if ncpu == 1 {
+		return
+	}
+	apic.SendIPI(0, apic.ICR_DLV_FIXED|apic.ICR_DST_OTHER|vecTLB)
+	for i := 0; i < ncpu; i++ {
+		o := &cpus[i]
+		for o.online && o.tlbDone.Load() < g {
+			servicePending()
+			amd64.Pause()
+		}
+	}
+}
+
+// servicePending handles the cross-CPU requests a CPU must answer even
+// while it spins with interrupts off.
+func servicePending() {
+	serviceTLB()
+	serviceRendezvous()
+}
+
+// serviceTLB flushes this CPU's TLB if a shootdown it has not seen is
+// pending.
+func serviceTLB() {
+	c := curCPU()
+	g := tlbGen.Load()
+	if c.tlbDone.Load() < g {
+		amd64.WriteCR3(amd64.ReadCR3())
+		c.tlbDone.Store(g)
+		c.tlbFlushes++
+	}
+}
+
+// Rendezvous (FreeBSD's smp_rendezvous): run a function on every CPU at
+// once, in trap context, and return when all have run it. Participants
+// wait for each other before leaving, so the function sees every CPU
+// inside the rendezvous. The function must be trap-safe (no allocation, no
+// blocking). Initiators are serialised by rv.lock; a CPU spinning for it
+// (or for any spin lock) services a pending rendezvous, so concurrent
+// initiators cannot deadlock.
+const vecRendezvous = 0xf2
+
+var rv struct {
+	lock    spin.Lock
+	fn      func(cpu int) // (rv.lock) set by the initiator
+	gen     atomic.Uint64
+	arrived atomic.Int32
+	left    atomic.Int32
+	count   uint64 // (rv.lock) rendezvous completed
+}
+
+// Rendezvous runs fn on every online CPU and waits for all.
+func Rendezvous(fn func(cpu int)) {
+	fl := amd64.Flags()
+	amd64.Cli()
+	me := thisCPU()
+	rv.lock.Acquire(me)
+	rv.fn = fn
+	rv.arrived.Store(0)
+	rv.left.Store(0)
+	rv.gen.Add(1)
+	if ncpu > 1 {
+		apic.SendIPI(0, apic.ICR_DLV_FIXED|apic.ICR_DST_OTHER|vecRendezvous)
+	}
+	serviceRendezvous()
+	for rv.left.Load() < int32(ncpu) {
+		serviceTLB()
+		amd64.Pause()
+	}
+	rv.count++
+	rv.fn = nil
+	rv.lock.Release()
+	if fl&amd64.IF != 0 {
+		amd64.Sti()
+	}
+}
+
+// serviceRendezvous joins a pending rendezvous this CPU has not joined.
+func serviceRendezvous() {
+	c := curCPU()
+	g := rv.gen.Load()
+	if c.rvDone >= g {
+		return
+	}
+	c.rvDone = g
+	rv.fn(int(c.id))
+	rv.arrived.Add(1)
+	for rv.arrived.Load() < int32(ncpu) {
+		serviceTLB()
+		amd64.Pause()
+	}
+	rv.left.Add(1)
+}
