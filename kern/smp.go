@@ -51,9 +51,12 @@ var trampoline = [...]byte{
 	0xff, 0xe0, // jmp rax
 }
 
+// The AP being started: read by apEntry (smp_amd64.s) and apMain.
 var (
-	apStack   uintptr      // (c while starting) kernel stack top of the AP being started
-	apTLS     uintptr      // its kernel FS base
+	//lint:ignore U1000 read by apEntry (smp_amd64.s)
+	apStack uintptr // kernel stack top
+	//lint:ignore U1000 read by apEntry (smp_amd64.s)
+	apTLS     uintptr      // kernel FS base
 	apIndex   int          // its CPU index
 	apStarted atomic.Int32 // set by the AP when it runs Go code
 	apFailed  [MaxCPU]bool
@@ -121,6 +124,8 @@ func startAPs() {
 }
 
 // apMain is the first Go code an AP runs, on its kernel stack.
+//
+//lint:ignore U1000 called from smp_amd64.s
 func apMain() {
 	i := apIndex
 	loadCPU(i)
