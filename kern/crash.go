@@ -11,12 +11,19 @@ import (
 
 func divide(a, b int64) int64
 func ud2()
-func rawSyscall(nr, a0 uintptr) uintptr
+func rawSyscall(nr, a0, a1 uintptr) uintptr
 
-// sysSmpgoDebug is the kernel's private debug system call: op 1 faults in
-// trap context (kernel panic report), op 2 returns the kernel's count of
-// SIGURG deliveries.
-const sysSmpgoDebug = 500
+// sysSmpgoDebug is the kernel's private system call, for what goroutine
+// code must not do itself with interrupts off: opKfault faults in trap
+// context (a kernel panic report), opRendezvous runs the rendezvous
+// protocol (Rendezvous), opThreads copies a thread snapshot out.
+const (
+	sysSmpgoDebug = 500
+
+	opKfault     = 1
+	opRendezvous = 2
+	opThreads    = 3
+)
 
 // Crash performs the named deliberate crash; it reports false for an
 // unknown name.
@@ -25,7 +32,7 @@ func Crash(name string) bool {
 	case "ud2":
 		ud2()
 	case "kfault":
-		rawSyscall(sysSmpgoDebug, 1)
+		rawSyscall(sysSmpgoDebug, opKfault, 0)
 	case "divzero":
 		divide(1, 0)
 	case "appanic":
@@ -35,7 +42,7 @@ func Crash(name string) bool {
 		if err := PinToCPU(NumCPU() - 1); err != nil {
 			return false
 		}
-		rawSyscall(sysSmpgoDebug, 1)
+		rawSyscall(sysSmpgoDebug, opKfault, 0)
 	default:
 		return false
 	}
@@ -43,9 +50,14 @@ func Crash(name string) bool {
 }
 
 // debugSyscall serves sysSmpgoDebug.
-func debugSyscall(op uint64) int64 {
+func debugSyscall(op, arg uint64) int64 {
 	switch op {
-	case 1:
+	case opRendezvous:
+		rendezvousKernel()
+		return 0
+	case opThreads:
+		return snapshotThreads(uintptr(arg))
+	case opKfault:
 		// A read of a non-canonical address from trap context: #GP in
 		// the kernel, reported as a kernel panic.
 		return int64(amd64.Load64(0x8000000000000000))

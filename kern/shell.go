@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/vm"
@@ -25,31 +26,47 @@ type ThreadInfo struct {
 
 var stateNames = [...]string{tFree: "free", tRunnable: "runnable", tRunning: "running", tBlocked: "blocked", tDead: "dead"}
 
-// withSchedLock runs f with interrupts off and sched.lock held, from
-// goroutine context (a tick on this CPU must not find the lock held).
-func withSchedLock(f func()) {
-	fl := amd64.Flags()
-	amd64.Cli()
-	lockSched()
-	f()
-	unlockSched()
-	if fl&amd64.IF != 0 {
-		amd64.Sti()
+// threadRec is the pointer-free record opThreads copies out.
+type threadRec struct {
+	tid, state, cpu, idle int32
+	syscalls              uint64
+	runNs                 int64
+}
+
+// snapshotThreads copies the live threads to the user buffer at buf
+// (MaxThreads records) under sched.lock, in trap context.
+func snapshotThreads(buf uintptr) int64 {
+	size := unsafe.Sizeof(threadRec{})
+	if !vm.Ensure(buf, size*MaxThreads) {
+		return -EFAULT
 	}
+	lockSched()
+	defer unlockSched()
+	n := 0
+	for i := range threads {
+		t := &threads[i]
+		if t.state == tFree {
+			continue
+		}
+		idle := int32(0)
+		if t.idle {
+			idle = 1
+		}
+		r := threadRec{tid: t.tid, state: t.state, cpu: t.cpu, idle: idle, syscalls: t.syscalls, runNs: t.runNs}
+		amd64.Memmove(buf+uintptr(n)*size, uintptr(unsafe.Pointer(&r)), size)
+		n++
+	}
+	return int64(n)
 }
 
 // Threads returns a snapshot of the live threads.
 func Threads() []ThreadInfo {
-	out := make([]ThreadInfo, 0, MaxThreads)
-	withSchedLock(func() {
-		for i := range threads {
-			t := &threads[i]
-			if t.state == tFree {
-				continue
-			}
-			out = append(out, ThreadInfo{Tid: t.tid, State: stateNames[t.state], CPU: t.cpu, Idle: t.idle, Syscalls: t.syscalls, RunNs: t.runNs})
-		}
-	})
+	recs := make([]threadRec, MaxThreads)
+	n := int(rawSyscall(sysSmpgoDebug, opThreads, uintptr(unsafe.Pointer(&recs[0]))))
+	out := make([]ThreadInfo, 0, max(n, 0))
+	for _, r := range recs[:max(n, 0)] {
+		out = append(out, ThreadInfo{Tid: r.tid, State: stateNames[r.state], CPU: r.cpu, Idle: r.idle != 0, Syscalls: r.syscalls, RunNs: r.runNs})
+	}
 	return out
 }
 

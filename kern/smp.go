@@ -1,11 +1,11 @@
 package kern
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/smpgo/smpgo/apic"
 	"github.com/smpgo/smpgo/arch/amd64"
-	"github.com/smpgo/smpgo/kern/spin"
 )
 
 // Application-processor start-up (Intel SDM vol. 3A §8.4.4.1: INIT, 10 ms,
@@ -200,27 +200,39 @@ func serviceTLB() {
 // once, in trap context, and return when all have run it. Participants
 // wait for each other before leaving, so the function sees every CPU
 // inside the rendezvous. The function must be trap-safe (no allocation, no
-// blocking). Initiators are serialised by rv.lock; a CPU spinning for it
-// (or for any spin lock) services a pending rendezvous, so concurrent
-// initiators cannot deadlock.
+// blocking, no growth of a goroutine stack).
+//
+// Initiators are serialised by rvMu in goroutine context; the protocol
+// itself runs in the kernel (the private system call's opRendezvous), so
+// no goroutine ever waits with interrupts off: such a goroutine could
+// block (stack growth, a write barrier flush) and leave every CPU
+// spinning. Every wait loop services TLB shootdowns, and spin-lock loops
+// service a pending rendezvous (spin.OnSpin), so kernel code spinning
+// with interrupts off cannot deadlock against an initiator.
 const vecRendezvous = 0xf2
 
-var rv struct {
-	lock    spin.Lock
-	fn      func(cpu int) // (rv.lock) set by the initiator
-	gen     atomic.Uint64
-	arrived atomic.Int32
-	left    atomic.Int32
-	count   uint64 // (rv.lock) rendezvous completed
-}
+var (
+	rvMu sync.Mutex // serialises initiators (goroutine context)
+	rv   struct {
+		fn      func(cpu int) // (rvMu) the function of the current rendezvous
+		gen     atomic.Uint64
+		arrived atomic.Int32
+		left    atomic.Int32
+		count   atomic.Uint64 // rendezvous completed
+	}
+)
 
 // Rendezvous runs fn on every online CPU and waits for all.
 func Rendezvous(fn func(cpu int)) {
-	fl := amd64.Flags()
-	amd64.Cli()
-	me := thisCPU()
-	rv.lock.Acquire(me)
+	rvMu.Lock()
 	rv.fn = fn
+	rawSyscall(sysSmpgoDebug, opRendezvous, 0)
+	rv.fn = nil
+	rvMu.Unlock()
+}
+
+// rendezvousKernel is the initiator's side, in trap context.
+func rendezvousKernel() {
 	rv.arrived.Store(0)
 	rv.left.Store(0)
 	rv.gen.Add(1)
@@ -232,12 +244,7 @@ func Rendezvous(fn func(cpu int)) {
 		serviceTLB()
 		amd64.Pause()
 	}
-	rv.count++
-	rv.fn = nil
-	rv.lock.Release()
-	if fl&amd64.IF != 0 {
-		amd64.Sti()
-	}
+	rv.count.Add(1)
 }
 
 // serviceRendezvous joins a pending rendezvous this CPU has not joined.

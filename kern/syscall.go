@@ -239,7 +239,7 @@ func doSyscall(c *CPU, t *Thread) {
 			return
 		}
 	case sysSmpgoDebug:
-		r = debugSyscall(a0)
+		r = debugSyscall(a0, a1)
 	default:
 		r = -ENOSYS
 		reportUnknown(nr)

@@ -15,10 +15,11 @@ TEXT ·ud2(SB),NOSPLIT,$0-0
 	BYTE	$0x0F; BYTE $0x0B
 	RET
 
-// func rawSyscall(nr, a0 uintptr) uintptr
-TEXT ·rawSyscall(SB),NOSPLIT,$0-24
+// func rawSyscall(nr, a0, a1 uintptr) uintptr
+TEXT ·rawSyscall(SB),NOSPLIT,$0-32
 	MOVQ	nr+0(FP), AX
 	MOVQ	a0+8(FP), DI
+	MOVQ	a1+16(FP), SI
 	SYSCALL
-	MOVQ	AX, ret+16(FP)
+	MOVQ	AX, ret+24(FP)
 	RET

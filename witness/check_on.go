@@ -50,22 +50,24 @@ func (w *Witness) checkOrder(owner uint64, o *Object, flags Flags) {
 // "acquiring blockable sleep lock with spinlock or critical section held",
 // which also orders all sleep locks before all spin locks).
 func (w *Witness) contextChecksLocked(ow *ownerState, owner uint64, o *Object, c *Class, flags Flags, out []pending) []pending {
-	r := &Report{Owner: owner, Lock: o.name, Class: c.name, LockKind: c.Kind()}
-	key := reportKey{a: c.index}
+	var kind ReportKind
+	var h *held
 	switch {
 	case flags&Interrupt != 0:
-		r.Kind = ReportSleepInInterrupt
+		kind = ReportSleepInInterrupt
 	case ow != nil && len(ow.spin) > 0:
-		h := &ow.spin[len(ow.spin)-1]
-		r.Kind = ReportSleepUnderSpin
-		r.Other, r.OtherClass, r.OtherKind, r.OtherStack = h.obj.name, h.class.name, Spin, h.stack()
-		key.b = h.class.index
+		kind, h = ReportSleepUnderSpin, &ow.spin[len(ow.spin)-1]
 	case flags&Critical != 0 || ow != nil && ow.critnest > 0:
-		r.Kind = ReportSleepInCritical
+		kind = ReportSleepInCritical
 	default:
 		return out
 	}
-	key.kind = r.Kind
+	r := &Report{Kind: kind, Owner: owner, Lock: o.name, Class: c.name, LockKind: c.Kind()}
+	key := reportKey{kind: kind, a: c.index}
+	if h != nil {
+		r.Other, r.OtherClass, r.OtherKind, r.OtherStack = h.obj.name, h.class.name, Spin, h.stack()
+		key.b = h.class.index
+	}
 	return append(out, pending{key: key, r: r, cur: true})
 }
 
@@ -295,38 +297,40 @@ func (w *Witness) unlockOp(owner uint64, o *Object, flags Flags) {
 		l = ow.list(kind)
 		i = findHeld(*l, o)
 	}
-	r := &Report{Owner: owner, Lock: o.name, Class: c.name, LockKind: kind}
 	if i < 0 {
+		var rk ReportKind
+		var why string
 		switch {
 		case o.epoch.Load() != w.epoch.Load():
 			// Acquired while witness was off: not ours to judge.
-			r = nil
 		case o.holders.Load() > 0:
-			r.Kind = ReportUnlockNotOwner
+			rk = ReportUnlockNotOwner
 			if x := o.xowner.Load(); x != 0 {
-				r.Why = fmt.Sprintf("held by owner %#x", x)
+				why = fmt.Sprintf("held by owner %#x", x)
 			}
 		default:
-			r.Kind = ReportUnlockNotHeld
+			rk = ReportUnlockNotHeld
 		}
 		w.unlock(&sh.mu, cfg)
-		if r != nil {
-			w.emit([]pending{{key: reportKey{kind: r.Kind, a: c.index}, r: r, cur: true}})
+		if rk != 0 {
+			w.emit([]pending{{key: reportKey{kind: rk, a: c.index}, cur: true,
+				r: &Report{Kind: rk, Owner: owner, Lock: o.name, Class: c.name, LockKind: kind, Why: why}}})
 		}
 		return
 	}
 	h := &(*l)[i]
 	if kind.Shareable() {
-		shared := flags&Shared != 0
-		switch {
+		var why string
+		switch shared := flags&Shared != 0; {
 		case h.exclusive && shared:
-			r.Why = "shared unlock while exclusively locked"
+			why = "shared unlock while exclusively locked"
 		case !h.exclusive && !shared:
-			r.Why = "exclusive unlock while share locked"
+			why = "exclusive unlock while share locked"
 		}
-		if r.Why != "" {
-			r.Kind, r.OtherStack = ReportUnlockMismatch, h.stack()
-			out = append(out, pending{key: reportKey{kind: r.Kind, a: c.index, why: r.Why}, r: r, cur: true})
+		if why != "" {
+			out = append(out, pending{key: reportKey{kind: ReportUnlockMismatch, a: c.index, why: why}, cur: true,
+				r: &Report{Kind: ReportUnlockMismatch, Owner: owner, Lock: o.name, Class: c.name, LockKind: kind,
+					OtherStack: h.stack(), Why: why}})
 		}
 	}
 	if h.recurse > 0 {
@@ -493,7 +497,7 @@ func (w *Witness) classIndex(name string) int32 {
 
 func (h *held) info() HeldLock {
 	return HeldLock{Name: h.obj.name, Class: h.class.name, Kind: h.class.Kind(), Exclusive: h.exclusive,
-		Recursed: int(h.recurse), Stack: clonePCs(h.stack())}
+		Recursed: int(h.recurse), Stack: h.stack()}
 }
 
 // ThreadExit reports ReportThreadExit if owner still holds locks

@@ -200,6 +200,15 @@ func (c *Class) Init(o *Object, name string) {
 		return
 	}
 	w := c.w
+	if c.Kind() == 0 {
+		// Declared in an order list but never registered: no kind to
+		// check against. Leave the lock unwatched and say so.
+		why := fmt.Sprintf("lock %q initialised with unregistered class %q", name, c.name)
+		w.emit([]pending{{key: reportKey{kind: ReportBadClass, a: c.index, why: why},
+			r: &Report{Kind: ReportBadClass, Lock: name, Class: c.name, Why: why}}})
+		o.name = name
+		return
+	}
 	if old := o.cls.Load(); old != nil && o.holders.Load() > 0 &&
 		o.epoch.Load() == w.epoch.Load() && w.Mode() != Off {
 		w.emit([]pending{w.heldObjectReport(o, old, "re-initialising held lock")})

@@ -87,7 +87,9 @@ type held struct {
 	stk       [maxStack]uintptr
 }
 
-func (h *held) stack() []uintptr { return h.stk[:h.nstk] }
+// stack returns a copy of where h was acquired: reports outlive the entry,
+// whose storage moves as the owner's list changes.
+func (h *held) stack() []uintptr { return clonePCs(h.stk[:h.nstk]) }
 
 func (o *ownerState) list(k Kind) *[]held {
 	if k == Spin {
