@@ -141,10 +141,15 @@ func reschedLocked(c *CPU) {
 }
 
 // preemptLocked requeues c's current thread if others wait (or if it may
-// no longer run here).
+// no longer run here). A thread inside a critical section is not
+// preempted: the CPU remembers, and CriticalExit yields.
 func preemptLocked(c *CPU) {
 	cur := &threads[c.curIdx]
 	if sched.head < 0 && cur.allowedOn(int(c.id)) {
+		return
+	}
+	if cur.critNest > 0 && !cur.idle {
+		cur.preemptPending = 1
 		return
 	}
 	if !cur.idle {

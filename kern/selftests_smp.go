@@ -304,3 +304,55 @@ func testShootdown(t *T) {
 		t.Errorf("%d of 50 rounds read stale data after MADV_DONTNEED", stale)
 	}
 }
+
+func init() {
+	RegisterTest(Test{Name: "Kern/CriticalSectionStaysOnCPU", Fn: testCritical})
+}
+
+// testCritical: inside a critical section a goroutine keeps its CPU across
+// several ticks although other threads are runnable everywhere, and
+// Owner identifies goroutines.
+func testCritical(t *T) {
+	stop := make(chan struct{})
+	for i := 0; i < 2*NumCPU(); i++ {
+		go func() {
+			runtime.LockOSThread() // runnable threads on every CPU
+			defer runtime.UnlockOSThread()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	defer close(stop)
+	me := Owner()
+	other := make(chan uint64)
+	go func() { other <- Owner() }()
+	if o := <-other; o == me || o == 0 {
+		t.Errorf("Owner() = %#x here and %#x in another goroutine", me, o)
+	}
+	for round := 0; round < 10; round++ {
+		CriticalEnter()
+		cpu := CPUID()
+		moved := false
+		end := Nanotime() + 3*int64(time.Second)/HZ
+		for Nanotime() < end {
+			if CPUID() != cpu {
+				moved = true
+			}
+		}
+		if CriticalNest() != 1 {
+			t.Errorf("nesting %d inside one section", CriticalNest())
+		}
+		CriticalExit()
+		if moved {
+			t.Errorf("round %d: moved off cpu %d inside a critical section", round, cpu)
+		}
+		if Owner() != me {
+			t.Errorf("Owner changed")
+		}
+	}
+}

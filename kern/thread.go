@@ -59,6 +59,9 @@ type Thread struct {
 
 	affinity uint64 // (s) CPUs it may run on (bit i = CPU i); 0 = any
 
+	critNest       int32 // (o) critical-section nesting (kern.CriticalEnter)
+	preemptPending int32 // (o) a tick deferred preemption during it
+
 	sigmask  uint64     // (o) blocked signals (bit n-1 for signal n)
 	pending  uint64     // (s) pending signals
 	altSP    uint64     // (o) sigaltstack
@@ -107,7 +110,10 @@ func (t *Thread) fx() []byte {
 	return t.fxbuf[o : o+512]
 }
 
-// threadIndex returns the index of the thread at address a.
-func threadIndex(t *Thread) int {
-	return int((uintptr(unsafe.Pointer(t)) - uintptr(unsafe.Pointer(&threads[0]))) / unsafe.Sizeof(threads[0]))
+// threadIndex returns the index of thread t.
+func threadIndex(t *Thread) int { return threadIndexOf(uintptr(unsafe.Pointer(t))) }
+
+// threadIndexOf returns the index of the thread at address a.
+func threadIndexOf(a uintptr) int {
+	return int((a - uintptr(unsafe.Pointer(&threads[0]))) / unsafe.Sizeof(threads[0]))
 }

@@ -1,0 +1,69 @@
+package kern
+
+import "github.com/smpgo/smpgo/arch/amd64"
+
+// Critical sections and interrupt control for goroutine context (the
+// primitives beneath the lock package).
+//
+// CriticalEnter pins the goroutine to its P and thread (runtime.procPin:
+// no Go preemption or migration), then raises the thread's critical
+// nesting count, which makes the kernel tick defer preemption of the
+// thread: the goroutine stays on its CPU, so per-CPU data is stable.
+// Interrupts stay enabled; a deferred preemption happens at the outermost
+// CriticalExit.
+
+// Owner returns an identifier of the calling goroutine (its g address,
+// read from TLS): lock ownership and WITNESS state belong to the
+// goroutine, not to the thread or CPU it runs on.
+func Owner() uint64
+
+// CriticalEnter enters a critical section; sections nest.
+func CriticalEnter() {
+	procPin()
+	curThread().critNest++
+}
+
+// CriticalExit leaves a critical section.
+func CriticalExit() {
+	t := curThread()
+	t.critNest--
+	if t.critNest == 0 && t.preemptPending != 0 {
+		t.preemptPending = 0
+		procUnpin()
+		// The tick wanted to switch threads while we were critical.
+		rawSyscall(sysSchedYieldNr, 0, 0)
+		return
+	}
+	procUnpin()
+}
+
+// CriticalNest returns the calling thread's critical-section depth.
+func CriticalNest() int { return int(curThread().critNest) }
+
+// curThread returns the running thread. CPU.cur is read in one GS-relative
+// instruction, so a migration cannot make it another CPU's thread.
+func curThread() *Thread {
+	return &threads[threadIndexOf(curThreadAddr())]
+}
+
+func curThreadAddr() uintptr
+
+const sysSchedYieldNr = sysSchedYield
+
+// IntrDisable disables interrupts on this CPU and returns the previous
+// RFLAGS for IntrRestore.
+func IntrDisable() uint64 {
+	f := amd64.Flags()
+	amd64.Cli()
+	return f
+}
+
+// IntrRestore restores the interrupt flag saved by IntrDisable.
+func IntrRestore(flags uint64) {
+	if flags&amd64.IF != 0 {
+		amd64.Sti()
+	}
+}
+
+// IntrEnabled reports whether interrupts are enabled on this CPU.
+func IntrEnabled() bool { return amd64.Flags()&amd64.IF != 0 }
