@@ -9,10 +9,11 @@ import (
 // Options are the kernel's command-line options (argv after the kernel
 // path; environment words were split off by SplitCmdline).
 type Options struct {
-	Test  string // test=REGEXP
-	Bench string // bench=REGEXP
-	Crash string // crash=NAME
-	Exit  int    // exit=N, -1 if absent
+	Test     string // test=REGEXP
+	Bench    string // bench=REGEXP
+	Crash    string // crash=NAME
+	Exit     int    // exit=N, -1 if absent
+	ACPIDump bool   // acpidump=1: print the ACPI tables and exit
 }
 
 var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true, "appanic": true}
@@ -36,6 +37,11 @@ func ParseOptions(args []string) (Options, error) {
 				return o, fmt.Errorf("bad option %q: crash is one of ud2, kfault, divzero, appanic", a)
 			}
 			o.Crash = v
+		case "acpidump":
+			if v != "1" {
+				return o, fmt.Errorf("bad option %q: acpidump=1", a)
+			}
+			o.ACPIDump = true
 		case "exit":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 126 {
@@ -43,7 +49,7 @@ func ParseOptions(args []string) (Options, error) {
 			}
 			o.Exit = n
 		default:
-			return o, fmt.Errorf("unknown option %q (known: test=, bench=, crash=, exit=)", a)
+			return o, fmt.Errorf("unknown option %q (known: test=, bench=, crash=, exit=, acpidump=)", a)
 		}
 	}
 	return o, nil

@@ -318,12 +318,7 @@ func testCritical(t *T) {
 		go func() {
 			runtime.LockOSThread() // runnable threads on every CPU
 			defer runtime.UnlockOSThread()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for !isClosed(stop) {
 			}
 		}()
 	}
@@ -354,5 +349,45 @@ func testCritical(t *T) {
 		if Owner() != me {
 			t.Errorf("Owner changed")
 		}
+	}
+}
+
+func init() {
+	RegisterTest(Test{Name: "SMP/TopologyFromACPI", Fn: testTopology})
+}
+
+func testTopology(t *T) {
+	tp := GetTopology()
+	if tp.LoadError != nil {
+		t.Fatalf("ACPI: %v", tp.LoadError)
+	}
+	if n := len(tp.Tables.CPUs()); n != NumCPU() {
+		t.Errorf("ACPI lists %d CPUs, %d online", n, NumCPU())
+	}
+	seen := map[[3]int]bool{}
+	for _, c := range tp.CPUs {
+		if c.Domain < 0 || c.Domain >= tp.Domains {
+			t.Errorf("cpu %d in domain %d of %d", c.CPU, c.Domain, tp.Domains)
+		}
+		k := [3]int{c.Package, c.Core, c.Thread}
+		if seen[k] {
+			t.Errorf("cpu %d: package/core/thread %v not unique", c.CPU, k)
+		}
+		seen[k] = true
+	}
+	for d := 0; d < tp.Domains; d++ {
+		if tp.Distance(d, d) != 10 {
+			t.Errorf("distance(%d,%d) = %d", d, d, tp.Distance(d, d))
+		}
+	}
+	t.Logf("%d CPUs, %d domain(s)", len(tp.CPUs), tp.Domains)
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }

@@ -96,7 +96,8 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"help":     {"list commands", cmdHelp},
-		"cpus":     {"CPUs online: APIC ID, ticks, syscalls, switches", cmdCPUs},
+		"cpus":     {"CPUs online: topology, ticks, syscalls, switches, IPIs", cmdCPUs},
+		"numa":     {"NUMA domains: memory and SLIT distances", func(w io.Writer, _ []string) { WriteNUMA(w) }},
 		"mem":      {"physical pages and the runtime's reservations", cmdMem},
 		"threads":  {"kernel threads: tid, state, CPU, syscalls, run time", cmdThreads},
 		"uptime":   {"time since boot", func(w io.Writer, _ []string) { fmt.Fprintln(w, time.Duration(nanotime()).Round(time.Millisecond)) }},
@@ -138,11 +139,12 @@ func cmdHelp(w io.Writer, _ []string) {
 }
 
 func cmdCPUs(w io.Writer, _ []string) {
-	fmt.Fprintf(w, "%d CPU(s), TSC %d MHz, tick %d Hz\n", ncpu, tscHz/1e6, HZ)
-	fmt.Fprintln(w, "cpu apic      ticks  idle-ticks   syscalls   switches")
+	WriteTopology(w)
+	fmt.Fprintf(w, "TSC %d MHz, tick %d Hz\n", tscHz/1e6, HZ)
+	fmt.Fprintln(w, "cpu      ticks  idle-ticks   syscalls   switches  kicks  tlb-flushes")
 	for i := 0; i < ncpu; i++ {
 		c := &cpus[i]
-		fmt.Fprintf(w, "%3d %4d %10d %11d %10d %10d\n", i, c.apicID, c.ticks, c.idleTicks, c.syscalls, c.switches)
+		fmt.Fprintf(w, "%3d %10d %11d %10d %10d %6d %12d\n", i, c.ticks, c.idleTicks, c.syscalls, c.switches, c.kicks, c.tlbFlushes)
 	}
 }
 

@@ -28,6 +28,12 @@ func main() {
 		kern.Crash(opts.Crash)
 		fmt.Println("smpgo: crash did not happen")
 		kern.Exit(3)
+	case opts.ACPIDump:
+		if err := kern.DumpACPI(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "smpgo: acpidump:", err)
+			kern.Exit(1)
+		}
+		kern.Exit(0)
 	case opts.Exit >= 0:
 		kern.Exit(opts.Exit)
 	case opts.Test != "" || opts.Bench != "":
