@@ -54,8 +54,11 @@ test:
 test-full:
 	@bash tools/test.sh full
 
+# bench boots the in-kernel benchmarks at 1, 2 and 4 CPUs and prints them
+# side by side with ratios and boot times (BENCH=regexp to select).
+BENCH ?= .
 bench: deps build
-	$(GO) run ./qemu/cmd/qemurun -smp $(SMP) -timeout 10m -kernel $(BUILD)/kernel.img -- bench=.
+	$(GO) run ./qemu/cmd/qemubench -smp 1,2,4 -bench '$(BENCH)' -kernel $(BUILD)/kernel.img
 
 clean:
 	rm -rf $(BUILD)

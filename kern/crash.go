@@ -57,6 +57,8 @@ func debugSyscall(op, arg uint64) int64 {
 		return 0
 	case opThreads:
 		return snapshotThreads(uintptr(arg))
+	case opIPIPing:
+		return ipiPing(int(arg))
 	case opKfault:
 		// A read of a non-canonical address from trap context: #GP in
 		// the kernel, reported as a kernel panic.

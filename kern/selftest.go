@@ -69,7 +69,12 @@ type B struct {
 	elapsed time.Duration
 	timing  bool
 	metrics []string
+	skipped string
 }
+
+// Skip marks the benchmark as not applicable here (say why); it prints a
+// skip line instead of a result.
+func (b *B) Skip(reason string) { b.skipped = reason }
 
 // ResetTimer zeroes the elapsed time.
 func (b *B) ResetTimer() { b.start = time.Now(); b.elapsed = 0 }
@@ -199,7 +204,7 @@ func RunBenchmarks(pattern string) (int, error) {
 			b.StartTimer()
 			bm.Fn(b)
 			b.StopTimer()
-			if b.elapsed >= time.Second || N >= 1e9 {
+			if b.skipped != "" || b.elapsed >= time.Second || N >= 1e9 {
 				break
 			}
 			next := N * 100
@@ -207,6 +212,10 @@ func RunBenchmarks(pattern string) (int, error) {
 				next = int(float64(N) * 1.2 * float64(time.Second) / float64(b.elapsed))
 			}
 			N = max(N+1, min(next, N*100))
+		}
+		if b.skipped != "" {
+			fmt.Printf("--- SKIP: Benchmark%s-%d: %s\n", bm.Name, runtime.GOMAXPROCS(0), b.skipped)
+			continue
 		}
 		line := fmt.Sprintf("Benchmark%s-%d\t%8d\t%10.1f ns/op", bm.Name, runtime.GOMAXPROCS(0), b.N, float64(b.elapsed.Nanoseconds())/float64(b.N))
 		for _, m := range b.metrics {

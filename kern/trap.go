@@ -65,6 +65,9 @@ func trap() {
 		unlockSched()
 	case v == vecTLB:
 		apic.EOI() // serviceTLB above did the work
+	case v == vecPing:
+		apic.EOI()
+		pingAck.Add(1)
 	case v == vecRendezvous:
 		apic.EOI()
 		serviceRendezvous()

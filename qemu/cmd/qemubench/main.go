@@ -1,0 +1,141 @@
+// Command qemubench runs the kernel's in-kernel benchmarks (bench=REGEXP)
+// in one boot per CPU count and prints them side by side with ratios, plus
+// boot times (QEMU start to the runtime, to main, to the shell prompt) per
+// firmware. It never fails on timing: the ratios are for reading.
+//
+//	go run ./qemu/cmd/qemubench [-smp 1,2,4] [-bench REGEXP] [-kernel build/kernel.img]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/smpgo/smpgo/qemu"
+)
+
+var benchLine = regexp.MustCompile(`^Benchmark(\S+)-(\d+)\s+(\d+)\s+([\d.e+]+) ns/op(.*)$`)
+
+type result struct {
+	nsPerOp float64
+	metrics map[string]float64
+	line    string
+}
+
+func main() {
+	smpList := flag.String("smp", "1,2,4", "CPU counts to boot, comma-separated")
+	bench := flag.String("bench", ".", "benchmarks to run (kernel bench= pattern)")
+	kernel := flag.String("kernel", "build/kernel.img", "kernel image")
+	timeout := flag.Duration("timeout", 10*time.Minute, "per boot")
+	verbose := flag.Bool("v", false, "stream the serial console")
+	flag.Parse()
+	var cpus []int
+	for _, f := range strings.Split(*smpList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "qemubench: bad -smp %q\n", *smpList)
+			os.Exit(2)
+		}
+		cpus = append(cpus, n)
+	}
+	out := io.Discard
+	if *verbose {
+		out = os.Stdout
+	}
+	fmt.Printf("host: %d cores; QEMU TCG; kernel %s\n\n", runtime.NumCPU(), *kernel)
+	bootTimes(*kernel, out)
+
+	results := map[int]map[string]result{}
+	for _, n := range cpus {
+		r, err := qemu.Run(context.Background(), qemu.Config{SMP: n, Kernel: *kernel, Append: "bench=" + *bench, Timeout: *timeout}, out)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "qemubench:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("== -smp %d: %s\n", n, r.Summary())
+		results[n] = map[string]result{}
+		for _, l := range strings.Split(r.Output, "\n") {
+			l = strings.TrimSpace(l)
+			m := benchLine.FindStringSubmatch(l)
+			if m == nil {
+				if strings.HasPrefix(l, "--- SKIP: Benchmark") {
+					fmt.Println(l)
+				}
+				continue
+			}
+			fmt.Println(l)
+			ns, _ := strconv.ParseFloat(m[4], 64)
+			res := result{nsPerOp: ns, metrics: map[string]float64{}, line: l}
+			f := strings.Fields(m[5])
+			for i := 0; i+1 < len(f); i += 2 {
+				v, err := strconv.ParseFloat(f[i], 64)
+				if err == nil {
+					res.metrics[f[i+1]] = v
+				}
+			}
+			results[n][m[1]] = res
+		}
+		fmt.Println()
+	}
+	ratios(cpus, results)
+}
+
+// ratios prints each benchmark's ns/op at N CPUs relative to the first
+// CPU count: for SMP/ParallelCompute that is the speedup.
+func ratios(cpus []int, results map[int]map[string]result) {
+	base := cpus[0]
+	var names []string
+	for name := range results[base] {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	fmt.Printf("ratios: ns/op at -smp %d divided by ns/op at -smp N (>1: faster with more CPUs)\n", base)
+	fmt.Printf("%-28s", "benchmark")
+	for _, n := range cpus {
+		fmt.Printf(" %10s", fmt.Sprintf("smp%d", n))
+	}
+	fmt.Println()
+	for _, name := range names {
+		fmt.Printf("%-28s", name)
+		b := results[base][name].nsPerOp
+		for _, n := range cpus {
+			r, ok := results[n][name]
+			if !ok || r.nsPerOp == 0 || b == 0 {
+				fmt.Printf(" %10s", "-")
+				continue
+			}
+			fmt.Printf(" %10.2f", b/r.nsPerOp)
+		}
+		fmt.Println()
+	}
+}
+
+// bootTimes boots to the shell (no options) with each firmware and reports
+// when the kernel started the runtime and when the prompt appeared.
+func bootTimes(kernel string, out io.Writer) {
+	marks := []string{"smpgo: booting", "starting runtime", "Type 'help'"}
+	for _, bios := range []string{"qboot", "seabios"} {
+		r, _ := qemu.Run(context.Background(), qemu.Config{SMP: 1, Kernel: kernel, BIOS: bios, Timeout: 4 * time.Second, Marks: marks}, out)
+		if r == nil {
+			continue
+		}
+		fmt.Printf("boot (%s, -smp 1):", bios)
+		for _, m := range marks {
+			if d, ok := r.Marks[m]; ok {
+				fmt.Printf("  %q at %v", m, d.Round(time.Millisecond))
+			} else {
+				fmt.Printf("  %q not seen", m)
+			}
+		}
+		fmt.Println()
+	}
+	fmt.Println()
+}
