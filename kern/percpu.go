@@ -39,8 +39,9 @@ type CPU struct {
 
 	// kg is the fake g read through FS:-8 by Go prologues in trap context:
 	// stack.lo, stack.hi, stackguard0, stackguard1 (runtime2.go). The
-	// guards are set low so the check never fails: a kernel stack
-	// overflow is caught by the guard page instead (see initCPU).
+	// guards are set low so the check never fails. There is no guard
+	// page below the kernel stacks yet (docs/execution-model.md §2): an
+	// overflow would run into the neighbouring stack.
 	kg       [16]uintptr
 	ktlsSlot [2]uintptr
 
