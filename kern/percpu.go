@@ -50,11 +50,12 @@ type CPU struct {
 	shootdowns uint64        // (p) shootdowns initiated
 	tlbFlushes uint64        // (p) flushes done for others
 
-	kicks     uint64 // (s) reschedule IPIs sent to it
-	ticks     uint64 // (p) timer interrupts taken
-	syscalls  uint64 // (p)
-	switches  uint64 // (p) thread switches
-	idleTicks uint64 // (p)
+	kicks     uint64            // (s) reschedule IPIs sent to it
+	ipis      [nIPITypes]uint64 // (p) IPIs received, by type (vecResched + i)
+	ticks     uint64            // (p) timer interrupts taken
+	syscalls  uint64            // (p)
+	switches  uint64            // (p) thread switches
+	idleTicks uint64            // (p)
 
 	gdt  [6]uint64
 	tss  [26]uint32

@@ -8,7 +8,8 @@ import (
 // Interrupt vectors owned by the kernel.
 const (
 	vecTimer    = 0x20
-	vecResched  = 0xf0
+	vecResched  = 0xf0 // IPIs: 0xf0 resched, 0xf1 TLB, 0xf2 rendezvous, 0xf3 ping
+	nIPITypes   = 4
 	vecSpurious = 0xff
 )
 

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -91,7 +92,51 @@ type command struct {
 	fn   func(w io.Writer, args []string)
 }
 
-var commands map[string]command
+var (
+	commands map[string]command
+	shows    = map[string]command{}
+	cmdMu    sync.Mutex
+)
+
+// RegisterCommand adds a shell command (subsystems call it from init).
+// A name registered twice panics: that is a programming error.
+func RegisterCommand(name, help string, fn func(w io.Writer, args []string)) {
+	cmdMu.Lock()
+	defer cmdMu.Unlock()
+	if _, dup := commands[name]; dup || name == "show" {
+		panic("kern.RegisterCommand: duplicate command " + name)
+	}
+	commands[name] = command{help, fn}
+}
+
+// RegisterShow adds a "show NAME" view (ddb style: show locks, show uma).
+func RegisterShow(name, help string, fn func(w io.Writer, args []string)) {
+	cmdMu.Lock()
+	defer cmdMu.Unlock()
+	if _, dup := shows[name]; dup {
+		panic("kern.RegisterShow: duplicate view " + name)
+	}
+	shows[name] = command{help, fn}
+}
+
+func cmdShow(w io.Writer, args []string) {
+	cmdMu.Lock()
+	c, ok := shows[firstOr(args, "")]
+	cmdMu.Unlock()
+	if !ok {
+		fmt.Fprintln(w, "usage: show VIEW, one of:")
+		writeHelp(w, shows)
+		return
+	}
+	c.fn(w, args[1:])
+}
+
+func firstOr(a []string, def string) string {
+	if len(a) == 0 {
+		return def
+	}
+	return a[0]
+}
 
 func init() {
 	commands = map[string]command{
@@ -118,7 +163,13 @@ func RunCommand(w io.Writer, line string) bool {
 		Exit(0)
 		return false
 	}
+	if f[0] == "show" {
+		cmdShow(w, f[1:])
+		return true
+	}
+	cmdMu.Lock()
 	c, ok := commands[f[0]]
+	cmdMu.Unlock()
 	if !ok {
 		fmt.Fprintf(w, "unknown command %q: try 'help'\n", f[0])
 		return true
@@ -128,13 +179,26 @@ func RunCommand(w io.Writer, line string) bool {
 }
 
 func cmdHelp(w io.Writer, _ []string) {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
+	cmdMu.Lock()
+	defer cmdMu.Unlock()
+	writeHelp(w, commands)
+	if len(shows) > 0 {
+		fmt.Fprintf(w, "  %-9s %s\n", "show", "show VIEW: "+strings.Join(sortedNames(shows), ", "))
+	}
+}
+
+func sortedNames(m map[string]command) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].help)
+	return names
+}
+
+func writeHelp(w io.Writer, m map[string]command) {
+	for _, n := range sortedNames(m) {
+		fmt.Fprintf(w, "  %-9s %s\n", n, m[n].help)
 	}
 }
 
@@ -145,6 +209,12 @@ func cmdCPUs(w io.Writer, _ []string) {
 	for i := 0; i < ncpu; i++ {
 		c := &cpus[i]
 		fmt.Fprintf(w, "%3d %10d %11d %10d %10d %6d %12d\n", i, c.ticks, c.idleTicks, c.syscalls, c.switches, c.kicks, c.tlbFlushes)
+	}
+	fmt.Fprintln(w, "IPIs received:")
+	fmt.Fprintln(w, "cpu    resched        tlb  rendezvous       ping")
+	for i := 0; i < ncpu; i++ {
+		c := &cpus[i]
+		fmt.Fprintf(w, "%3d %10d %10d %11d %10d\n", i, c.ipis[0], c.ipis[1], c.ipis[2], c.ipis[3])
 	}
 }
 
@@ -192,4 +262,15 @@ func cmdGC(w io.Writer, _ []string) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fmt.Fprintf(w, "heap %d KiB in use, %d KiB from the kernel, %d GCs\n", ms.HeapInuse>>10, ms.Sys>>10, ms.NumGC)
+}
+
+func init() {
+	RegisterShow("tlb", "TLB shootdowns initiated and flushes done per CPU", func(w io.Writer, _ []string) {
+		fmt.Fprintf(w, "shootdown generation %d\n", tlbGen.Load())
+		fmt.Fprintln(w, "cpu  initiated    flushed  acked-gen")
+		for i := 0; i < ncpu; i++ {
+			c := &cpus[i]
+			fmt.Fprintf(w, "%3d %10d %10d %10d\n", i, c.shootdowns, c.tlbFlushes, c.tlbDone.Load())
+		}
+	})
 }

@@ -48,6 +48,9 @@ func trap() {
 	if v < uint64(len(vectorCount)) {
 		vectorCount[v]++
 	}
+	if v >= vecResched && v < vecResched+nIPITypes {
+		c.ipis[v-vecResched]++
+	}
 	switch {
 	case v == vecSyscall:
 		c.syscalls++
