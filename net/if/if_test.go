@@ -1,0 +1,254 @@
+package netif
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeDriver records transmitted frames; full makes it refuse them.
+type fakeDriver struct {
+	mu     sync.Mutex
+	frames [][]byte
+	queues []int
+	full   bool
+	flags  []Flags
+	// onTx, if set, runs inside Transmit (to inspect the context).
+	onTx func()
+}
+
+func (d *fakeDriver) Transmit(q int, m *mbuf.Mbuf) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.full {
+		return ErrQueueFull
+	}
+	if d.onTx != nil {
+		d.onTx()
+	}
+	d.frames = append(d.frames, m.Linearize())
+	d.queues = append(d.queues, q)
+	m.FreeChain()
+	return nil
+}
+
+func (d *fakeDriver) SetFlags(f Flags) error {
+	d.mu.Lock()
+	d.flags = append(d.flags, f)
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *fakeDriver) sent() [][]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([][]byte(nil), d.frames...)
+}
+
+func noLeaks(t *testing.T) func() {
+	before := mbuf.ReadStats()
+	return func() {
+		after := mbuf.ReadStats()
+		assert.Equal(t, before.Mbufs, after.Mbufs, "mbufs leaked")
+		assert.Equal(t, before.Clusters, after.Clusters, "clusters leaked")
+	}
+}
+
+func TestAttachNamesAndLookup(t *testing.T) {
+	a, err := Attach(Config{Name: "tst", MAC: HWAddr{2, 0, 0, 0, 0, 1}}, &fakeDriver{})
+	require.NoError(t, err)
+	b, err := Attach(Config{Name: "tst"}, &fakeDriver{})
+	require.NoError(t, err)
+	var ua, ub int
+	_, err = fmt.Sscanf(a.Name(), "tst%d", &ua)
+	require.NoError(t, err)
+	_, err = fmt.Sscanf(b.Name(), "tst%d", &ub)
+	require.NoError(t, err)
+	assert.Equal(t, ua+1, ub, "units count up per prefix")
+	assert.Equal(t, a.Index()+1, b.Index())
+	assert.Same(t, a, ByIndex(a.Index()))
+	assert.Same(t, b, ByName(b.Name()))
+	assert.Equal(t, 1500, a.MTU())
+	assert.Equal(t, "02:00:00:00:00:01", a.MAC().String())
+	assert.False(t, a.Up(), "interfaces attach down")
+	b.Detach()
+	assert.Nil(t, ByName(b.Name()))
+	assert.Nil(t, ByIndex(b.Index()))
+	_, err = Attach(Config{}, &fakeDriver{})
+	assert.ErrorIs(t, err, ErrBadConfig)
+	_, err = Attach(Config{Name: "x", MTU: 10}, &fakeDriver{})
+	assert.ErrorIs(t, err, ErrBadConfig)
+	a.Detach()
+}
+
+func TestOnAttachSeesOldAndNew(t *testing.T) {
+	old, _ := Attach(Config{Name: "oat"}, &fakeDriver{})
+	var seen []string
+	var mu sync.Mutex
+	OnAttach(func(ifp *Interface) {
+		mu.Lock()
+		seen = append(seen, ifp.Name())
+		mu.Unlock()
+	})
+	nw, _ := Attach(Config{Name: "oat"}, &fakeDriver{})
+	mu.Lock()
+	assert.Contains(t, seen, old.Name())
+	assert.Contains(t, seen, nw.Name())
+	mu.Unlock()
+	old.Detach()
+	nw.Detach()
+}
+
+func TestTransmitCountsAndBackPressure(t *testing.T) {
+	defer noLeaks(t)()
+	d := &fakeDriver{}
+	ifp, err := Attach(Config{Name: "txc", TxQueues: 4}, d)
+	require.NoError(t, err)
+	defer ifp.Detach()
+
+	m := mbuf.FromBytes([]byte("down"), 0)
+	assert.ErrorIs(t, ifp.Transmit(m), ErrDown)
+	assert.Equal(t, uint64(1), ifp.Stats().TxSum.Drops)
+
+	require.NoError(t, ifp.SetUp(true))
+	assert.True(t, ifp.Up())
+	assert.Equal(t, []Flags{IFF_UP}, d.flags)
+
+	for i := 0; i < 8; i++ {
+		m := mbuf.FromBytes(make([]byte, 100+i), 0)
+		m.Pkt.FlowID = uint32(i)
+		m.Pkt.HashType = mbuf.M_HASHTYPE_OPAQUE
+		require.NoError(t, ifp.Transmit(m))
+	}
+	assert.Len(t, d.sent(), 8)
+	assert.Equal(t, []int{0, 1, 2, 3, 0, 1, 2, 3}, d.queues, "flow id picks the queue")
+	s := ifp.Stats()
+	assert.Equal(t, uint64(8), s.TxSum.Packets)
+	assert.Equal(t, uint64(8*100+28), s.TxSum.Bytes)
+	assert.Equal(t, uint64(2), s.Tx[1].Packets)
+	assert.Equal(t, uint64(100+1+100+5), s.Tx[1].Bytes)
+
+	d.mu.Lock()
+	d.full = true
+	d.mu.Unlock()
+	assert.ErrorIs(t, ifp.Transmit(mbuf.FromBytes([]byte("x"), 0)), ErrQueueFull)
+	assert.Equal(t, uint64(2), ifp.Stats().Tx[0].Drops, "one while down, one ring full")
+}
+
+func TestInputUpcall(t *testing.T) {
+	defer noLeaks(t)()
+	ifp, _ := Attach(Config{Name: "rxc", RxQueues: 2}, &fakeDriver{})
+	defer ifp.Detach()
+
+	ifp.Input(1, mbuf.FromBytes([]byte("early"), 0))
+	assert.Equal(t, uint64(1), ifp.Stats().NoInput, "no stack yet")
+
+	var got [][]byte
+	var rcv []int
+	ifp.SetInput(func(i *Interface, m *mbuf.Mbuf) {
+		got = append(got, m.Linearize())
+		rcv = append(rcv, m.Pkt.RcvIf, m.Pkt.RxQueue)
+		m.FreeChain()
+	})
+	ifp.Input(1, mbuf.FromBytes([]byte("while down"), 0))
+	assert.Equal(t, uint64(2), ifp.Stats().NoInput)
+	require.NoError(t, ifp.SetUp(true))
+	ifp.Input(1, mbuf.FromBytes([]byte("hello"), 0))
+	ifp.Input(0, mbuf.FromBytes([]byte("hi"), 0))
+	assert.Equal(t, [][]byte{[]byte("hello"), []byte("hi")}, got)
+	assert.Equal(t, []int{ifp.Index(), 1, ifp.Index(), 0}, rcv)
+	s := ifp.Stats()
+	assert.Equal(t, uint64(3), s.Rx[1].Packets)
+	assert.Equal(t, uint64(2), s.Rx[1].Drops)
+	assert.Equal(t, uint64(1), s.Rx[0].Packets)
+	ifp.CountRx(0, RxError, 3)
+	ifp.CountRx(1, RxDrop, 1)
+	s = ifp.Stats()
+	assert.Equal(t, uint64(3), s.Rx[0].Errors)
+	assert.Equal(t, uint64(3), s.RxSum.Drops)
+}
+
+func TestLinkStateListeners(t *testing.T) {
+	ifp, _ := Attach(Config{Name: "lnk"}, &fakeDriver{})
+	defer ifp.Detach()
+	var events []LinkState
+	ifp.OnLinkState(func(_ *Interface, s LinkState) { events = append(events, s) })
+	ifp.SetLinkState(LINK_STATE_UP)
+	ifp.SetLinkState(LINK_STATE_UP)
+	ifp.SetLinkState(LINK_STATE_DOWN)
+	assert.Equal(t, []LinkState{LINK_STATE_UP, LINK_STATE_DOWN}, events, "only changes are reported")
+	assert.Equal(t, LINK_STATE_DOWN, ifp.LinkState())
+}
+
+func TestMTUAndMulticast(t *testing.T) {
+	ifp, _ := Attach(Config{Name: "mtu"}, &fakeDriver{})
+	defer ifp.Detach()
+	assert.NoError(t, ifp.SetMTU(1400))
+	assert.Equal(t, 1400, ifp.MTU())
+	assert.ErrorIs(t, ifp.SetMTU(9000), ErrNotSupported)
+	assert.ErrorIs(t, ifp.SetMTU(20), ErrBadConfig)
+	assert.ErrorIs(t, ifp.SetMulticast([]HWAddr{{1}}), ErrNotSupported)
+}
+
+// trackedLock is a Giant that records whether it is held.
+type trackedLock struct {
+	mu   sync.Mutex
+	held atomic.Bool
+}
+
+func (l *trackedLock) Lock()   { l.mu.Lock(); l.held.Store(true) }
+func (l *trackedLock) Unlock() { l.held.Store(false); l.mu.Unlock() }
+
+func TestNeedsGiantDefersTransmit(t *testing.T) {
+	defer noLeaks(t)()
+	g := &trackedLock{}
+	old := Giant
+	SetGiant(g)
+	defer SetGiant(old)
+
+	var underGiant, total atomic.Int32
+	d := &fakeDriver{onTx: func() {
+		total.Add(1)
+		if g.held.Load() {
+			underGiant.Add(1)
+		}
+	}}
+	ifp, err := Attach(Config{Name: "gnt", Flags: IFF_NEEDSGIANT, GiantQueueLen: 4}, d)
+	require.NoError(t, err)
+	require.NoError(t, ifp.SetUp(true))
+
+	// Hold Giant: the worker cannot run, so the caller never waits for it
+	// and the bounded queue fills.
+	g.Lock()
+	var errs []error
+	for i := 0; i < 6; i++ {
+		errs = append(errs, ifp.Transmit(mbuf.FromBytes([]byte{byte(i)}, 0)))
+	}
+	// The worker may have dequeued the first packet and be waiting for
+	// Giant with it, so 4 or 5 are accepted.
+	accepted := 0
+	for _, e := range errs {
+		if e == nil {
+			accepted++
+		} else {
+			assert.ErrorIs(t, e, ErrQueueFull)
+		}
+	}
+	assert.GreaterOrEqual(t, accepted, 4)
+	assert.LessOrEqual(t, accepted, 5)
+	g.Unlock()
+
+	require.Eventually(t, func() bool { return int(total.Load()) == accepted }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, total.Load(), underGiant.Load(), "every driver transmit ran under Giant")
+	s := ifp.Stats()
+	assert.Equal(t, uint64(accepted), s.GiantTxPackets)
+	assert.Equal(t, uint64(6-accepted), s.TxSum.Drops)
+	ifp.Detach()
+	assert.ErrorIs(t, ifp.Transmit(mbuf.FromBytes([]byte{1}, 0)), ErrDetached)
+}
