@@ -56,6 +56,7 @@ func Boot(magic, info uintptr, stackLo, stackHi uintptr) {
 	rngState ^= amd64.Rdtsc()
 
 	haveMADT := scanMADT() // before page 0 (the BIOS data area) is unmapped
+	scanNUMA()
 	initMemory()
 	initInterrupts()
 	vm.Shootdown = tlbShootdown
@@ -63,6 +64,7 @@ func Boot(magic, info uintptr, stackLo, stackHi uintptr) {
 	if haveMADT {
 		startAPs()
 	}
+	assignCPUDomains()
 
 	// CPU 0's idle thread, then the runtime's first thread.
 	lockSched()
@@ -81,7 +83,7 @@ func Boot(magic, info uintptr, stackLo, stackHi uintptr) {
 	m0.startNs = nanotime()
 
 	var l kline
-	l.s("smpgo: ").d(int64(ncpu)).s(" CPU(s), ").u(memTotal >> 20).s(" MiB, ").u(vm.Pages.FreePages() * 4).s(" KiB free, tsc ").u(tscHz / 1000000).s(" MHz, starting runtime").nl().print()
+	l.s("smpgo: ").d(int64(ncpu)).s(" CPU(s), ").u(memTotal >> 20).s(" MiB, ").u(vm.FreePageCount() * 4).s(" KiB free, tsc ").u(tscHz / 1000000).s(" MHz, starting runtime").nl().print()
 	startTick()
 	resumeFirst()
 }
@@ -125,9 +127,10 @@ func parseMultiboot(info uintptr) {
 	}
 }
 
-// initMemory gives the page pool every available page below 4 GiB (the
-// identity map) except the low 2 MiB and the kernel image, unmaps page 0
-// and marks the device-register window uncached.
+// initMemory gives the page allocators every available page below 4 GiB
+// (the identity map) except the low 2 MiB and the kernel image, split by
+// NUMA domain, unmaps page 0 and marks the device-register window
+// uncached.
 func initMemory() {
 	kend := (kernelEnd() + vm.PageSize - 1) &^ (vm.PageSize - 1)
 	for i := 0; i < nMemRegions; i++ {
@@ -140,15 +143,16 @@ func initMemory() {
 		}
 		if a < kend && b > kernelLoadAddr { // split around the kernel
 			if a < kernelLoadAddr {
-				vm.Pages.AddRegion(a, kernelLoadAddr)
+				addMemory(a, kernelLoadAddr)
 			}
 			a = kend
 		}
 		if a < b {
-			vm.Pages.AddRegion(a, b)
+			addMemory(a, b)
 		}
 	}
-	pt, ok := vm.Pages.Alloc()
+	vm.InitPhys()
+	pt, ok := vm.AllocBootPage()
 	if !ok {
 		Panic("kern.initMemory: no memory")
 	}

@@ -220,8 +220,7 @@ func cmdCPUs(w io.Writer, _ []string) {
 
 func cmdMem(w io.Writer, _ []string) {
 	res, n := vm.Reserved()
-	fmt.Fprintf(w, "physical: %d MiB in pool, %d MiB free (%d pages used)\n",
-		vm.Pages.Total.Load()>>8, vm.Pages.FreePages()>>8, vm.Pages.Used.Load())
+	WritePhysMem(w, false)
 	fmt.Fprintf(w, "reserved by the runtime: %d MiB in %d ranges; demand-zero faults: %d\n", res>>20, n, demandFaults)
 }
 

@@ -67,13 +67,13 @@ func faultLocked(va uintptr) bool {
 	if _, ok := Lookup(va); ok {
 		return true // another CPU mapped it first
 	}
-	pa, ok := Pages.Alloc()
+	pa, ok := allocPage(UseRuntime)
 	if !ok {
 		return false
 	}
 	amd64.ZeroPage(pa)
 	if !Map4K(va, pa, PTE_RW|PTE_NX) {
-		Pages.Free(pa)
+		freePage(pa, UseRuntime)
 		return false
 	}
 	Faults++

@@ -39,7 +39,7 @@ func walk(root uintptr, va uintptr, alloc bool) (pte uintptr, large, ok bool) {
 			if !alloc {
 				return 0, false, false
 			}
-			pa, ok := Pages.Alloc()
+			pa, ok := allocPage(UseTables)
 			if !ok {
 				return 0, false, false
 			}
@@ -106,7 +106,7 @@ func unmapRange(a, b uintptr) int {
 			Shootdown()
 		}
 		for _, pa := range batch[:nb] {
-			Pages.Free(pa)
+			freePage(pa, UseRuntime)
 		}
 		nb = 0
 	}
