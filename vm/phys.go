@@ -75,10 +75,10 @@ type Domain struct {
 	ranges  [maxDomRanges][2]uintptr // (c) memory given at boot
 	nranges int                      // (c)
 
-	Allocs  atomic.Uint64 // (a) successful allocations from this domain
-	Frees   atomic.Uint64 // (a)
-	Foreign atomic.Uint64 // (a) allocations served here for a policy preferring another domain
-	Failed  atomic.Uint64 // (a) allocations this domain could not serve (fell through)
+	Allocs  atomic.Uint64       // (a) successful allocations from this domain
+	Frees   atomic.Uint64       // (a)
+	Foreign atomic.Uint64       // (a) allocations served here for a policy preferring another domain
+	Failed  atomic.Uint64       // (a) allocations this domain could not serve (fell through)
 	Held    [nUses]atomic.Int64 // (a, changed under lock) pages held, by use
 }
 
@@ -392,9 +392,7 @@ func Stats(check bool) []DomainStats {
 		dm := &domains[d]
 		s := &out[d]
 		s.Domain = d
-		for _, r := range dm.ranges[:dm.nranges] {
-			s.Ranges = append(s.Ranges, r)
-		}
+		s.Ranges = append(s.Ranges, dm.ranges[:dm.nranges]...)
 		f := dm.lockIntr()
 		s.Buddy = dm.buddy.Stats()
 		if check {
