@@ -5,13 +5,16 @@ import (
 	"github.com/smpgo/smpgo/vm"
 )
 
-// The file table: the console on 0-2, and the eventfd and epoll objects the
-// runtime's network poller creates. Guarded by sched.lock.
+// The file table: the console on 0-2, the eventfd and epoll objects the
+// runtime's network poller creates, and pipe ends (pipe.go). Guarded by
+// sched.lock.
 const (
 	fdFree = iota
 	fdConsole
 	fdEventfd
 	fdEpoll
+	fdPipeR // read end of pipes[pipe]
+	fdPipeW // write end of pipes[pipe]
 
 	maxFds      = 64
 	maxEpollReg = 16
@@ -25,10 +28,12 @@ type epollReg struct {
 }
 
 type file struct {
-	kind  int
-	count uint64 // eventfd counter
-	reg   [maxEpollReg]epollReg
-	nreg  int
+	kind     int
+	count    uint64 // eventfd counter
+	pipe     int32  // pipe ends: index into pipes
+	nonblock bool   // pipe ends: O_NONBLOCK
+	reg      [maxEpollReg]epollReg
+	nreg     int
 }
 
 var files = [maxFds]file{{kind: fdConsole}, {kind: fdConsole}, {kind: fdConsole}}
@@ -42,13 +47,22 @@ var conIn struct {
 func newFd(kind int, count uint64) int64 {
 	lockSched()
 	defer unlockSched()
-	for i := 3; i < maxFds; i++ {
+	i := freeFdLocked(3)
+	if i < 0 {
+		return -EMFILE
+	}
+	files[i] = file{kind: kind, count: count}
+	return int64(i)
+}
+
+// freeFdLocked returns the lowest free descriptor from from on, or -1.
+func freeFdLocked(from int) int {
+	for i := from; i < maxFds; i++ {
 		if files[i].kind == fdFree {
-			files[i] = file{kind: kind, count: count}
-			return int64(i)
+			return i
 		}
 	}
-	return -EMFILE
+	return -1
 }
 
 func fileLocked(fd int) *file {
@@ -66,15 +80,18 @@ func closeFd(fd int) int64 {
 		return -EBADF
 	}
 	if fd > 2 {
+		if f.kind == fdPipeR || f.kind == fdPipeW {
+			pipeCloseLocked(f)
+		}
 		*f = file{}
 	}
 	return 0
 }
 
-func sysFcntlCall(fd, cmd int) int64 {
+func sysFcntlCall(fd, cmd int, arg uint64) int64 {
 	lockSched()
+	defer unlockSched()
 	f := fileLocked(fd)
-	unlockSched()
 	if f == nil {
 		return -EBADF
 	}
@@ -82,17 +99,32 @@ func sysFcntlCall(fd, cmd int) int64 {
 	case 1: // F_GETFD
 		return 0
 	case 3: // F_GETFL
-		if f.kind == fdConsole {
+		switch f.kind {
+		case fdConsole:
 			return 2 // O_RDWR
+		case fdPipeR, fdPipeW:
+			fl := int64(0) // O_RDONLY
+			if f.kind == fdPipeW {
+				fl = 1 // O_WRONLY
+			}
+			if f.nonblock {
+				fl |= oNonblock
+			}
+			return fl
 		}
-		return 2 | 0x800 // O_NONBLOCK
-	case 2, 4: // F_SETFD, F_SETFL
+		return 2 | oNonblock
+	case 4: // F_SETFL
+		if f.kind == fdPipeR || f.kind == fdPipeW {
+			f.nonblock = arg&oNonblock != 0
+		}
+		return 0
+	case 2: // F_SETFD
 		return 0
 	}
 	return -EINVAL
 }
 
-func sysWriteFd(fd int, buf, n uintptr) int64 {
+func sysWriteFd(c *CPU, fd int, buf, n uintptr) int64 {
 	if n > 0 && !vm.Ensure(buf, n) {
 		return -EFAULT
 	}
@@ -124,6 +156,10 @@ func sysWriteFd(fd int, buf, n uintptr) int64 {
 		}
 		conLock.Release()
 		return int64(n)
+	case fdPipeW:
+		r := pipeWriteLocked(c, f, buf, n)
+		unlockSched()
+		return r
 	}
 	unlockSched()
 	return -EINVAL
@@ -156,6 +192,8 @@ func sysReadFd(c *CPU, fd int, buf, n uintptr) int64 {
 			return blocked
 		}
 		return readConsoleLocked(buf, n)
+	case fdPipeR:
+		return pipeReadLocked(c, f, buf, n)
 	}
 	return -EINVAL
 }
@@ -208,6 +246,9 @@ func sysEpollCtlCall(epfd, op, fd int, ev uintptr) int64 {
 	ep := fileLocked(epfd)
 	if ep == nil || ep.kind != fdEpoll || fileLocked(fd) == nil {
 		return -EBADF
+	}
+	if k := fileLocked(fd).kind; k == fdPipeR || k == fdPipeW {
+		return -EPERM // not pollable: the runtime uses the pipe in blocking mode
 	}
 	i := 0
 	for i < ep.nreg && ep.reg[i].fd != int32(fd) {

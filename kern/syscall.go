@@ -33,6 +33,7 @@ const (
 	sysRtSigprocmask    = 14
 	sysRtSigreturn      = 15
 	sysPread64          = 17
+	sysPipe             = 22
 	sysSchedYield       = 24
 	sysMadvise          = 28
 	sysNanosleep        = 35
@@ -57,6 +58,7 @@ const (
 	sysEpollPwait       = 281
 	sysEventfd2         = 290
 	sysEpollCreate1     = 291
+	sysPipe2            = 293
 	sysPrlimit64        = 302
 	sysGetrandom        = 318
 	nSyscalls           = 512
@@ -114,7 +116,10 @@ func doSyscall(c *CPU, t *Thread) {
 	var r int64
 	switch nr {
 	case sysWrite:
-		r = sysWriteFd(int(a0), uintptr(a1), uintptr(a2))
+		r = sysWriteFd(c, int(a0), uintptr(a1), uintptr(a2))
+		if r == blocked {
+			return
+		}
 	case sysRead:
 		r = sysReadFd(c, int(a0), uintptr(a1), uintptr(a2))
 		if r == blocked {
@@ -211,7 +216,7 @@ func doSyscall(c *CPU, t *Thread) {
 		}
 		r = sysKillCall(tid, sig)
 	case sysFcntl:
-		r = sysFcntlCall(int(a0), int(a1))
+		r = sysFcntlCall(int(a0), int(a1), a2)
 	case sysSchedGetaffinity:
 		r = sysGetaffinityCall(t, int32(a0), uintptr(a1), uintptr(a2))
 	case sysSchedSetaffinity:
@@ -227,6 +232,10 @@ func doSyscall(c *CPU, t *Thread) {
 		}
 	case sysGetrandom:
 		r = sysGetrandomCall(uintptr(a0), uintptr(a1))
+	case sysPipe2:
+		r = sysPipe2Call(uintptr(a0), a1)
+	case sysPipe:
+		r = sysPipe2Call(uintptr(a0), 0)
 	case sysEpollCreate1:
 		r = newFd(fdEpoll, 0)
 	case sysEventfd2:

@@ -31,6 +31,8 @@ const (
 	waitSleep
 	waitEpoll
 	waitRead
+	waitPipeRead  // waitKey: pipe index
+	waitPipeWrite // waitKey: pipe index
 )
 
 // MaxThreads bounds the kernel threads (Go Ms plus idle threads).
