@@ -5,29 +5,34 @@
 #   make test-full  the whole QEMU matrix
 #   make bench      in-kernel benchmarks
 #   make build      build/kernel.elf and build/kernel.img
+#   make examples   build/primes.img and build/wordfreq.img (examples/)
 
 GO        ?= go
 BUILD     := build
 KPKG      := ./boot/kernel
-LDFLAGS   := -E github.com/smpgo/smpgo/boot.entry32 -T 0x1000000
-KENV      := GOOS=linux GOARCH=amd64 CGO_ENABLED=0
 SMP       ?= 4
 QEMUFLAGS ?=
 
-.PHONY: all build run test test-host test-qemu test-full lint bench deps clean
+.PHONY: all build examples run test test-host test-qemu test-full lint bench deps clean
 
 all: build
 
 build: $(BUILD)/kernel.img
 
-$(BUILD)/kernel.elf: FORCE
+# The kernel is an application like any other (package smpgo): cmd/smpgo
+# links it with the kernel's flags (boot/app) and writes kernel.img and
+# kernel.elf beside it.
+$(BUILD)/kernel.img: FORCE
 	@mkdir -p $(BUILD)
-	$(KENV) $(GO) build -ldflags '$(LDFLAGS)' -o $@ $(KPKG)
+	$(GO) run ./cmd/smpgo build -o $@ $(KPKG)
 
-$(BUILD)/kernel.img: $(BUILD)/kernel.elf
-	$(GO) run ./boot/cmd/mkimage -o $@ $<
+$(BUILD)/kernel.elf: $(BUILD)/kernel.img
 
 FORCE:
+
+examples:
+	@mkdir -p $(BUILD)
+	for d in examples/*/; do $(GO) run ./cmd/smpgo build -o $(BUILD)/$$(basename $$d).img ./$$d || exit 1; done
 
 # deps installs QEMU when it is missing (Debian packages, as root).
 deps:

@@ -4,11 +4,16 @@ package kern
 // argv and envp: words of the form NAME=value whose NAME is upper case
 // (GODEBUG=..., GOGC=..., GOMAXPROCS=...) become environment variables;
 // every other word is an argument. The first word (the kernel's path, as
-// QEMU and GRUB pass it) is argv[0]. Double quotes group words.
+// QEMU and GRUB pass it) is argv[0]. Double quotes group words. After a
+// word "--" every word is an argument, as Linux hands everything after
+// "--" to init: the application's own arguments pass through verbatim
+// (the "--" itself stays in argv, where package smpgo splits kernel
+// options from the application's arguments).
 //
 // It does not allocate: fields are returned as index pairs into cmdline.
 func SplitCmdline(cmdline []byte, argv, envp [][2]int) (nargv, nenv int) {
 	i := 0
+	rest := false // after "--"
 	for i < len(cmdline) {
 		for i < len(cmdline) && (cmdline[i] == ' ' || cmdline[i] == '\t' || cmdline[i] == '\n') {
 			i++
@@ -25,7 +30,7 @@ func SplitCmdline(cmdline []byte, argv, envp [][2]int) (nargv, nenv int) {
 			i++
 		}
 		w := [2]int{start, i}
-		if isEnvWord(cmdline[start:i]) && nargv > 0 {
+		if !rest && isEnvWord(cmdline[start:i]) && nargv > 0 {
 			if nenv < len(envp) {
 				envp[nenv] = w
 				nenv++
@@ -33,6 +38,7 @@ func SplitCmdline(cmdline []byte, argv, envp [][2]int) (nargv, nenv int) {
 		} else if nargv < len(argv) {
 			argv[nargv] = w
 			nargv++
+			rest = rest || (nargv > 1 && i-start == 2 && cmdline[start] == '-' && cmdline[start+1] == '-')
 		}
 	}
 	return nargv, nenv

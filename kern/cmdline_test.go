@@ -35,6 +35,16 @@ func TestSplitCmdline(t *testing.T) {
 	require.Equal(t, []string{"GOGC=1"}, argv, "argv[0] is never taken as env")
 }
 
+func TestSplitCmdlineAfterDashes(t *testing.T) {
+	argv, env := split("app.img test=. GOGC=50 -- -v GOGC=off -- x")
+	require.Equal(t, []string{"app.img", "test=.", "--", "-v", "GOGC=off", "--", "x"}, argv)
+	require.Equal(t, []string{"GOGC=50"}, env)
+
+	argv, env = split("-- A=1")
+	require.Equal(t, []string{"--"}, argv, "argv[0] is not the separator")
+	require.Equal(t, []string{"A=1"}, env)
+}
+
 func TestSplitCmdlineBounded(t *testing.T) {
 	var a, e [2][2]int
 	na, ne := SplitCmdline([]byte("k a b c D=1 E=2 F=3"), a[:], e[:])

@@ -24,7 +24,8 @@ type Result struct {
 	// Stderr is QEMU's own diagnostics.
 	Stderr string
 	// Panics holds every kernel panic report in Output; Panic points at
-	// the first, or is nil.
+	// the first, or is nil (also when the reports are only the CPU states
+	// a timeout's NMI asked for: the outcome is then Timeout).
 	Panics []PanicReport
 	Panic  *PanicReport
 	// Detail says why the outcome is what it is (empty for a clean pass).
@@ -128,13 +129,35 @@ func classify(r *Result, e exitInfo, requireSummary bool) {
 			r.Detail = fmt.Sprintf("%d passed, %d failed", r.Passed, r.Failed)
 		}
 	}
-	if r.Panic != nil {
+	if r.Panic != nil && e.timedOut && nmiDumpOnly(r.Panics) {
+		// The reports are the CPU states Run's NMI asked for: the boot
+		// timed out, nothing panicked.
+		r.Detail += fmt.Sprintf("; %d CPU state reports (NMI) in the output", len(r.Panics))
+		r.Panic = nil
+	} else if r.Panic != nil {
 		r.Outcome = Panic
 		r.Detail = "KERNEL PANIC: " + r.Panic.Message
 		if n := len(r.Panics); n > 1 {
 			r.Detail += fmt.Sprintf(" (and %d more reports)", n-1)
 		}
 	}
+}
+
+// NMI report messages: the CPU that takes an NMI first, and the others it
+// stops (kern/panic.go).
+const (
+	nmiMessage     = "NMI"
+	stoppedMessage = "stopped by panicking CPU"
+)
+
+// nmiDumpOnly reports whether every report is an NMI state dump.
+func nmiDumpOnly(ps []PanicReport) bool {
+	for _, p := range ps {
+		if p.Message != nmiMessage && p.Message != stoppedMessage {
+			return false
+		}
+	}
+	return true
 }
 
 // qemuError returns the first line of QEMU's stderr that is an error

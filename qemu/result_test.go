@@ -53,6 +53,9 @@ func TestClassify(t *testing.T) {
 		{"qemu error", exitInfo{code: 1}, "", "qemu: could not open kernel file 'x': No such file or directory\n", true, Crash, -1, "QEMU failed: qemu: could not open kernel file 'x': No such file or directory"},
 		{"qemu warning is not an error", exitInfo{code: 1}, "", "qemu-system-x86_64: warning: TCG doesn't support feature\n", false, Pass, 0, ""},
 		{"timeout", exitInfo{code: -1, timedOut: true, timeout: 2 * time.Second}, "booting\n", "", true, Timeout, -1, "no isa-debug-exit within 2s: QEMU killed"},
+		{"timeout with the NMI dump", exitInfo{code: -1, timedOut: true, timeout: 2 * time.Second},
+			"KERNEL PANIC: NMI\ncpu=0 vector=2\nEND KERNEL PANIC\nKERNEL PANIC: stopped by panicking CPU\ncpu=1 vector=2\nEND KERNEL PANIC\n", "", false,
+			Timeout, -1, "no isa-debug-exit within 2s: QEMU killed; 2 CPU state reports (NMI) in the output"},
 		{"canceled", exitInfo{code: -1, canceled: true}, "", "", true, Crash, -1, "interrupted: QEMU killed"},
 		{"signal", exitInfo{code: -1}, "", "", true, Crash, -1, "QEMU was killed by a signal"},
 	} {

@@ -1,0 +1,11 @@
+package smpgo
+
+// The kernel's subsystems: every package that must be in every kernel
+// image (the kernel's own, applications' and test binaries') is imported
+// here, once, so that its init functions register its services (self-tests,
+// benchmarks, shell commands, drivers). Add a new subsystem with one line,
+// in alphabetical order.
+import (
+	_ "github.com/smpgo/smpgo/boot" // Multiboot entry, long mode, then kern.Boot
+	_ "github.com/smpgo/smpgo/kern" // runtime personality, scheduler, SMP, console, self-tests, shell
+)
