@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/smpgo/smpgo/boot/app"
 	"github.com/smpgo/smpgo/qemu"
 )
 
@@ -28,10 +29,10 @@ func TestBoots(t *testing.T) {
 	_, err = qemu.FindQEMU("")
 	require.NoError(t, err)
 
+	root, err := qemu.RepoRoot(".")
+	require.NoError(t, err)
 	kernel := os.Getenv("SMPGO_KERNEL")
 	if kernel == "" {
-		root, err := qemu.RepoRoot(".")
-		require.NoError(t, err)
 		kernel = filepath.Join(root, qemu.KernelImage)
 	}
 	require.FileExists(t, kernel, "the kernel image: run 'make build' or set SMPGO_KERNEL")
@@ -41,6 +42,11 @@ func TestBoots(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			c := b.Config
 			c.Kernel = kernel
+			elfPath := elfPath
+			if b.App != "" || b.Test != "" {
+				outs := buildProgram(t, root, b)
+				c.Kernel, elfPath = outs.Image, outs.ELF
+			}
 			var out io.Writer = io.Discard
 			if testing.Verbose() {
 				// Prefixed, so that the kernel's own "--- PASS" lines
@@ -50,11 +56,36 @@ func TestBoots(t *testing.T) {
 			r, err := qemu.Run(t.Context(), c, out)
 			require.NoError(t, err)
 			t.Logf("%s: %s (first serial byte after %v)", b.Name, r.Summary(), r.FirstLine)
+			if b.Test != "" {
+				p, f, s := qemu.GoTestCounts(strings.ReplaceAll(r.Output, "\r", ""))
+				t.Logf("%s: %d passed, %d failed, %d skipped (top-level tests and examples)", b.Test, p, f, s)
+			}
 			if err := b.Expect.Check(r); err != nil {
 				t.Fatalf("%s: %v\n%s", b.Name, err, failureReport(r, elfPath))
 			}
 		})
 	}
+}
+
+// buildProgram builds b's App or Test image (with boot/app) into a
+// temporary directory.
+func buildProgram(t *testing.T, root string, b qemu.Boot) app.Outputs {
+	t.Helper()
+	dir := t.TempDir()
+	bld := &app.Builder{Dir: root}
+	if b.Tags != "" {
+		bld.Flags = []string{"-tags", b.Tags}
+	}
+	outs := app.OutputsFor(filepath.Join(dir, "program.img"))
+	if b.App != "" {
+		require.NoError(t, bld.BuildProgram(t.Context(), b.App, outs), "build %s", b.App)
+		return outs
+	}
+	pkgs, err := bld.List(t.Context(), b.Test)
+	require.NoError(t, err)
+	require.Len(t, pkgs, 1, b.Test)
+	require.NoError(t, bld.BuildTest(t.Context(), pkgs[0], dir, outs), "build the tests of %s", b.Test)
+	return outs
 }
 
 // prefixWriter starts every line written to w with prefix. Run writes

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // boots is the one list of QEMU boots, shared by both tiers. Add a boot
@@ -24,6 +25,19 @@ var boots = []Boot{
 		Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC: fault in kernel", "vector=13", "END KERNEL PANIC"}}},
 	{Name: "crash-appanic-smp4", Tier: Smoke, Config: Config{SMP: 4, Append: "crash=appanic"},
 		Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC: fault in kernel", "cpu=3 vector=13", "KERNEL PANIC: stopped by panicking CPU", "cpu=0 vector=2", "cpu=1 vector=2", "cpu=2 vector=2"}}},
+	{Name: "example-primes", Tier: Smoke, App: "./examples/primes", Config: Config{SMP: 4, Append: "-- -n 1000000"},
+		Expect: Expectation{Program: true, Output: []string{"4 workers", "pi(1000000) = 78498", "primes: counts agree"}}},
+	{Name: "example-wordfreq", Tier: Smoke, App: "./examples/wordfreq", Config: Config{SMP: 2, Append: "-- -words 100000"},
+		Expect: Expectation{Program: true, Output: []string{"2 mappers on 2 CPU(s)", "wordfreq: counts agree"}}},
+	{Name: "app-args", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 1, Append: "GOGC=50 -- args -x GOGC=off"},
+		Expect: Expectation{Program: true, Output: []string{`badapp: args ["args" "-x" "GOGC=off"]`, "badapp: env GOGC=50"}}},
+	{Name: "app-panic", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 2, Append: "-- panic"},
+		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"panic: assignment to entry in nil map", "goroutine ", "main.main.func1()"}}},
+	{Name: "app-exit", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 2, Append: "-- exit 7"},
+		Expect: Expectation{Outcome: Fail, Status: 7, Output: []string{"badapp: exiting with status 7"}}},
+	{Name: "app-hang", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 2, Append: "-- hang", Timeout: 15 * time.Second},
+		Expect: Expectation{Outcome: Timeout, Output: []string{"badapp: hanging", "KERNEL PANIC: NMI", "KERNEL PANIC: stopped by panicking CPU"}}},
+	{Name: "app-kernel-tests", Tier: Full, App: "./examples/primes", Config: Config{SMP: 2, Append: "test=Kern/ --"}},
 	{Name: "smp2", Tier: Full, Config: Config{SMP: 2, Append: "test=."}},
 	{Name: "smp8", Tier: Full, Config: Config{SMP: 8, Append: "test=."}},
 	{Name: "smp4-sockets2", Tier: Full, Config: Config{SMP: 4, Sockets: 2, Cores: 2, Threads: 1, Append: "test=."}},
@@ -66,12 +80,21 @@ func ParseTier(s string) (Tier, error) {
 	return 0, fmt.Errorf("qemu: tier %q: want smoke or full", s)
 }
 
-// Boot is one entry of the boot matrix.
+// Boot is one entry of the boot matrix. It boots the kernel image unless
+// App or Test names a package to build (with boot/app) and boot instead.
 type Boot struct {
 	Name   string
 	Tier   Tier
 	Config Config
 	Expect Expectation
+	// App is a package main (a path relative to the repository root)
+	// built in application mode; Config.Append is its command line.
+	App string
+	// Test is a package whose test binary, with the kernel linked in,
+	// is booted; Config.Append carries the -test.* flags.
+	Test string
+	// Tags are build tags for App or Test.
+	Tags string
 }
 
 // Expectation is what a boot must produce. The zero Expectation is a
@@ -84,6 +107,9 @@ type Expectation struct {
 	Status int
 	// Output lists substrings the serial output must contain.
 	Output []string
+	// Program: the boot runs a program (App, Test) whose exit status is
+	// the verdict, so a pass needs no "N passed, N failed" line.
+	Program bool
 }
 
 // Check reports how r differs from e, or returns nil.
@@ -96,7 +122,7 @@ func (e Expectation) Check(r *Result) error {
 		return fmt.Errorf("want %s, got %s", want, r.Summary())
 	}
 	switch {
-	case want == Pass && r.Passed < 0:
+	case want == Pass && r.Passed < 0 && !e.Program:
 		return fmt.Errorf("want a 'N passed, N failed' summary line, got none (%s)", r.Summary())
 	case want == Pass && r.Failed > 0:
 		return fmt.Errorf("want no failed tests, got %d passed, %d failed", r.Passed, r.Failed)
@@ -111,11 +137,25 @@ func (e Expectation) Check(r *Result) error {
 	return nil
 }
 
-// Matrix returns the boots of tier, in order: Full includes Smoke. The
-// boots are copies that the caller may change.
+// stdBoots are the boots of stdtests.txt, named std-PACKAGE.
+func stdBoots() []Boot {
+	var out []Boot
+	for _, s := range StdTests() {
+		out = append(out, Boot{
+			Name: "std-" + strings.ReplaceAll(s.Package, "/", "_"), Tier: s.Tier, Test: s.Package, Tags: s.Tags,
+			Config: Config{SMP: s.SMP, Timeout: s.Timeout, Append: "-- " + strings.Join(s.TestFlags(), " ")},
+			Expect: Expectation{Program: true, Output: []string{"\nPASS"}},
+		})
+	}
+	return out
+}
+
+// Matrix returns the boots of tier, in order (the standard-library
+// packages of stdtests.txt last): Full includes Smoke. The boots are
+// copies that the caller may change.
 func Matrix(tier Tier) []Boot {
 	var out []Boot
-	for _, b := range boots {
+	for _, b := range append(slices.Clone(boots), stdBoots()...) {
 		if b.Tier <= tier {
 			b.Config.HostFwd = slices.Clone(b.Config.HostFwd)
 			b.Config.Marks = slices.Clone(b.Config.Marks)
