@@ -72,9 +72,11 @@ func TestMatrixPrograms(t *testing.T) {
 	}
 	b := byName["std-sync_atomic"]
 	require.Equal(t, "sync/atomic", b.Test)
-	require.Equal(t, Smoke, b.Tier)
+	require.Equal(t, Full, b.Tier)
 	require.Equal(t, "-- -test.short -test.v", b.Config.Append)
 	require.Equal(t, 4, b.Config.SMP)
+	require.Equal(t, Smoke, byName["std-sync"].Tier)
+	require.Contains(t, byName["std-sync"].Config.Append, "-test.skip=^(TestMutexMisuse|")
 	require.Equal(t, "timetzdata", byName["std-time"].Tags)
 	require.Equal(t, "./examples/primes", byName["example-primes"].App)
 
