@@ -15,7 +15,8 @@
 // options and only the words after it reach the program, verbatim (even
 // NAME=value). Kernel options are those of ParseOptions: test=REGEXP runs
 // the kernel's self-tests, bench=REGEXP its benchmarks, crash=, exit=,
-// acpidump=1; any of them makes the kernel act on it during initialisation
+// acpidump=1 (and witness=off|warn|panic, which sets the WITNESS mode);
+// any of them but witness= makes the kernel act on it during initialisation
 // and exit, before the program's main runs. os.Exit (and returning from
 // main) ends the machine with the status; panics print Go's report on the
 // console and exit with status 2, as on Linux.
@@ -26,6 +27,7 @@ import (
 	"os"
 
 	"github.com/smpgo/smpgo/kern"
+	"github.com/smpgo/smpgo/witness"
 )
 
 // init runs after every kernel package's init (they are its imports) and
@@ -85,6 +87,10 @@ func parseOrExit(args []string) kern.Options {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "smpgo:", err)
 		kern.Exit(2)
+	}
+	// witness=off|warn|panic (validated by ParseOptions; default warn).
+	if m, err := witness.ParseMode(o.Witness); err == nil {
+		witness.SetMode(m)
 	}
 	return o
 }

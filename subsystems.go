@@ -8,4 +8,5 @@ package smpgo
 import (
 	_ "github.com/smpgo/smpgo/boot" // Multiboot entry, long mode, then kern.Boot
 	_ "github.com/smpgo/smpgo/kern" // runtime personality, scheduler, SMP, console, self-tests, shell
+	_ "github.com/smpgo/smpgo/lock" // spin/sleep mutexes, sx, rw, condvars, Giant, refcounts, lock profiling
 )

@@ -26,6 +26,9 @@ func CriticalEnter() {
 // CriticalExit leaves a critical section.
 func CriticalExit() {
 	t := curThread()
+	if t.critNest == 1 && t.critBlockWhy != 0 && OnCriticalBlock != nil {
+		OnCriticalBlock(TakeBlockedInCritical())
+	}
 	t.critNest--
 	if t.critNest == 0 && t.preemptPending != 0 {
 		t.preemptPending = 0

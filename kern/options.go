@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/smpgo/smpgo/witness"
 )
 
 // Options are the kernel's command-line options (argv after the kernel
@@ -14,6 +16,7 @@ type Options struct {
 	Crash    string // crash=NAME
 	Exit     int    // exit=N, -1 if absent
 	ACPIDump bool   // acpidump=1: print the ACPI tables and exit
+	Witness  string // witness=off|warn|panic, "" = the default (warn)
 }
 
 var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true, "appanic": true}
@@ -42,6 +45,11 @@ func ParseOptions(args []string) (Options, error) {
 				return o, fmt.Errorf("bad option %q: acpidump=1", a)
 			}
 			o.ACPIDump = true
+		case "witness":
+			if _, err := witness.ParseMode(v); err != nil {
+				return o, fmt.Errorf("bad option %q: witness is one of off, warn, panic", a)
+			}
+			o.Witness = v
 		case "exit":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 126 {
@@ -49,7 +57,7 @@ func ParseOptions(args []string) (Options, error) {
 			}
 			o.Exit = n
 		default:
-			return o, fmt.Errorf("unknown option %q (known: test=, bench=, crash=, exit=, acpidump=)", a)
+			return o, fmt.Errorf("unknown option %q (known: test=, bench=, crash=, exit=, acpidump=, witness=)", a)
 		}
 	}
 	return o, nil

@@ -15,7 +15,11 @@ func TestParseOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, o.Exit)
 
-	for _, bad := range []string{"test", "frob=1", "exit=x", "exit=200", "crash=nope"} {
+	o, err = ParseOptions([]string{"witness=panic"})
+	require.NoError(t, err)
+	require.Equal(t, "panic", o.Witness)
+
+	for _, bad := range []string{"test", "frob=1", "exit=x", "exit=200", "crash=nope", "witness=loud"} {
 		_, err := ParseOptions([]string{bad})
 		require.Error(t, err, bad)
 		require.Contains(t, err.Error(), bad)

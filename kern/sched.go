@@ -163,6 +163,7 @@ func preemptLocked(c *CPU) {
 // deadline 0 = none) and runs another.
 func blockLocked(c *CPU, why int32, key uintptr, deadline int64) {
 	t := &threads[c.curIdx]
+	noteCriticalBlock(t, why)
 	t.state = tBlocked
 	t.waitFor = why
 	t.waitKey = key

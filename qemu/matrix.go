@@ -43,6 +43,8 @@ var boots = []Boot{
 	{Name: "smp4-sockets2", Tier: Full, Config: Config{SMP: 4, Sockets: 2, Cores: 2, Threads: 1, Append: "test=."}},
 	{Name: "numa3", Tier: Full, Config: Config{SMP: 6, NUMA: 3, MemMiB: 1536, Append: "test=."}},
 	{Name: "q35-smp8", Tier: Full, Config: Config{SMP: 8, Machine: "q35", Append: "test=."}},
+	{Name: "smp4-witness-panic", Tier: Full, Config: Config{SMP: 4, Append: "witness=panic test=."}},
+	{Name: "smp4-witness-off", Tier: Full, Config: Config{SMP: 4, Append: "witness=off test=Lock/|Witness/"}},
 	{Name: "crash-divzero", Tier: Full, Config: Config{SMP: 1, Append: "crash=divzero"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"panic: runtime error: integer divide by zero"}}},
 	{Name: "exit-status", Tier: Full, Config: Config{SMP: 2, Append: "exit=3"}, Expect: Expectation{Outcome: Fail, Status: 3, Output: []string{"2 CPU(s)"}}},

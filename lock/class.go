@@ -1,0 +1,206 @@
+package lock
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/smpgo/smpgo/kern"
+	"github.com/smpgo/smpgo/witness"
+)
+
+// Opt qualifies a lock at creation (FreeBSD's MTX_RECURSE, MTX_DUPOK,
+// SX_UPGRADABLE-like flags, MTX_NOWITNESS, MTX_NOPROFILE).
+type Opt uint32
+
+// Lock options.
+const (
+	// Recursive lets the owner acquire the lock again while holding it.
+	Recursive Opt = 1 << iota
+	// DupOK: several locks of the class may be held at once.
+	DupOK
+	// NoWitness: witness does not watch the lock.
+	NoWitness
+	// NoProfile: lock profiling skips the lock.
+	NoProfile
+	// Sleepable: a sleep mutex that may be held across a sleep.
+	Sleepable
+)
+
+// class is a lock class: a name shared by every lock created under it,
+// its witness class and its profile.
+type class struct {
+	name string           // (c)
+	kind witness.Kind     // (c)
+	opts Opt              // (c)
+	w    *witness.Witness // (c) the witness that watches it
+	wc   *witness.Class   // (c) nil if not watched
+	prof profile          // (a)
+}
+
+var classes struct {
+	mu     sync.Mutex
+	byName map[string]*class // (mu)
+}
+
+// classFor returns the class called name of kind, registering it with w
+// (Default when nil). Locks created with the same name share a class.
+func classFor(w *witness.Witness, name string, kind witness.Kind, opts Opt) *class {
+	if w == nil {
+		w = witness.Default
+	}
+	classes.mu.Lock()
+	defer classes.mu.Unlock()
+	if classes.byName == nil {
+		classes.byName = make(map[string]*class)
+	}
+	key := name
+	if w != witness.Default {
+		// Private witnesses (self-tests) get private classes.
+		key = fmt.Sprintf("%s@%p", name, w)
+	}
+	if c := classes.byName[key]; c != nil && c.kind == kind {
+		return c
+	}
+	c := &class{name: name, kind: kind, opts: opts, w: w}
+	if opts&NoWitness == 0 {
+		var f witness.ClassFlags
+		if opts&Recursive != 0 {
+			f |= witness.Recursable
+		}
+		if opts&DupOK != 0 {
+			f |= witness.DupOK
+		}
+		if opts&Sleepable != 0 || kind == witness.SX {
+			f |= witness.Sleepable
+		}
+		if kind.Shareable() {
+			f |= witness.Upgradable
+		}
+		c.wc = w.NewClass(name, kind, f)
+	}
+	classes.byName[key] = c
+	return c
+}
+
+// watch reports whether witness checks operations on locks of c.
+func (c *class) watch() bool {
+	return witness.Enabled && c != nil && c.wc != nil && c.w.Mode() != witness.Off
+}
+
+// stack captures the caller's caller's stack for witness (up to 16 frames).
+func stack(pcs *[16]uintptr) []uintptr {
+	return pcs[:runtime.Callers(3, pcs[:])]
+}
+
+// Flags for a blocking acquisition: witness checks sleep locks against
+// critical sections itself only if told (kern's critical sections do not
+// call witness).
+func blockFlags(f witness.Flags) witness.Flags {
+	if kern.CriticalNest() > 0 {
+		f |= witness.Critical
+	}
+	return f
+}
+
+// Profiling.
+
+var profiling atomic.Bool
+
+// SetProfiling turns lock profiling on or off (lock_profiling(9)'s
+// debug.lock.prof.enable); off costs one atomic load per operation.
+func SetProfiling(on bool) { profiling.Store(on) }
+
+// Profiling reports whether lock profiling is on.
+func Profiling() bool { return profiling.Load() }
+
+// profile is one class's counters (a).
+type profile struct {
+	acquired, contended    atomic.Uint64
+	spinNs, spinMax        atomic.Uint64
+	waitNs, waitMax        atomic.Uint64
+	holdNs, holdMax, holds atomic.Uint64
+	blocks                 atomic.Uint64
+}
+
+func maxInto(a *atomic.Uint64, v uint64) {
+	for {
+		o := a.Load()
+		if v <= o || a.CompareAndSwap(o, v) {
+			return
+		}
+	}
+}
+
+func (p *profile) contention(spinNs, waitNs int64, blocked bool) {
+	p.contended.Add(1)
+	if spinNs > 0 {
+		p.spinNs.Add(uint64(spinNs))
+		maxInto(&p.spinMax, uint64(spinNs))
+	}
+	if blocked {
+		p.blocks.Add(1)
+		p.waitNs.Add(uint64(waitNs))
+		maxInto(&p.waitMax, uint64(waitNs))
+	}
+}
+
+func (p *profile) reset() {
+	for _, a := range []*atomic.Uint64{&p.acquired, &p.contended, &p.spinNs, &p.spinMax,
+		&p.waitNs, &p.waitMax, &p.holdNs, &p.holdMax, &p.holds, &p.blocks} {
+		a.Store(0)
+	}
+}
+
+func (p *profile) hold(ns int64) {
+	if ns < 0 {
+		return
+	}
+	p.holds.Add(1)
+	p.holdNs.Add(uint64(ns))
+	maxInto(&p.holdMax, uint64(ns))
+}
+
+// ClassStat is one class's lock profile (times in ns).
+type ClassStat struct {
+	Name                string
+	Kind                string
+	Acquired, Contended uint64
+	Blocked             uint64
+	SpinTotal, SpinMax  uint64
+	WaitTotal, WaitMax  uint64
+	HoldTotal, HoldMax  uint64
+	Holds               uint64
+}
+
+// Stats returns the lock profile of every class of the kernel's witness,
+// sorted by name.
+func Stats() []ClassStat {
+	classes.mu.Lock()
+	var out []ClassStat
+	for _, c := range classes.byName {
+		if c.w != witness.Default {
+			continue
+		}
+		p := &c.prof
+		out = append(out, ClassStat{Name: c.name, Kind: c.kind.String(),
+			Acquired: p.acquired.Load(), Contended: p.contended.Load(), Blocked: p.blocks.Load(),
+			SpinTotal: p.spinNs.Load(), SpinMax: p.spinMax.Load(),
+			WaitTotal: p.waitNs.Load(), WaitMax: p.waitMax.Load(),
+			HoldTotal: p.holdNs.Load(), HoldMax: p.holdMax.Load(), Holds: p.holds.Load()})
+	}
+	classes.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ResetStats zeroes every class's profile.
+func ResetStats() {
+	classes.mu.Lock()
+	defer classes.mu.Unlock()
+	for _, c := range classes.byName {
+		c.prof.reset()
+	}
+}

@@ -1,0 +1,24 @@
+package lock
+
+import (
+	"github.com/smpgo/smpgo/kern"
+	"github.com/smpgo/smpgo/witness"
+)
+
+// In the kernel, witness's internal locks run inside critical sections and
+// spin with PAUSE (witness.Hooks), and a block inside a critical section
+// that the kernel saw in trap context is reported to witness when the
+// section ends. On the host (tests) neither is possible nor needed.
+func init() {
+	if !kern.Booted() {
+		return
+	}
+	witness.Default.SetHooks(witness.Hooks{Enter: kern.CriticalEnter, Exit: kern.CriticalExit, Relax: pause})
+	kern.OnCriticalBlock = func(why string) {
+		if witness.Enabled && witness.Default.Mode() != witness.Off {
+			// Still inside the section: say so, since kern's critical
+			// sections are not reported to witness one by one.
+			witness.Default.WarnSleepExcept(kern.Owner(), nil, witness.Critical, why)
+		}
+	}
+}
