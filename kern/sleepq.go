@@ -6,6 +6,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/kern/spin"
 )
 
@@ -99,11 +100,20 @@ func chainIndex(key uintptr) uintptr {
 	return (key * 0x9E3779B97F4A7C15) >> (64 - 7)
 }
 
-// Lock enters a critical section and locks the chain of key.
+// Lock enters a critical section and locks the chain of key. It spins
+// with interrupts enabled, so IPIs are taken as interrupts; it must not
+// use spin.Lock.Acquire, whose contended loop services rendezvous and
+// shootdowns itself (spin.OnSpin): that is for trap context only, where
+// no interrupt can run the same service in the middle of it.
 func (t *WaitTable) Lock(key uintptr) *WaitChain {
 	c := &t.chains[chainIndex(key)]
 	CriticalEnter()
-	c.lock.Acquire(thisCPU())
+	cpu := thisCPU()
+	for backoff := 1; !c.lock.TryAcquire(cpu); backoff = min(backoff<<1, 1024) {
+		for i := 0; i < backoff; i++ {
+			amd64.Pause()
+		}
+	}
 	return c
 }
 

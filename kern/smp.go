@@ -179,7 +179,15 @@ func tlbShootdown() {
 
 // servicePending handles the cross-CPU requests a CPU must answer even
 // while it spins with interrupts off.
+//
+// With interrupts enabled (a raw spin lock taken in goroutine context) it
+// does nothing: the IPIs arrive as interrupts, and servicing a rendezvous
+// here could be interrupted by the same IPI between the generation check
+// and the join, joining it twice and corrupting the next one's counts.
 func servicePending() {
+	if amd64.Flags()&amd64.IF != 0 {
+		return
+	}
 	serviceTLB()
 	serviceRendezvous()
 }
