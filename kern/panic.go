@@ -92,6 +92,9 @@ func kernelFault(f uintptr) {
 	panicking.Store(1)
 	reportFrame(c, msg, f)
 	stopOthers()
+	if vec == excNMI {
+		dumpThreads() // the harness's timeout: what every thread was doing
+	}
 	shutdown(exitPanic)
 }
 

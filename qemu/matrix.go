@@ -36,7 +36,7 @@ var boots = []Boot{
 	{Name: "app-exit", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 2, Append: "-- exit 7"},
 		Expect: Expectation{Outcome: Fail, Status: 7, Output: []string{"badapp: exiting with status 7"}}},
 	{Name: "app-hang", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 2, Append: "-- hang", Timeout: 15 * time.Second},
-		Expect: Expectation{Outcome: Timeout, Output: []string{"badapp: hanging", "KERNEL PANIC: NMI", "KERNEL PANIC: stopped by panicking CPU"}}},
+		Expect: Expectation{Outcome: Timeout, Output: []string{"badapp: hanging", "KERNEL PANIC: NMI", "KERNEL PANIC: stopped by panicking CPU", "KERNEL THREADS", "wait=futex", "END KERNEL THREADS"}}},
 	{Name: "app-kernel-tests", Tier: Full, App: "./examples/primes", Config: Config{SMP: 2, Append: "test=Kern/ --"}},
 	{Name: "smp2", Tier: Full, Config: Config{SMP: 2, Append: "test=."}},
 	{Name: "smp8", Tier: Full, Config: Config{SMP: 8, Append: "test=."}},

@@ -58,7 +58,14 @@ func (e *env) report(r *qemu.Result, elf, what string) int {
 	case qemu.Pass, qemu.Fail:
 		return r.Status
 	case qemu.Timeout:
-		fmt.Fprintf(e.stderr, "smpgo: %s: %s (each CPU's state is above)\n", what, r.Summary())
+		syms, _ := qemu.LoadSymbols(elf)
+		if threads := qemu.ThreadDump(r.Output, syms); len(threads) > 0 {
+			fmt.Fprintln(e.stderr, "smpgo: kernel threads when the machine was stopped:")
+			for _, l := range threads {
+				fmt.Fprintln(e.stderr, "  "+l)
+			}
+		}
+		fmt.Fprintf(e.stderr, "smpgo: %s: %s\n", what, r.Summary())
 		return exitTimeout
 	case qemu.Panic:
 		fmt.Fprintf(e.stderr, "smpgo: %s: %s\n", what, r.Summary())

@@ -1,0 +1,34 @@
+package kern
+
+// dumpThreads prints the thread table after an NMI stopped the machine
+// (the harness's timeout): one "kthread" line per live thread with its
+// state, what it waits for and its saved RIP/RSP, which the host
+// symbolises (qemu.SymbolizeThreads). Trap context, other CPUs stopped:
+// no locks, no allocation.
+func dumpThreads() {
+	var l kline
+	l.s("KERNEL THREADS").nl()
+	conWrite(l.buf[:l.n])
+	for i := range threads {
+		t := &threads[i]
+		if t.state == tFree {
+			continue
+		}
+		l.n = 0
+		l.s("kthread tid=").d(int64(t.tid)).s(" state=").s(stateNames[t.state]).s(" cpu=").d(int64(t.cpu))
+		if t.idle {
+			l.s(" idle")
+		}
+		if t.state == tBlocked {
+			l.s(" wait=").s(waitNames[t.waitFor]).s(" key=").x(uint64(t.waitKey))
+		}
+		l.s(" rip=").x(t.Frame.RIP).s(" rsp=").x(t.Frame.RSP).s(" syscalls=").u(t.syscalls).nl()
+		conWrite(l.buf[:l.n])
+	}
+	l.n = 0
+	l.s("END KERNEL THREADS").nl()
+	conWrite(l.buf[:l.n])
+}
+
+var waitNames = [...]string{waitNone: "none", waitFutex: "futex", waitSleep: "nanosleep", waitEpoll: "epoll",
+	waitRead: "read", waitPipeRead: "pipe-read", waitPipeWrite: "pipe-write"}
