@@ -40,7 +40,8 @@ func OwnerRunning(owner uint64) bool {
 // so before releasing a spin mutex, while witness still lists it, and
 // through OnCriticalBlock at CriticalExit) and reports it.
 
-var waitNames = [...]string{waitNone: "", waitFutex: "futex wait", waitSleep: "nanosleep", waitEpoll: "epoll wait", waitRead: "console read"}
+var waitNames = [...]string{waitNone: "", waitFutex: "futex wait", waitSleep: "nanosleep", waitEpoll: "epoll wait", waitRead: "console read",
+	waitPipeRead: "pipe read", waitPipeWrite: "pipe write"}
 
 // critBlocks counts blocks inside critical sections, all threads (a).
 var critBlocks atomic.Uint64

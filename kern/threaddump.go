@@ -20,7 +20,7 @@ func dumpThreads() {
 			l.s(" idle")
 		}
 		if t.state == tBlocked {
-			l.s(" wait=").s(waitNames[t.waitFor]).s(" key=").x(uint64(t.waitKey))
+			l.s(" wait=").s(dumpWaitNames[t.waitFor]).s(" key=").x(uint64(t.waitKey))
 		}
 		l.s(" rip=").x(t.Frame.RIP).s(" rsp=").x(t.Frame.RSP).s(" syscalls=").u(t.syscalls).nl()
 		conWrite(l.buf[:l.n])
@@ -30,5 +30,6 @@ func dumpThreads() {
 	conWrite(l.buf[:l.n])
 }
 
-var waitNames = [...]string{waitNone: "none", waitFutex: "futex", waitSleep: "nanosleep", waitEpoll: "epoll",
+// dumpWaitNames are one word each: the dump is key=value.
+var dumpWaitNames = [...]string{waitNone: "none", waitFutex: "futex", waitSleep: "nanosleep", waitEpoll: "epoll",
 	waitRead: "read", waitPipeRead: "pipe-read", waitPipeWrite: "pipe-write"}
