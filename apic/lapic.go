@@ -1,6 +1,11 @@
 // Package apic drives the local APIC (Intel SDM vol. 3A ch. 10, xAPIC MMIO
 // mode) for the kernel's trap context: EOI, the LVT timer, inter-processor
-// interrupts and the spurious vector.
+// interrupts and the spurious vector; the I/O APICs (82093AA datasheet
+// §3) with the kernel's own routing: redirection entries with the
+// polarity and trigger of the MADT's interrupt source overrides (ACPI 6.x
+// §5.2.12.5) and a chosen destination CPU; MSI messages (SDM §10.11); and
+// per-CPU device vector allocation. Routing logic is plain data, tested
+// on the host; only ioapic.go and lapic.go touch registers.
 //
 // Why not tamago's amd64/lapic: its accessors are not nosplit, its IPI wait
 // (reg.Wait) yields with runtime.Gosched, and it has no timer

@@ -76,6 +76,9 @@ func trap() {
 		serviceRendezvous()
 	case v == vecSpurious:
 		// no EOI for the spurious vector (SDM §10.9)
+		intrSpurious[c.id]++
+	case v >= apic.VecDeviceFirst && v <= apic.VecDeviceLast:
+		deviceIntr(c, v)
 	case v == excPF:
 		pageFault(c, t)
 	case v < 32:
