@@ -36,6 +36,7 @@ func cmdIntr(w io.Writer, _ []string) {
 	if len(evs) == 0 {
 		fmt.Fprintln(w, "no interrupt events")
 	}
+	fmt.Fprintf(w, "demand faults in trap context: %d\n", kern.KernelDemandFaults())
 	fmt.Fprintf(w, "%4s %10s %8s %8s\n", "cpu", "device", "stray", "spurious")
 	for i := 0; i < kern.NumCPU(); i++ {
 		c := kern.IntrCountsOf(i)

@@ -96,7 +96,9 @@ TEXT ·resumeFirst(SB),NOSPLIT|NOFRAME,$0
 	JMP	resumeCur<>(SB)
 
 // kfaultEntry: a fault or NMI while the kernel itself was running (or any
-// #DF/NMI/#MC). Save the registers on this IST stack and report.
+// #DF/NMI/#MC). Save the registers on this IST stack and report, unless
+// it is a page fault on reserved, not yet backed memory (trap-context code
+// touching a fresh Go heap page), which is backed and resumed.
 TEXT ·kfaultEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSH_GPRS
 	MOVQ	SP, R12
@@ -107,10 +109,21 @@ TEXT ·kfaultEntry(SB),NOSPLIT|NOFRAME,$0
 	WRMSR
 	MOVQ	$1, CPU_inKernel(GS)
 	ANDQ	$~15, SP
-	SUBQ	$16, SP
-	MOVQ	R12, 0(SP)
+	SUBQ	$32, SP
+	MOVQ	R12, 0(SP)  // argument
+	MOVQ	R12, 24(SP) // ours: ABI0 keeps no register across the call
 	CALL	·kernelFault(SB)
-	// kernelFault returns only for an NMI stop request: halt for good.
+	MOVBLZX	8(SP), AX
+	TESTQ	AX, AX
+	JEQ	stop
+	// A demand-zero page fault in trap context, now backed: resume the
+	// faulting instruction (its state is the frame on this IST stack).
+	MOVQ	24(SP), SP
+	POP_GPRS
+	ADDQ	$16, SP
+	IRETQ
+	// Otherwise kernelFault returns only for an NMI stop request: halt
+	// for good.
 stop:
 	CLI
 	HLT

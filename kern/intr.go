@@ -133,3 +133,7 @@ type IntrCounts struct {
 func IntrCountsOf(cpu int) IntrCounts {
 	return IntrCounts{Device: intrDevice[cpu], Stray: intrStray[cpu], Spurious: intrSpurious[cpu]}
 }
+
+// KernelDemandFaults returns how many page faults trap-context code took
+// on reserved, not yet backed memory (resolved, not panics).
+func KernelDemandFaults() uint64 { return kernelDemandFaults }

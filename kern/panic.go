@@ -65,11 +65,19 @@ func apicIPI(cpu, vec int) {
 // It runs with the CPU's fake g and must not allocate.
 //
 //lint:ignore U1000 called from entry_amd64.s
-func kernelFault(f uintptr) {
+func kernelFault(f uintptr) (resume bool) {
 	c := curCPU()
 	vec := amd64.Load64(f + 15*8)
 	if c.panicking != 0 {
-		return // fault while reporting: halt (kfaultEntry)
+		return false // fault while reporting: halt (kfaultEntry)
+	}
+	// Trap-context code (an interrupt filter, a system call) may touch Go
+	// heap memory that the runtime reserved but nothing has written yet:
+	// back it as a thread's fault would be, and resume. Anything else is a
+	// kernel bug.
+	if vec == excPF && vm.Fault(uintptr(amd64.ReadCR2())) {
+		kernelDemandFaults++
+		return true
 	}
 	c.panicking = 1
 	msg := "fault in kernel"
@@ -78,10 +86,10 @@ func kernelFault(f uintptr) {
 		if panicking.Load() != 0 {
 			reportFrame(c, "stopped by panicking CPU", f)
 			stoppedCPUs.Add(1)
-			return
+			return false
 		}
 		if halting.Load() != 0 {
-			return // shutdown on a real board: just halt
+			return false // shutdown on a real board: just halt
 		}
 		msg = "NMI"
 	case excDF:
@@ -96,7 +104,12 @@ func kernelFault(f uintptr) {
 		dumpThreads() // the harness's timeout: what every thread was doing
 	}
 	shutdown(exitPanic)
+	return false
 }
+
+// kernelDemandFaults counts page faults taken and resolved in trap
+// context (approximate across CPUs).
+var kernelDemandFaults uint64
 
 // Panic stops the kernel from kernel (trap) context with message msg.
 func Panic(msg string) {

@@ -30,6 +30,7 @@ flags:
   -kernel PATH       kernel image (default build/kernel.img, built with 'make build' if missing)
   -elf PATH          kernel ELF for symbolising panics (default kernel.elf beside the image)
   -mark TEXT         report when the first line containing TEXT appeared (repeatable)
+  -device SPEC       add a QEMU device, e.g. edu (repeatable)
   -i                 interactive: serial console and QEMU monitor on this terminal (Ctrl-A x quits)
 `
 
@@ -61,6 +62,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.kernel, "kernel", "", "")
 	fs.StringVar(&o.elf, "elf", "", "")
 	fs.Func("mark", "", func(s string) error { o.cfg.Marks = append(o.cfg.Marks, s); return nil })
+	fs.Func("device", "", func(s string) error { o.cfg.Extra = append(o.cfg.Extra, "-device", s); return nil })
 	fs.BoolVar(&o.cfg.Interactive, "i", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -30,7 +30,7 @@ func TestParseFlagsEverything(t *testing.T) {
 		"-hostfwd", "tcp:127.0.0.1:8080-:80", "-hostfwd", "tcp:127.0.0.1:2222-:22",
 		"-bios", "qboot", "-machine", "q35", "-accel", "kvm", "-timeout", "30s",
 		"-kernel", "k.img", "-elf", "k.elf", "-mark", "ready", "-mark", "done",
-		"--", "test=.", "log=debug",
+		"-device", "edu", "--", "test=.", "log=debug",
 	})
 	require.NoError(t, err)
 	require.Equal(t, qemu.Config{
@@ -38,6 +38,7 @@ func TestParseFlagsEverything(t *testing.T) {
 		HostFwd: []string{"tcp:127.0.0.1:8080-:80", "tcp:127.0.0.1:2222-:22"},
 		BIOS:    "qboot", Machine: "q35", Accel: "kvm", Timeout: 30 * time.Second,
 		Append: "test=. log=debug", Marks: []string{"ready", "done"},
+		Extra: []string{"-device", "edu"},
 	}, o.cfg)
 	require.Equal(t, "k.img", o.kernel)
 	require.Equal(t, "k.elf", o.elf)
