@@ -41,6 +41,7 @@ func Open(d *pci.Device) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.SetCommand(pci.CMD_MEMORY_SPACE, 0)
 	e := &Device{PCI: d, regs: regs}
 	if id := e.read(EDU_IDENT); id&0xff != IDENT_MAGIC {
 		return nil, fmt.Errorf("edu: %s: identification %#x", d.Addr, id)
@@ -48,7 +49,6 @@ func Open(d *pci.Device) (*Device, error) {
 	if e.Liveness(0x12345678) != ^uint32(0x12345678) {
 		return nil, fmt.Errorf("edu: %s: liveness check failed", d.Addr)
 	}
-	d.SetCommand(pci.CMD_MEMORY_SPACE, 0)
 	return e, nil
 }
 

@@ -41,18 +41,17 @@ type Device struct {
 	Addr
 	cfg Config
 
-	VendorID, DeviceID   uint16
-	Class, Subclass      uint8
-	ProgIF, Revision     uint8
-	HeaderType           uint8 // without the multi-function bit
-	InterruptLine        uint8 // ISA IRQ the firmware routed INTx to (0xff: none)
-	InterruptPin         uint8 // 1-4: INTA#-INTD#, 0: none
-	SecondaryBus         uint8 // bridges
-	BARs                 []BAR // implemented BARs only
-	Capabilities         []Capability
-	Driver               string // the attached driver's name, "" if none
-	DriverErr            error  // why the matching driver did not attach
-	msiVectors, msixUsed int
+	VendorID, DeviceID uint16
+	Class, Subclass    uint8
+	ProgIF, Revision   uint8
+	HeaderType         uint8 // without the multi-function bit
+	InterruptLine      uint8 // ISA IRQ the firmware routed INTx to (0xff: none)
+	InterruptPin       uint8 // 1-4: INTA#-INTD#, 0: none
+	SecondaryBus       uint8 // bridges
+	BARs               []BAR // implemented BARs only
+	Capabilities       []Capability
+	Driver             string // the attached driver's name, "" if none
+	DriverErr          error  // why the matching driver did not attach
 }
 
 // Config returns the device's configuration access method.

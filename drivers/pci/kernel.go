@@ -67,7 +67,6 @@ type ECAM struct {
 	Base             uintptr
 	StartBus, EndBus uint8
 	Segment          uint16
-	base0            uintptr // address of bus 0 (may be below Base)
 }
 
 func (e *ECAM) addr(a Addr, off uint16) (uintptr, bool) {
@@ -121,6 +120,14 @@ func kernelMapMMIO(phys, size uint64) (uintptr, error) {
 	return uintptr(phys), nil
 }
 
+// Where AssignBARs places what the firmware left unassigned: QEMU keeps
+// RAM below 0xe0000000 on both machines (pc and q35), and the I/O APIC
+// starts at 0xfec00000; I/O ports from 0xc000, above the legacy range.
+var (
+	assignMem = Window{0xe0000000, 0xfec00000}
+	assignIO  = Window{0xc000, 0x10000}
+)
+
 var machine struct {
 	once    sync.Once
 	cfg     Config
@@ -139,6 +146,7 @@ func Register(drv *Driver) { machine.drivers.Register(drv) }
 func Devices() []*Device {
 	machine.once.Do(func() {
 		machine.cfg = &Ports{}
+		var reserved []Window
 		if t := kern.GetTopology().Tables; t != nil && t.MCFG != nil {
 			for _, al := range t.MCFG.Allocations {
 				if al.PCISegmentGroupNumber != 0 || al.BaseAddress >= 1<<32 {
@@ -148,11 +156,15 @@ func Devices() []*Device {
 				base, err := kernelMapMMIO(al.BaseAddress, size)
 				if err == nil {
 					machine.cfg = &ECAM{Base: base, StartBus: al.StartBusNumber, EndBus: al.EndBusNumber}
+					reserved = append(reserved, Window{al.BaseAddress, al.BaseAddress + size})
 				}
 				break
 			}
 		}
 		machine.devices = Scan(machine.cfg)
+		for _, err := range AssignBARs(machine.devices, assignMem, assignIO, reserved) {
+			fmt.Println(err)
+		}
 	})
 	return machine.devices
 }

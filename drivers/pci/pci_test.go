@@ -199,3 +199,36 @@ func (r *recordingConfig) Write32(a Addr, off uint16, v uint32) {
 	*r.writes = append(*r.writes, v)
 	r.Config.Write32(a, off, v)
 }
+
+func TestAssignBARs(t *testing.T) {
+	f := newFake()
+	a := f.add(Addr{0, 1, 0}, 0x1234, 0x11e8, 0xff, 0, 0)
+	a.bar(0, 0, 0x100000, 0) // unassigned 1 MiB
+	b := f.add(Addr{0, 2, 0}, 0x8086, 0x100e, 2, 0, 0)
+	b.bar(0, 0, 0x20000, 0)
+	b.bar(1, 0, 0x40, BAR_IO)
+	c := f.add(Addr{0, 3, 0}, 0x8086, 0x100e, 2, 0, 0)
+	c.bar(0, 0xe0000000, 0x20000, 0) // already placed by the firmware
+	devs := Scan(f)
+	errs := AssignBARs(devs, Window{0xe0000000, 0xe0400000}, Window{0xc000, 0x10000}, []Window{{0xe0100000, 0xe0120000}})
+	assert.Empty(t, errs)
+	// 1 MiB aligned: 0xe0000000 holds the firmware's BAR, 0xe0100000 is
+	// reserved.
+	assert.Equal(t, uint64(0xe0200000), devs[0].BARs[0].Addr)
+	// The 128 KiB BAR: after the firmware's 0xe0000000+0x20000.
+	assert.Equal(t, uint64(0xe0020000), devs[1].BARs[0].Addr)
+	assert.Equal(t, uint64(0xc000), devs[1].BARs[1].Addr)
+	// Written to the device, and what Scan reads back now agrees.
+	again := Scan(f)
+	assert.Equal(t, devs[1].BARs, again[1].BARs)
+	assert.Equal(t, devs[0].BARs, again[0].BARs)
+
+	full := AssignBARs(Scan(newFakeWithBAR(0x200000)), Window{0xe0000000, 0xe0100000}, Window{}, nil)
+	assert.Len(t, full, 1)
+}
+
+func newFakeWithBAR(size uint32) *fakeConfig {
+	f := newFake()
+	f.add(Addr{0, 1, 0}, 1, 2, 0, 0, 0).bar(0, 0, size, 0)
+	return f
+}
