@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/smpgo/smpgo/kern"
+	"github.com/smpgo/smpgo/lock"
 )
 
 // Benchmarks: interrupt-to-handler latency (the interrupt sent to the
@@ -71,12 +72,12 @@ func benchWakeup(b *kern.B, flags int) {
 					x ^= x >> 7
 				}
 				if n%10 == 0 {
-					Giant.Lock()
+					lock.Giant.Lock()
 					for k := 0; k < 2000; k++ {
 						x ^= x << 13
 						x ^= x >> 7
 					}
-					Giant.Unlock()
+					lock.Giant.Unlock()
 				}
 			}
 			_ = x

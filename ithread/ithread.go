@@ -13,7 +13,7 @@
 // in the event's interrupt thread: a goroutine locked to its own kernel
 // thread (runtime.LockOSThread) and pinned to the event's CPU; it may
 // sleep and take sleep locks. A handler registered without MPSAFE runs
-// with Giant held.
+// with Giant (lock.Giant) held.
 //
 // Waking the thread from trap context: the primary handler sets the
 // event's pending word (0 → 1) and calls kern.WakeAddr on it; the thread
@@ -34,6 +34,7 @@ import (
 
 	"github.com/smpgo/smpgo/apic"
 	"github.com/smpgo/smpgo/kern"
+	"github.com/smpgo/smpgo/lock"
 )
 
 // Filter results (FreeBSD's FILTER_STRAY, FILTER_HANDLED,
@@ -144,10 +145,6 @@ var (
 	events  []*Event        // (regMu)
 	vectors *apic.VectorSet // (regMu)
 )
-
-// Giant is the lock that handlers registered without MPSAFE run under.
-// It is a plain sync.Mutex until the lock package's Giant replaces it.
-var Giant sync.Mutex
 
 // NewEvent creates an event for src, bound to CPU cpu, with no handlers.
 func NewEvent(name string, src Source, cpu int) (*Event, error) {
@@ -386,9 +383,9 @@ func (ev *Event) runHandlers() {
 			h.Func()
 			continue
 		}
-		Giant.Lock()
+		lock.Giant.Lock()
 		h.Func()
-		Giant.Unlock()
+		lock.Giant.Unlock()
 	}
 }
 

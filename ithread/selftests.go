@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/smpgo/smpgo/kern"
+	"github.com/smpgo/smpgo/lock"
 )
 
 // In-kernel self-tests: what only (emulated) hardware can show. Software
@@ -48,8 +49,7 @@ func (d *softDevice) handlers() []*Handler {
 		{Name: "filter", Flags: MPSAFE, Filter: func() int { d.take(0); return FilterHandled }},
 		{Name: "mpsafe", Flags: MPSAFE, Func: func() { d.take(1); d.threadCPU.Store(int64(kern.CPUID())) }},
 		{Name: "giant", Func: func() {
-			if Giant.TryLock() {
-				Giant.Unlock()
+			if !lock.Giant.Owned() {
 				d.giantViolation.Store(true)
 			}
 			d.take(2)
