@@ -2,11 +2,16 @@
 // sys/net: Ethernet input/output, ARP (RFC 826) with a cache, a pending
 // queue and gratuitous announcements, IPv4 (RFC 791, RFC 1122 §3.2) with
 // fragmentation and bounded reassembly, ICMP (RFC 792, errors rate-limited
-// as RFC 1812 §4.3.2.8 allows), UDP (RFC 768) with net.PacketConn sockets,
-// interface addresses, a small routing table (connected routes and a
-// default gateway) and a DHCP client (RFC 2131/2132). TCP so far answers
-// every segment with a reset, as a host with no listeners does (RFC 9293
-// §3.10.7.1).
+// as RFC 1812 §4.3.2.8 allows), UDP (RFC 768), TCP (RFC 9293; RTO per RFC
+// 6298; slow start, congestion avoidance and NewReno fast retransmit and
+// recovery per RFC 5681/6582; window scaling per RFC 7323; MSS; delayed
+// ACKs per RFC 1122 §4.2.3.2; keepalive per §4.2.3.6; zero-window probes;
+// TIME_WAIT; RFC 5961 reset and SYN checks; SYN backlog and accept-queue
+// limits), interface addresses, a small routing table (connected routes
+// and a default gateway), a DHCP client (RFC 2131/2132) and sockets with
+// the standard library's net.Conn, net.Listener and net.PacketConn
+// interfaces (deadlines included), so net/http runs on top. Not done: SACK,
+// timestamps, path MTU discovery, IP forwarding, multicast groups.
 //
 // A [Stack] is a value, not a global, so host tests run two stacks joined
 // by a memlink and the kernel runs one over its NICs. Interfaces come from
@@ -29,9 +34,15 @@
 //     has a mutex (arp); reassembly has one (reass). Drivers take their own
 //     locks inside Transmit.
 //
-// The lock order, declared for witness in lockorder.go, is
+// The lock order is
 //
-//	Giant → listen inp → inp → pcbinfo → rt → arp → reass → driver
+//	Giant → inp → listen → pcbinfo → rt → arp → reass → driver
+//
+// (a connection reaching ESTABLISHED puts itself on its listener's accept
+// queue with its inp held; a listener creates connections with only its
+// own lock held and locks them after dropping it). The locks are
+// sync.Mutex/RWMutex today, invisible to witness; they move to the lock
+// package's witnessed mutexes when it lands.
 //
 // Fields are annotated with what guards them: (c) constant after creation,
 // (a) atomic, or the lock's name. Functions named xLocked expect that lock

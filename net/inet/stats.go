@@ -92,6 +92,7 @@ const (
 	TCPRSTsReceived
 	TCPDupAcks
 	TCPOutOfOrder
+	TCPDupSegs
 	TCPZeroWindowProbes
 	TCPKeepaliveDrops
 	TCPDelayedAcks
@@ -130,7 +131,7 @@ var statNames = [numStats]string{
 	TCPDropNoPort: "tcp.drop.noport", TCPDropBadSeq: "tcp.drop.badseq", TCPDropBadAck: "tcp.drop.badack",
 	TCPDropBadRST: "tcp.drop.badrst", TCPDropSynFlood: "tcp.drop.synflood", TCPDropListenFull: "tcp.drop.listenfull",
 	TCPDropAfterClose: "tcp.drop.afterclose", TCPRSTsSent: "tcp.rsts.sent", TCPRSTsReceived: "tcp.rsts.received",
-	TCPDupAcks: "tcp.dupacks", TCPOutOfOrder: "tcp.outoforder", TCPZeroWindowProbes: "tcp.zerowindowprobes",
+	TCPDupAcks: "tcp.dupacks", TCPOutOfOrder: "tcp.outoforder", TCPDupSegs: "tcp.dupsegs", TCPZeroWindowProbes: "tcp.zerowindowprobes",
 	TCPKeepaliveDrops: "tcp.keepalive.drops", TCPDelayedAcks: "tcp.delayedacks", TCPDropRexmtLimit: "tcp.drop.rexmtlimit",
 	NetisrQueued: "netisr.queued", NetisrDirect: "netisr.direct", NetisrDropFull: "netisr.drop.full",
 }

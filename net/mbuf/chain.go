@@ -367,3 +367,39 @@ func (m *Mbuf) Cat(n *Mbuf) {
 	n.Pkt = PktHdr{}
 	m.last().next = n
 }
+
+// TrimHead drops n bytes from the front of the packet, freeing the mbufs
+// it empties (sbdrop), and returns the new head: nil when nothing is
+// left. Unlike Adj it never leaves empty mbufs behind, so a long-lived
+// buffer (a socket's) does not accumulate them.
+func (m *Mbuf) TrimHead(n int) *Mbuf {
+	total := m.Pkt.Len
+	for m != nil && n > 0 {
+		if m.n > n {
+			m.off += n
+			m.n -= n
+			m.Pkt.Len = total - n
+			return m
+		}
+		n -= m.n
+		total -= m.n
+		next := m.next
+		if next != nil {
+			next.hdr, next.Pkt = true, m.Pkt
+			next.Pkt.Len = total
+			m.next = nil
+		}
+		m.Free()
+		m = next
+	}
+	for m != nil && m.n == 0 {
+		next := m.next
+		if next != nil {
+			next.hdr, next.Pkt = true, m.Pkt
+			m.next = nil
+		}
+		m.Free()
+		m = next
+	}
+	return m
+}

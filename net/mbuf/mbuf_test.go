@@ -235,3 +235,18 @@ func TestCopyInAndRange(t *testing.T) {
 	assert.Equal(t, b[2000:2100], got)
 	m.FreeChain()
 }
+
+func TestTrimHeadFreesEmptiedMbufs(t *testing.T) {
+	defer noLeaks(t)()
+	b := pattern(10000, 4)
+	m := FromBytes(b, 0)
+	before := ReadStats().Mbufs
+	m = m.TrimHead(2048 + 10)
+	assert.Equal(t, before-1, ReadStats().Mbufs, "the emptied first cluster is freed")
+	assert.Equal(t, b[2058:], m.Linearize())
+	assert.Equal(t, 10000-2058, m.PktLen())
+	m = m.TrimHead(10000 - 2058 - 1)
+	assert.Equal(t, b[9999:], m.Linearize())
+	assert.Equal(t, 1, m.PktLen())
+	assert.Nil(t, m.TrimHead(1))
+}
