@@ -95,6 +95,14 @@ func (b *B) StartTimer() {
 	}
 }
 
+// Elapsed returns the time measured so far (as testing.B.Elapsed).
+func (b *B) Elapsed() time.Duration {
+	if b.timing {
+		return b.elapsed + time.Since(b.start)
+	}
+	return b.elapsed
+}
+
 // ReportMetric adds a custom unit to the result line.
 func (b *B) ReportMetric(v float64, unit string) {
 	b.metrics = append(b.metrics, fmt.Sprintf("%.4g %s", v, unit))

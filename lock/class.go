@@ -90,9 +90,17 @@ func (c *class) watch() bool {
 	return witness.Enabled && c != nil && c.wc != nil && c.w.Mode() != witness.Off
 }
 
-// stack captures the caller's caller's stack for witness (up to 16 frames).
-func stack(pcs *[16]uintptr) []uintptr {
-	return pcs[:runtime.Callers(3, pcs[:])]
+// stack captures a stack for witness (up to 16 frames), skipping skip
+// frames (runtime.Callers's count: 3 starts at the caller of the function
+// that calls stack).
+func stack(pcs *[16]uintptr, skip int) []uintptr {
+	return pcs[:runtime.Callers(skip, pcs[:])]
+}
+
+// debugging reports whether operations on locks of c need the slow,
+// checked path: witness watches c, or lock profiling is on.
+func debugging(c *class) bool {
+	return profiling.Load() || witness.Enabled && c != nil && c.wc != nil && c.w.Mode() != witness.Off
 }
 
 // Flags for a blocking acquisition: witness checks sleep locks against

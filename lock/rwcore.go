@@ -61,6 +61,16 @@ func (l *rwcore) lazyInit() {
 // xlock acquires exclusively.
 func (l *rwcore) xlock() {
 	me := kern.Owner()
+	if debugging(l.cls) {
+		l.xlockDebug(me)
+		return
+	}
+	if !l.word.CompareAndSwap(rwUnlocked, me) {
+		l.xlockSlow(me)
+	}
+}
+
+func (l *rwcore) xlockDebug(me uint64) {
 	c := l.cls
 	if c.watch() {
 		c.w.CheckOrder(me, &l.obj, blockFlags(0))
@@ -70,7 +80,7 @@ func (l *rwcore) xlock() {
 	}
 	if c.watch() {
 		var pcs [16]uintptr
-		c.w.Lock(me, &l.obj, 0, stack(&pcs))
+		c.w.Lock(me, &l.obj, 0, stack(&pcs, 5))
 	}
 	if profiling.Load() {
 		l.profAcquire(true)
@@ -167,6 +177,13 @@ func (l *rwcore) wait(me uint64, excl bool) {
 
 // xunlock releases an exclusive hold.
 func (l *rwcore) xunlock() {
+	if !debugging(l.cls) && l.recurse == 0 {
+		// Fast path without the owner lookup: a word with no waiter
+		// bits and no shared count is an exclusive hold.
+		if v := l.word.Load(); v&rwFlags == 0 && v != 0 && l.word.CompareAndSwap(v, rwUnlocked) {
+			return
+		}
+	}
 	me := kern.Owner()
 	c := l.cls
 	if c.watch() {
@@ -230,6 +247,17 @@ func (l *rwcore) releaseLocked(ch *kern.WaitChain, v uint64) bool {
 
 // slock acquires shared.
 func (l *rwcore) slock() {
+	if !debugging(l.cls) {
+		v := l.word.Load()
+		if !(rwCanShare(v, l.readersPass()) && l.word.CompareAndSwap(v, v+rwOneSharer)) {
+			l.slockSlow(kern.Owner())
+		}
+		return
+	}
+	l.slockDebug()
+}
+
+func (l *rwcore) slockDebug() {
 	me := kern.Owner()
 	c := l.cls
 	if c.watch() {
@@ -241,7 +269,7 @@ func (l *rwcore) slock() {
 	}
 	if c.watch() {
 		var pcs [16]uintptr
-		c.w.Lock(me, &l.obj, witness.Shared, stack(&pcs))
+		c.w.Lock(me, &l.obj, witness.Shared, stack(&pcs, 5))
 	}
 	if profiling.Load() {
 		l.profAcquire(false)
@@ -265,7 +293,7 @@ func (l *rwcore) tryslock() bool {
 	}
 	if c := l.cls; c.watch() {
 		var pcs [16]uintptr
-		c.w.TryLock(kern.Owner(), &l.obj, witness.Shared, stack(&pcs))
+		c.w.TryLock(kern.Owner(), &l.obj, witness.Shared, stack(&pcs, 4))
 	}
 	if profiling.Load() {
 		l.profAcquire(false)
@@ -285,7 +313,7 @@ func (l *rwcore) tryxlock() bool {
 	}
 	if c := l.cls; c.watch() {
 		var pcs [16]uintptr
-		c.w.TryLock(me, &l.obj, 0, stack(&pcs))
+		c.w.TryLock(me, &l.obj, 0, stack(&pcs, 4))
 	}
 	if profiling.Load() {
 		l.profAcquire(true)
@@ -304,10 +332,15 @@ func (l *rwcore) slockSlow(me uint64) {
 // sunlock releases a shared hold; the last reader out with waiters queued
 // releases under the queue lock.
 func (l *rwcore) sunlock() {
-	me := kern.Owner()
 	c := l.cls
-	if c.watch() {
-		c.w.Unlock(me, &l.obj, witness.Shared)
+	if debugging(c) {
+		if c.watch() {
+			c.w.Unlock(kern.Owner(), &l.obj, witness.Shared)
+		}
+	} else if v := l.word.Load(); rwSharers(v) > 1 || rwSharers(v) == 1 && v&rwWaiters == 0 {
+		if l.word.CompareAndSwap(v, v-rwOneSharer) {
+			return
+		}
 	}
 	if v := l.word.Load(); v&rwShared == 0 || rwSharers(v) == 0 {
 		violation(c, "lock."+l.what+": shared unlock of "+l.what+" "+l.name()+" not share-locked ("+rwWordString(v)+")")

@@ -73,7 +73,7 @@ func workers() int { return max(4, 2*kern.NumCPU()) }
 // lock type give exact totals. Sleep locks yield inside the section now
 // and then, so waiters really block on turnstiles and sleep queues.
 func testCounters(t *kern.T) {
-	const iters = 1500
+	const iters = 1000
 	n := workers()
 	type locker struct {
 		name        string
