@@ -33,15 +33,16 @@ func OwnerRunning(owner uint64) bool {
 // Blocking inside a critical section. Trap context cannot call witness
 // (it allocates), so blockLocked records the offence in the thread: a
 // thread that blocks in a system call (futex wait, nanosleep, epoll wait,
-// console read) while its goroutine is inside a critical section (which
+// console or pipe read, pipe write) while its goroutine is inside a critical section (which
 // every spin mutex holds) counts it and names the blocking point. The
 // goroutine collects the record in goroutine context with
 // TakeBlockedInCritical when it leaves the section (the lock package does
 // so before releasing a spin mutex, while witness still lists it, and
 // through OnCriticalBlock at CriticalExit) and reports it.
 
-var waitNames = [...]string{waitNone: "", waitFutex: "futex wait", waitSleep: "nanosleep", waitEpoll: "epoll wait", waitRead: "console read",
-	waitPipeRead: "pipe read", waitPipeWrite: "pipe write"}
+// blockPoints names the blocking points for witness reports.
+var blockPoints = [...]string{waitNone: "", waitFutex: "futex wait", waitSleep: "nanosleep", waitEpoll: "epoll wait",
+	waitRead: "console read", waitPipeRead: "pipe read", waitPipeWrite: "pipe write"}
 
 // critBlocks counts blocks inside critical sections, all threads (a).
 var critBlocks atomic.Uint64
@@ -70,7 +71,7 @@ func TakeBlockedInCritical() string {
 		return ""
 	}
 	t.critBlockWhy = 0
-	return waitNames[why]
+	return blockPoints[why]
 }
 
 // OnCriticalBlock, if set, is called by the outermost CriticalExit with the

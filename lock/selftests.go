@@ -33,6 +33,7 @@ func init() {
 		{Name: "Lock/WitnessSleepWithSpinHeld", Fn: testSleepWithSpin},
 		{Name: "Lock/WitnessUnlockNotOwned", Fn: testUnlockNotOwned},
 		{Name: "Lock/SelftestMatrix", Fn: testMatrix},
+		{Name: "Lock/ShellViewsAndProfile", Fn: testShell},
 		{Name: "Witness/NoFalsePositives", Fn: testNoFalsePositives},
 	} {
 		kern.RegisterTest(t)
@@ -705,4 +706,51 @@ func panics(f func()) (p bool) {
 	}()
 	f()
 	return false
+}
+
+// testShell: the shell views show a held lock, the graph, and a profile
+// with the acquisitions, contentions and hold times made meanwhile.
+func testShell(t *kern.T) {
+	run := func(line string) string {
+		var b strings.Builder
+		kern.RunCommand(&b, line)
+		return b.String()
+	}
+	m := NewMutex("lock test shell")
+	n := NewMutex("lock test shell inner")
+	run("show lockstat reset")
+	run("show lockstat on")
+	defer SetProfiling(false)
+	m.Lock()
+	n.Lock()
+	if witness.Enabled && witness.CurrentMode() != witness.Off {
+		if out := run("show locks"); !strings.Contains(out, "lock test shell") {
+			t.Errorf("show locks does not list the held mutex:\n%s", out)
+		}
+		if out := run("show witness"); !strings.Contains(out, "lock test shell inner") {
+			t.Errorf("show witness lacks the new edge:\n%s", out)
+		}
+	}
+	done := make(chan bool)
+	go func() { m.Lock(); m.Unlock(); done <- true }() // contends, blocks
+	time.Sleep(2 * time.Millisecond)
+	n.Unlock()
+	m.Unlock()
+	<-done
+	out := run("show lockstat")
+	var line string
+	var f []string
+	for _, l := range strings.Split(out, "\n") {
+		// "lock test shell  sleep mutex  2  1 ..."
+		if x := strings.Fields(l); len(x) >= 8 && strings.Join(x[:5], " ") == "lock test shell sleep mutex" {
+			line, f = l, x
+		}
+	}
+	if len(f) < 8 || f[5] != "2" || f[6] != "1" {
+		t.Errorf("show lockstat: want 2 acquisitions, 1 contention of \"lock test shell\":\n%s", out)
+	}
+	if s := run("show badstacks"); s == "" {
+		t.Errorf("show badstacks printed nothing")
+	}
+	t.Logf("%s", strings.TrimSpace(line))
 }
