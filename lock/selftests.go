@@ -732,11 +732,15 @@ func testShell(t *kern.T) {
 		}
 	}
 	done := make(chan bool)
-	go func() { m.Lock(); m.Unlock(); done <- true }() // contends, blocks
+	var got int
+	go func() { m.Lock(); got++; m.Unlock(); done <- true }() // contends, blocks
 	time.Sleep(2 * time.Millisecond)
 	n.Unlock()
 	m.Unlock()
 	<-done
+	if got != 1 {
+		t.Errorf("the contending goroutine did not run its section")
+	}
 	out := run("show lockstat")
 	var line string
 	var f []string
