@@ -100,6 +100,7 @@ func kernelFault(f uintptr) (resume bool) {
 	panicking.Store(1)
 	reportFrame(c, msg, f)
 	stopOthers()
+	dumpKTR(16)
 	if vec == excNMI {
 		dumpThreads() // the harness's timeout: what every thread was doing
 	}
@@ -118,6 +119,7 @@ func Panic(msg string) {
 	var l kline
 	l.s("KERNEL PANIC: ").s(msg).nl().s("cpu=").d(int64(thisCPU())).nl().s("END KERNEL PANIC").nl().print()
 	stopOthers()
+	dumpKTR(16)
 	shutdown(exitPanic)
 }
 

@@ -128,6 +128,7 @@ func switchLocked(c *CPU, t *Thread) {
 	c.cur = t.addr()
 	if c.curIdx != old {
 		c.switches++
+		ktrTrap(c, t, KTRSched, ktrSwitch, uint64(threads[old].tid), uint64(t.tid), 0)
 	}
 }
 
@@ -164,6 +165,7 @@ func preemptLocked(c *CPU) {
 func blockLocked(c *CPU, why int32, key uintptr, deadline int64) {
 	t := &threads[c.curIdx]
 	noteCriticalBlock(t, why)
+	ktrTrap(c, t, KTRSched, ktrBlock, uint64(t.tid), uint64(why), uint64(key))
 	t.state = tBlocked
 	t.waitFor = why
 	t.waitKey = key
@@ -177,6 +179,7 @@ func wakeLocked(t *Thread, ret int64) {
 	if t.state != tBlocked {
 		return
 	}
+	ktrTrap(curCPU(), t, KTRSched, ktrWake, uint64(t.tid), uint64(ret), 0)
 	t.Frame.RAX = uint64(ret)
 	t.waitFor = waitNone
 	t.waitKey = 0

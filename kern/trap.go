@@ -51,6 +51,9 @@ func trap() {
 	if v >= vecResched && v < vecResched+nIPITypes {
 		c.ipis[v-vecResched]++
 	}
+	if v >= 32 && v != vecTimer && v != vecSyscall {
+		ktrTrap(c, t, KTRIntr, ktrIntr, v, 0, 0)
+	}
 	switch {
 	case v == vecSyscall:
 		c.syscalls++

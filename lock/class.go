@@ -38,6 +38,9 @@ type class struct {
 	w    *witness.Witness // (c) the witness that watches it
 	wc   *witness.Class   // (c) nil if not watched
 	prof profile          // (a)
+
+	// KTR formats (c): a waiter blocks, an unlock wakes waiters.
+	ktrBlock, ktrWake uint32
 }
 
 var classes struct {
@@ -64,7 +67,9 @@ func classFor(w *witness.Witness, name string, kind witness.Kind, opts Opt) *cla
 	if c := classes.byName[key]; c != nil && c.kind == kind {
 		return c
 	}
-	c := &class{name: name, kind: kind, opts: opts, w: w}
+	c := &class{name: name, kind: kind, opts: opts, w: w,
+		ktrBlock: kern.KTRFormat("lock: " + kind.String() + " \"" + name + "\" %#x: blocks (queue %d), owner %#x"),
+		ktrWake:  kern.KTRFormat("lock: " + kind.String() + " \"" + name + "\" %#x: wakes waiters (queue %d)")}
 	if opts&NoWitness == 0 {
 		var f witness.ClassFlags
 		if opts&Recursive != 0 {
@@ -210,5 +215,18 @@ func ResetStats() {
 	defer classes.mu.Unlock()
 	for _, c := range classes.byName {
 		c.prof.reset()
+	}
+}
+
+// ktrBlock and ktrWake trace lock contention (KTR's lock class).
+func ktrBlock(c *class, key uintptr, q int8, owner uint64) {
+	if c != nil && kern.KTREnabled(kern.KTRLock) {
+		kern.KTR(kern.KTRLock, c.ktrBlock, uint64(key), uint64(q), owner, 0)
+	}
+}
+
+func ktrWake(c *class, key uintptr, q int8) {
+	if c != nil && kern.KTREnabled(kern.KTRLock) {
+		kern.KTR(kern.KTRLock, c.ktrWake, uint64(key), uint64(q), 0, 0)
 	}
 }

@@ -189,6 +189,7 @@ func (m *Mutex) lockSlow(me uint64) {
 		w := kern.NewWaiter(0)
 		q.Add(m.key(), kern.QExclusive, w)
 		q.Unlock()
+		ktrBlock(m.cls, m.key(), kern.QExclusive, mtxOwner(v))
 		if prof && !blocked {
 			spinNs = kern.Nanotime() - t0
 		}
@@ -250,6 +251,7 @@ func (m *Mutex) unlockSlow(me uint64) {
 		}
 		return
 	}
+	ktrWake(m.cls, m.key(), kern.QExclusive)
 	q := kern.Turnstiles.Lock(m.key())
 	q.Wake(m.key(), kern.QExclusive)
 	if q.First(m.key(), kern.QExclusive) != nil {

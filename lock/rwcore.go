@@ -158,6 +158,7 @@ func (l *rwcore) wait(me uint64, excl bool) {
 		w := kern.NewWaiter(0)
 		ch.Add(l.key(), q, w)
 		ch.Unlock()
+		ktrBlock(l.cls, l.key(), q, rwOwner(v))
 		if prof && !blocked {
 			spinNs = kern.Nanotime() - t0
 		}
@@ -239,8 +240,10 @@ func (l *rwcore) releaseLocked(ch *kern.WaitChain, v uint64) bool {
 	}
 	if nx > 0 {
 		ch.Wake(l.key(), kern.QExclusive)
+		ktrWake(l.cls, l.key(), kern.QExclusive)
 	} else {
 		ch.Broadcast(l.key(), kern.QShared)
+		ktrWake(l.cls, l.key(), kern.QShared)
 	}
 	return true
 }

@@ -34,6 +34,7 @@ func init() {
 		{Name: "Lock/WitnessUnlockNotOwned", Fn: testUnlockNotOwned},
 		{Name: "Lock/SelftestMatrix", Fn: testMatrix},
 		{Name: "Lock/ShellViewsAndProfile", Fn: testShell},
+		{Name: "Lock/KTRTracesContention", Fn: testKTR},
 		{Name: "Witness/NoFalsePositives", Fn: testNoFalsePositives},
 	} {
 		kern.RegisterTest(t)
@@ -734,7 +735,9 @@ func testShell(t *kern.T) {
 	done := make(chan bool)
 	var got int
 	go func() { m.Lock(); got++; m.Unlock(); done <- true }() // contends, blocks
-	time.Sleep(2 * time.Millisecond)
+	for i := 0; i < 1000 && m.word.Load()&mtxContested == 0; i++ {
+		time.Sleep(time.Millisecond)
+	}
 	n.Unlock()
 	m.Unlock()
 	<-done
@@ -757,4 +760,54 @@ func testShell(t *kern.T) {
 		t.Errorf("show badstacks printed nothing")
 	}
 	t.Logf("%s", strings.TrimSpace(line))
+}
+
+// testKTR: the trace buffer records a goroutine's own event on its CPU,
+// a contended mutex's block and wake-up, and the scheduler's switches;
+// the shell prints them.
+func testKTR(t *kern.T) {
+	old := kern.KTRSetMask(kern.KTRAll)
+	defer kern.KTRSetMask(old)
+	id := kern.KTRFormat("selftest: marker %d")
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	kern.CriticalEnter()
+	cpu := kern.CPUID()
+	kern.KTR(kern.KTRLock, id, 4242, 0, 0, 0)
+	kern.CriticalExit()
+	m := NewMutex("lock test ktr")
+	m.Lock()
+	done := make(chan bool)
+	var got int
+	go func() { m.Lock(); got++; m.Unlock(); done <- true }()
+	for i := 0; i < 1000 && m.word.Load()&mtxContested == 0; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	m.Unlock()
+	<-done
+	if got != 1 {
+		t.Errorf("the contending goroutine did not run its section")
+	}
+	var marker, blocks, wakes, switches bool
+	for _, e := range kern.KTREvents(4096) {
+		switch {
+		case e.Text == "selftest: marker 4242":
+			marker = e.CPU == cpu
+		case strings.HasPrefix(e.Text, `lock: sleep mutex "lock test ktr"`) && strings.Contains(e.Text, "blocks"):
+			blocks = true
+		case strings.HasPrefix(e.Text, `lock: sleep mutex "lock test ktr"`) && strings.Contains(e.Text, "wakes"):
+			wakes = true
+		case strings.HasPrefix(e.Text, "sched: switch"):
+			switches = true
+		}
+	}
+	if !marker || !blocks || !wakes || !switches {
+		t.Errorf("ktr: marker on cpu %d %v, mutex block %v, wake %v, switches %v", cpu, marker, blocks, wakes, switches)
+	}
+	var b strings.Builder
+	kern.RunCommand(&b, "show ktr 5")
+	if n := strings.Count(b.String(), "\n"); n != 6 {
+		t.Errorf("show ktr 5 printed %d lines:\n%s", n, b.String())
+	}
+	t.Logf("%s", strings.TrimSpace(b.String()))
 }
