@@ -3,14 +3,20 @@ package inet
 import (
 	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/netisr"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
 // input is the netif upcall for every interface of the stack.
 func (st *Stack) input(ifp *netif.Interface, m *mbuf.Mbuf) {
-	if st.cfg.Dispatch != nil {
-		st.cfg.Dispatch(ifp, m, st.process)
-		return
+	if n := st.cfg.Netisr; n != nil {
+		if st.cfg.NetisrMode == netisr.Queued {
+			st.count(NetisrQueued)
+			if n.Dispatch(st.isrID, m) != nil {
+				st.count(NetisrDropFull)
+			}
+			return
+		}
 	}
 	st.count(NetisrDirect)
 	st.process(ifp, m)

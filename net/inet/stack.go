@@ -11,6 +11,7 @@ import (
 
 	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/netisr"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -48,10 +49,12 @@ type Config struct {
 	Seed int64
 	// CPU returns the current CPU for per-CPU counters (default: 0).
 	CPU func() int
-	// Dispatch, when set, is called for every received frame instead of
-	// processing it in the driver's context: it must eventually call
-	// the given function with the frame (netisr's queued dispatch).
-	Dispatch func(ifp *netif.Interface, m *mbuf.Mbuf, process func(*netif.Interface, *mbuf.Mbuf))
+	// Netisr, when set, receives every frame (protocol "ether") with
+	// NetisrMode and NetisrPolicy; otherwise frames are processed in the
+	// driver's context.
+	Netisr       *netisr.Netisr
+	NetisrMode   netisr.Mode
+	NetisrPolicy netisr.Policy
 
 	ARPTimeout time.Duration // reachable entry lifetime (20 min)
 	ARPHold    int           // packets held per unresolved entry (16)
@@ -87,6 +90,8 @@ type Stack struct {
 	rngMu sync.Mutex
 	rng   *mrand.Rand // (rngMu)
 	ipID  atomic.Uint32
+
+	isrID int // (c) the stack's protocol id in cfg.Netisr
 
 	reass reassTable
 	icmp  icmpState
@@ -172,6 +177,17 @@ func New(cfg Config) (*Stack, error) {
 	st.ipID.Store(uint32(st.rng.Intn(65536)))
 	empty := map[int]*ifState{}
 	st.ifs.Store(&empty)
+	if cfg.Netisr != nil {
+		st.isrID = cfg.Netisr.Register(netisr.Proto{Name: "ether", Mode: cfg.NetisrMode, Policy: cfg.NetisrPolicy,
+			Handler: func(m *mbuf.Mbuf) {
+				ifp := netif.ByIndex(m.Pkt.RcvIf)
+				if ifp == nil {
+					m.FreeChain()
+					return
+				}
+				st.process(ifp, m)
+			}})
+	}
 	st.reass.init()
 	st.icmp.refill(st, 0)
 	st.udp.init(st)

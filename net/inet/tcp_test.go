@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/smpgo/smpgo/net/memlink"
+	"github.com/smpgo/smpgo/net/netisr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -380,4 +381,31 @@ func TestTCPLoopbackAndDialErrors(t *testing.T) {
 	assert.True(t, ne.Timeout())
 	c3.Close()
 	waitNoConns(t, a)
+}
+
+func TestTCPThroughQueuedNetisr(t *testing.T) {
+	for _, giant := range []bool{false, true} {
+		t.Run(fmt.Sprintf("giant=%v", giant), func(t *testing.T) {
+			n := netisr.New(netisr.Config{Workers: 4})
+			defer n.Close()
+			a, b, _ := pair(t, Config{Seed: 51, Giant: giant, TCP: fastTCP(), Netisr: n, NetisrMode: netisr.Queued}, memlink.Config{})
+			echoServer(t, b, 7)
+			var wg sync.WaitGroup
+			for i := 0; i < 8; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					c, err := a.DialTCP(ctx5(t), netip.AddrPortFrom(addrB.Netip(), 7))
+					if !assert.NoError(t, err) {
+						return
+					}
+					transfer(t, c, randBytes(int64(i), 256<<10))
+					c.Close()
+				}(i)
+			}
+			wg.Wait()
+			assert.Greater(t, a.Stat(NetisrQueued), uint64(100))
+			waitNoConns(t, a, b)
+		})
+	}
 }
