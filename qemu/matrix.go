@@ -17,7 +17,7 @@ import (
 var boots = []Boot{
 	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=."}},
 	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, Append: "test=."}},
-	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, Append: "test=."}},
+	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}},
 	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
 	{Name: "crash-ud2", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=ud2"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"SIGILL: illegal instruction", "kern.ud2"}}},
