@@ -47,6 +47,8 @@ type Stats struct {
 // Stats returns the zone's figures. Per-CPU counters are read without
 // stopping the CPUs: exact once the zone is quiet.
 func (z *RawZone) Stats() Stats {
+	z.trimMu.Lock()
+	defer z.trimMu.Unlock()
 	s := Stats{
 		Name: z.name, Size: z.size, BucketSize: z.bsize, Limit: int(z.limit),
 		Items:   z.items.Load(),

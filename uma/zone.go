@@ -109,6 +109,10 @@ type RawZone struct {
 	slowFrees, drains, trimmedPage atomic.Uint64
 
 	lockedMu sync.Mutex // NoCache zones: the single lock
+
+	// trimMu serialises Trim and Drain with each other and with Stats,
+	// so a snapshot never sees items half-way from a cache to the keg.
+	trimMu sync.Mutex
 }
 
 const poisonWord = 0xdeadc0dedeadc0de
@@ -531,6 +535,8 @@ func (z *RawZone) putEmpty(d int, b *bucket) {
 // the items cached beyond the estimate, then empty slabs beyond one per
 // domain. The trimmer calls it periodically.
 func (z *RawZone) Trim() {
+	z.trimMu.Lock()
+	defer z.trimMu.Unlock()
 	for d := range z.doms {
 		zd := &z.doms[d]
 		var victims []*bucket
@@ -558,6 +564,8 @@ func (z *RawZone) Trim() {
 // in turn to take that CPU's buckets, so it runs in ordinary goroutine
 // context.
 func (z *RawZone) Drain() {
+	z.trimMu.Lock()
+	defer z.trimMu.Unlock()
 	z.drains.Add(1)
 	z.drainCPUs()
 	for d := range z.doms {
