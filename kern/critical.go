@@ -40,6 +40,31 @@ func CriticalExit() {
 	procUnpin()
 }
 
+// CriticalEnterCPU is CriticalEnter for per-CPU data fast paths (UMA
+// buckets): it returns the index of the CPU the goroutine now stays on,
+// and a token for CriticalExitCPU, with one assembly call in all (the
+// plain pair costs three more under TCG, where every call and return is
+// an indirect jump).
+func CriticalEnterCPU() (cpu int, tok uintptr) {
+	procPin()
+	return critEnter()
+}
+
+// CriticalExitCPU leaves a section entered with CriticalEnterCPU.
+func CriticalExitCPU(tok uintptr) {
+	t := &threads[threadIndexOf(tok)]
+	t.critNest--
+	if t.critNest == 0 && t.preemptPending != 0 {
+		t.preemptPending = 0
+		procUnpin()
+		rawSyscall(sysSchedYieldNr, 0, 0) // the deferred preemption
+		return
+	}
+	procUnpin()
+}
+
+func critEnter() (cpu int, t uintptr)
+
 // CriticalNest returns the calling thread's critical-section depth.
 func CriticalNest() int { return int(curThread().critNest) }
 

@@ -31,21 +31,21 @@ type platform interface {
 
 var fake platform // non-nil in host tests
 
-// enter enters a critical section and returns the CPU (inlined fast path).
-func enter() int {
+// enter enters a critical section and returns the CPU and the token
+// exit needs (inlined fast path).
+func enter() (int, uintptr) {
 	if fake != nil {
-		return fake.enter()
+		return fake.enter(), 0
 	}
-	kern.CriticalEnter()
-	return kern.CPUID()
+	return kern.CriticalEnterCPU()
 }
 
-func exit(cpu int) {
+func exit(cpu int, tok uintptr) {
 	if fake != nil {
 		fake.exit(cpu)
 		return
 	}
-	kern.CriticalExit()
+	kern.CriticalExitCPU(tok)
 }
 
 func numCPU() int {

@@ -177,17 +177,17 @@ func (z *RawZone) PhysAddr(p uintptr) uintptr {
 // the critical-section check report it).
 func (z *RawZone) Alloc(flags Flags) (uintptr, error) {
 	if z.flags&(Debug|NoCache) == 0 {
-		cpu := enter()
+		cpu, tok := enter()
 		c := &z.cpus[cpu]
 		if b := c.alloc; b != nil && b.n > 0 {
 			b.n--
 			p := b.items[b.n]
 			c.allocs++
-			exit(cpu)
+			exit(cpu, tok)
 			z.construct(p, flags)
 			return p, nil
 		}
-		exit(cpu)
+		exit(cpu, tok)
 	}
 	return z.allocSlow(flags)
 }
@@ -218,16 +218,16 @@ func (z *RawZone) Free(p uintptr) {
 		z.dtors.Add(1)
 	}
 	if z.flags&(Debug|NoCache) == 0 && z.sleepers.Load() == 0 {
-		cpu := enter()
+		cpu, tok := enter()
 		c := &z.cpus[cpu]
 		if b := c.free; b != nil && b.n < len(b.items) {
 			b.items[b.n] = p
 			b.n++
 			c.frees++
-			exit(cpu)
+			exit(cpu, tok)
 			return
 		}
-		exit(cpu)
+		exit(cpu, tok)
 	}
 	z.freeSlow(p)
 }
@@ -259,7 +259,7 @@ func (z *RawZone) allocSlow(flags Flags) (uintptr, error) {
 	}
 	z.slowAllocs.Add(1)
 	for {
-		cpu := enter()
+		cpu, tok := enter()
 		c := &z.cpus[cpu]
 		if c.alloc != nil && c.alloc.n == 0 && c.free != nil && c.free.n > 0 {
 			c.alloc, c.free = c.free, c.alloc
@@ -268,18 +268,18 @@ func (z *RawZone) allocSlow(flags Flags) (uintptr, error) {
 			b.n--
 			p := b.items[b.n]
 			c.allocs++
-			exit(cpu)
+			exit(cpu, tok)
 			z.construct(p, flags)
 			return p, nil
 		}
 		d := cpuDomain(cpu)
-		exit(cpu)
+		exit(cpu, tok)
 
 		b, err := z.fullBucket(d, flags)
 		if err != nil {
 			return 0, err
 		}
-		cpu = enter()
+		cpu, tok = enter()
 		c = &z.cpus[cpu]
 		if c.alloc == nil || c.alloc.n == 0 {
 			old := c.alloc
@@ -287,14 +287,14 @@ func (z *RawZone) allocSlow(flags Flags) (uintptr, error) {
 			b.n--
 			p := b.items[b.n]
 			c.allocs++
-			exit(cpu)
+			exit(cpu, tok)
 			if old != nil {
 				z.putEmpty(cpuDomain(cpu), old)
 			}
 			z.construct(p, flags)
 			return p, nil
 		}
-		exit(cpu) // someone refilled this CPU meanwhile: cache ours
+		exit(cpu, tok) // someone refilled this CPU meanwhile: cache ours
 		z.putFull(d, b)
 	}
 }
@@ -426,15 +426,15 @@ func (z *RawZone) freeSlow(p uintptr) {
 		return
 	}
 	if z.sleepers.Load() > 0 {
-		cpu := enter()
+		cpu, tok := enter()
 		z.cpus[cpu].frees++
-		exit(cpu)
+		exit(cpu, tok)
 		z.release([]uintptr{p})
 		return
 	}
 	z.slowFrees.Add(1)
 	for {
-		cpu := enter()
+		cpu, tok := enter()
 		c := &z.cpus[cpu]
 		if c.free != nil && c.free.full() && c.alloc != nil && c.alloc.empty() {
 			c.alloc, c.free = c.free, c.alloc
@@ -443,18 +443,18 @@ func (z *RawZone) freeSlow(p uintptr) {
 			b.items[b.n] = p
 			b.n++
 			c.frees++
-			exit(cpu)
+			exit(cpu, tok)
 			return
 		}
 		full := c.free
 		c.free = nil
 		d := cpuDomain(cpu)
-		exit(cpu)
+		exit(cpu, tok)
 		if full != nil {
 			z.putFull(d, full)
 		}
 		e := z.getEmpty(d)
-		cpu = enter()
+		cpu, tok = enter()
 		c = &z.cpus[cpu]
 		if c.free == nil {
 			c.free = e
@@ -464,13 +464,13 @@ func (z *RawZone) freeSlow(p uintptr) {
 			b.items[b.n] = p
 			b.n++
 			c.frees++
-			exit(cpu)
+			exit(cpu, tok)
 			if e != nil {
 				z.putEmpty(d, e)
 			}
 			return
 		}
-		exit(cpu)
+		exit(cpu, tok)
 		if e != nil {
 			z.putEmpty(d, e)
 		}
@@ -594,10 +594,10 @@ func (z *RawZone) drainCPUs() {
 	for cpu := range z.cpus {
 		var a, f *bucket
 		onCPU(cpu, func() {
-			me := enter()
+			me, tok := enter()
 			c := &z.cpus[me]
 			a, f, c.alloc, c.free = c.alloc, c.free, nil, nil
-			exit(me)
+			exit(me, tok)
 		})
 		for _, b := range []*bucket{a, f} {
 			if b != nil {
@@ -646,9 +646,9 @@ func (z *RawZone) allocDirect(flags Flags) (uintptr, error) {
 		}
 		break
 	}
-	cpu := enter()
+	cpu, tok := enter()
 	d := cpuDomain(cpu)
-	exit(cpu)
+	exit(cpu, tok)
 	if z.flags&NoCache != 0 {
 		z.lockedMu.Lock()
 	}
@@ -669,9 +669,9 @@ func (z *RawZone) allocDirect(flags Flags) (uintptr, error) {
 			panic(err)
 		}
 	}
-	cpu = enter()
+	cpu, tok = enter()
 	z.cpus[cpu].allocs++
-	exit(cpu)
+	exit(cpu, tok)
 	z.construct(p, flags)
 	return p, nil
 }
@@ -680,9 +680,9 @@ func (z *RawZone) freeDirect(p uintptr) {
 	if z.poison {
 		z.poisonItem(p)
 	}
-	cpu := enter()
+	cpu, tok := enter()
 	z.cpus[cpu].frees++
-	exit(cpu)
+	exit(cpu, tok)
 	if z.flags&NoCache != 0 {
 		z.lockedMu.Lock()
 		defer z.lockedMu.Unlock()

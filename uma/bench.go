@@ -1,0 +1,161 @@
+package uma
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/smpgo/smpgo/kern"
+)
+
+// Benchmarks (make bench): the measured operation is one UMA alloc+free
+// of a 64-byte item; the alternatives are timed in the same run, on the
+// same CPU, and reported as metrics and ratios (>1: UMA is faster).
+func init() {
+	for _, b := range []kern.Benchmark{
+		{Name: "UMA/AllocFree", Fn: benchAllocFree},
+		{Name: "UMA/Contended2CPU", Fn: benchContended},
+		{Name: "UMA/ParallelThroughput", Fn: benchParallel},
+	} {
+		kern.RegisterBenchmark(b)
+	}
+}
+
+type item64 [64]byte
+
+var (
+	benchOnce           sync.Once
+	benchZone, benchOne *RawZone // cached, and NoCache (single lock)
+	benchPool           = sync.Pool{New: func() any { return new(item64) }}
+	sinks               [16]*item64 // keeps new objects on the heap
+)
+
+func benchZones() {
+	benchOnce.Do(func() {
+		benchZone, _ = NewZone("bench-64", Args{Size: 64})
+		benchOne, _ = NewZone("bench-64-1lock", Args{Size: 64, Flags: NoCache})
+	})
+}
+
+// onCPUs runs fn(cpu) on a goroutine bound to each of the first n CPUs at
+// once and returns the wall time until all finished.
+func onCPUs(n int, fn func(cpu int)) time.Duration {
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	for c := 0; c < n; c++ {
+		ready.Add(1)
+		done.Add(1)
+		go func(c int) {
+			defer done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			kern.PinToCPU(c)
+			defer kern.Unpin()
+			ready.Done()
+			<-start
+			fn(c)
+		}(c)
+	}
+	ready.Wait()
+	t0 := time.Now()
+	close(start)
+	done.Wait()
+	return time.Since(t0)
+}
+
+func zoneLoop(z *RawZone, n int) {
+	for i := 0; i < n; i++ {
+		p, err := z.Alloc(M_NOWAIT)
+		if err != nil {
+			panic(err)
+		}
+		z.Free(p)
+	}
+}
+
+func poolLoop(n int) {
+	for i := 0; i < n; i++ {
+		p := benchPool.Get().(*item64)
+		p[0] = byte(i)
+		benchPool.Put(p)
+	}
+}
+
+func perOp(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / float64(n) }
+
+func benchAllocFree(b *kern.B) {
+	b.StopTimer()
+	benchZones()
+	zoneLoop(benchZone, 1000) // warm the CPU's buckets
+	poolLoop(1000)
+	s0 := benchZone.Stats()
+	b.StartTimer()
+	t0 := time.Now()
+	zoneLoop(benchZone, b.N)
+	uma := perOp(time.Since(t0), b.N)
+	b.StopTimer()
+	s1 := benchZone.Stats()
+	b.ReportMetric(float64(s1.SlowAllocs-s0.SlowAllocs+s1.SlowFrees-s0.SlowFrees)/float64(2*b.N)*100, "slow%")
+
+	t0 = time.Now()
+	poolLoop(b.N)
+	pool := perOp(time.Since(t0), b.N)
+
+	t0 = time.Now()
+	for i := 0; i < b.N; i++ {
+		p := new(item64)
+		p[0] = byte(i)
+		sinks[i&15] = p
+	}
+	runtime.GC() // the collection this garbage costs, amortised
+	gcNew := perOp(time.Since(t0), b.N)
+	clear(sinks[:])
+
+	t0 = time.Now()
+	zoneLoop(benchOne, b.N)
+	one := perOp(time.Since(t0), b.N)
+	b.StartTimer()
+
+	b.ReportMetric(pool, "pool-ns")
+	b.ReportMetric(gcNew, "new+gc-ns")
+	b.ReportMetric(one, "1lock-ns")
+	b.ReportMetric(pool/uma, "pool/uma")
+	b.ReportMetric(gcNew/uma, "new+gc/uma")
+	b.ReportMetric(one/uma, "1lock/uma")
+}
+
+// benchContended: two CPUs allocating and freeing from the same zone at
+// once, UMA against the single-lock slab (and sync.Pool).
+func benchContended(b *kern.B) {
+	if kern.NumCPU() < 2 {
+		b.Skip("needs 2 CPUs")
+		return
+	}
+	b.StopTimer()
+	benchZones()
+	n := max(1, b.N/2)
+	uma := perOp(onCPUs(2, func(int) { zoneLoop(benchZone, n) }), 2*n)
+	one := perOp(onCPUs(2, func(int) { zoneLoop(benchOne, n) }), 2*n)
+	pool := perOp(onCPUs(2, func(int) { poolLoop(n) }), 2*n)
+	b.StartTimer()
+	// The measured time: the UMA run again, so ns/op is UMA's.
+	onCPUs(2, func(int) { zoneLoop(benchZone, n) })
+	b.ReportMetric(uma, "uma-ns")
+	b.ReportMetric(one, "1lock-ns")
+	b.ReportMetric(pool, "pool-ns")
+	b.ReportMetric(one/uma, "1lock/uma")
+	b.ReportMetric(pool/uma, "pool/uma")
+}
+
+// benchParallel: every CPU allocating and freeing; ns/op is wall time per
+// operation over all CPUs, so qemubench's -smp ratios are the scaling.
+func benchParallel(b *kern.B) {
+	b.StopTimer()
+	benchZones()
+	ncpu := kern.NumCPU()
+	n := max(1, b.N/ncpu)
+	b.StartTimer()
+	d := onCPUs(ncpu, func(int) { zoneLoop(benchZone, n) })
+	b.ReportMetric(float64(n*ncpu)/d.Seconds()/1e6, "Mops/s")
+	b.ReportMetric(float64(n)/d.Seconds()/1e6, "Mops/s/cpu")
+}
