@@ -4,6 +4,7 @@
 // start-up code (kern.Boot), which later enters the stock Go runtime.
 //
 // References: Multiboot Specification 0.6.96 §3.1 (header, machine state);
+// Multiboot2 Specification 2.0 §3.3 (machine state), §3.6 (boot information);
 // Intel SDM vol. 3A §9.8.5 (initialising IA-32e mode), §4.5 (4-level paging).
 //
 // The entry code lives in entry_amd64.s. It runs before paging, with no
@@ -13,6 +14,9 @@
 package boot
 
 import (
+	"unsafe"
+
+	"github.com/smpgo/smpgo/boot/multiboot"
 	"github.com/smpgo/smpgo/kern"
 )
 
@@ -28,10 +32,18 @@ const (
 	earlyGDTR  = 0x106100 // pseudo-descriptor for LGDT
 	earlyMagic = 0x106200 // multiboot magic (EAX at entry)
 	earlyInfo  = 0x106208 // multiboot information address (EBX at entry)
-	earlySP32  = 0x108000 // 32-bit stack top (0x107000..0x108000), for the getPC call only
+	earlySP32  = 0xfff000 // 32-bit stack top: end of the image's header page (boot/image), for the getPC calls only
 
 	earlyStackSize = 64 << 10
+	mb2InfoSize    = 64 << 10
 )
+
+// mb2Info receives the multiboot2 boot information from entry32, which
+// copies it there before the early page tables can overwrite it: the
+// kernel then reads it at leisure, and the loader's copy is free memory.
+//
+//lint:ignore U1000 written by entry_amd64.s
+var mb2Info [mb2InfoSize]byte
 
 // earlyStack is the bootstrap processor's stack from long-mode entry until
 // kern.Boot hands the CPU to the first thread.
@@ -65,5 +77,13 @@ func entry32()
 //lint:ignore U1000 called from entry_amd64.s
 func start64() {
 	lo, hi := earlyStackBounds()
-	kern.Boot(uintptr(load32(earlyMagic)), uintptr(load32(earlyInfo)), lo, hi)
+	magic, info := uintptr(load32(earlyMagic)), uintptr(load32(earlyInfo))
+	// The multiboot2 information is handed over as the copy entry32
+	// made; an information too large to copy (mb2 nil) is refused by
+	// kern.Boot with a message.
+	var mb2 []byte
+	if magic == multiboot.BootMagic2 && info == uintptr(unsafe.Pointer(&mb2Info)) {
+		mb2 = mb2Info[:]
+	}
+	kern.Boot(magic, info, mb2, lo, hi)
 }

@@ -5,17 +5,44 @@
 #include "go_asm.h"
 #include "textflag.h"
 
-#define MULTIBOOT_MAGIC 0x2BADB002
+#define MULTIBOOT2_MAGIC 0x36D76289
 
 // func entry32()
 //
-// Machine state at entry (Multiboot §3.2): EAX magic, EBX info, CS/DS flat
-// 32-bit, paging off, interrupts off.
+// Machine state at entry (Multiboot §3.2, Multiboot2 §3.3): EAX magic
+// (0x2BADB002 from a multiboot 1 loader, 0x36D76289 from a multiboot2
+// one), EBX the boot information, CS/DS flat 32-bit, paging off,
+// interrupts off, ESP undefined.
 TEXT ·entry32(SB),NOSPLIT|NOFRAME,$0
 	CLI
 	CLD
-	MOVL	AX, SI	// multiboot magic
+	// The stack is the top of the image's header page (boot/image): the
+	// only memory sure to hold neither the boot information nor anything
+	// else the loader left.
 	MOVL	$const_earlySP32, SP
+	MOVL	AX, DX	// boot magic
+
+	// Multiboot2: copy the boot information (self-contained, total_size
+	// bytes) into mb2Info before anything below overwrites low memory
+	// (the loader may have put it at 1 MiB, where the early page tables
+	// go). Its address comes from getPC plus the LEAL displacement: in
+	// 32-bit mode the RIP-relative LEAL yields target - next instruction.
+	// TestEntryCopy checks this against the binary.
+	CMPL	AX, $MULTIBOOT2_MAGIC
+	JNE	nocopy
+	MOVL	(BX), CX	// total_size
+	CMPL	CX, $const_mb2InfoSize
+	JHI	nocopy
+	BYTE	$0xE8; LONG	$0	// CALL to the next instruction
+	POPQ	DI	// DI = address of the POP
+	LEAL	·mb2Info(SB), AX	// AX = mb2Info - (POP + 1 + 6)
+	ADDL	DI, AX
+	ADDL	$7, AX	// POP(1) + LEAL(6)
+	MOVL	AX, DI
+	MOVL	BX, SI
+	MOVL	AX, BX	// from now on the copy is the boot information
+	REP;	MOVSB
+nocopy:
 
 	// Clear PML4, PDPT, PD and the GDT page (0x100000..0x107000).
 	MOVL	$const_earlyPML4, DI
@@ -24,7 +51,7 @@ TEXT ·entry32(SB),NOSPLIT|NOFRAME,$0
 	REP;	STOSL
 
 	MOVL	$const_earlyMagic, DI
-	MOVL	SI, (DI)
+	MOVL	DX, (DI)
 	MOVL	$const_earlyInfo, DI
 	MOVL	BX, (DI)
 

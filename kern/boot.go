@@ -5,19 +5,20 @@ import (
 
 	"github.com/smpgo/smpgo/apic"
 	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/boot/multiboot"
 	"github.com/smpgo/smpgo/kern/spin"
 	"github.com/smpgo/smpgo/vm"
 )
 
 // Multiboot 1 (Multiboot Specification 0.6.96 §3.3).
 const (
-	multibootMagic = 0x2BADB002
-	mbFlagCmdline  = 1 << 2
-	mbFlagMmap     = 1 << 6
-	mmapAvailable  = 1
-	kernelLoadAddr = 0xffe000 // image header page (boot/image), ELF headers, then -T 0x1000000
-	lowReserved    = 2 << 20  // real-mode area, BIOS, boot page tables (boot.early*)
-	mainStackSize  = 256 << 10
+	mbFlagCmdline    = 1 << 2
+	mbFlagMmap       = 1 << 6
+	mbFlagLoaderName = 1 << 9
+	mmapAvailable    = 1
+	kernelLoadAddr   = 0xffe000 // image header page (boot/image), ELF headers, then -T 0x1000000
+	lowReserved      = 2 << 20  // real-mode area, BIOS, boot page tables (boot.early*)
+	mainStackSize    = 256 << 10
 )
 
 // Boot-time state (c): copied out of the boot loader's memory first thing.
@@ -37,14 +38,24 @@ func Cmdline() string { return string(bootCmdline[:bootCmdLen]) }
 
 // Boot brings up the bootstrap processor and starts the Go runtime on the
 // first thread. Called by boot.start64 on the early stack, in long mode,
-// interrupts off. It never returns.
-func Boot(magic, info uintptr, stackLo, stackHi uintptr) {
+// interrupts off, with the boot magic and information address, and for
+// multiboot2 the information itself (copied by the entry code; nil if it
+// was too large to copy). It never returns.
+func Boot(magic, info uintptr, mb2 []byte, stackLo, stackHi uintptr) {
 	conInit()
 	conWrite([]byte("smpgo: booting\n"))
-	if magic != multibootMagic {
+	switch magic {
+	case multiboot.BootMagic1:
+		parseMultiboot(info)
+	case multiboot.BootMagic2:
+		if mb2 == nil {
+			Panic("kern.Boot: multiboot2 information larger than the entry's 64 KiB copy")
+		}
+		parseMultiboot2(mb2)
+	default:
 		Panic("kern.Boot: not started by a multiboot loader")
 	}
-	parseMultiboot(info)
+	printBootInfo()
 
 	initIDT()
 	initCPU(0)
@@ -93,45 +104,16 @@ func idleLoopAddr() uintptr
 func rt0Addr() uintptr
 func kernelEnd() uintptr
 
-// parseMultiboot copies the command line and memory map (the loader's
-// buffers are ordinary free memory afterwards).
-func parseMultiboot(info uintptr) {
-	flags := amd64.Load32(info)
-	if flags&mbFlagCmdline != 0 {
-		p := uintptr(amd64.Load32(info + 16))
-		for bootCmdLen < len(bootCmdline)-1 {
-			b := amd64.Load8(p + uintptr(bootCmdLen))
-			if b == 0 {
-				break
-			}
-			bootCmdline[bootCmdLen] = b
-			bootCmdLen++
-		}
-	}
-	if flags&mbFlagMmap == 0 {
-		Panic("kern.Boot: boot loader gave no memory map")
-	}
-	length := uintptr(amd64.Load32(info + 44))
-	base := uintptr(amd64.Load32(info + 48))
-	for p := base; p < base+length; {
-		size := uintptr(amd64.Load32(p))
-		addr := uintptr(amd64.Load64(p + 4))
-		n := uintptr(amd64.Load64(p + 12))
-		typ := amd64.Load32(p + 20)
-		if typ == mmapAvailable && nMemRegions < len(memRegions) {
-			memRegions[nMemRegions] = [2]uintptr{addr, addr + n}
-			nMemRegions++
-			memTotal += uint64(n)
-		}
-		p += size + 4
-	}
-}
-
 // initMemory gives the page allocators every available page below 4 GiB
 // (the identity map) except the low 2 MiB and the kernel image, split by
 // NUMA domain, unmaps page 0 and marks the device-register window
-// uncached.
+// uncached. Memory above 4 GiB is reported and left unused: the page
+// allocators manage the identity map only.
 func initMemory() {
+	if memAbove4G > 0 {
+		var l kline
+		l.s("smpgo: memory above 4 GiB: ").u(memAbove4G >> 20).s(" MiB not used (the page allocator manages the 4 GiB identity map)").nl().print()
+	}
 	kend := (kernelEnd() + vm.PageSize - 1) &^ (vm.PageSize - 1)
 	for i := 0; i < nMemRegions; i++ {
 		a, b := memRegions[i][0], memRegions[i][1]

@@ -1,6 +1,10 @@
 package kern
 
-import "github.com/smpgo/smpgo/arch/amd64"
+import (
+	"unsafe"
+
+	"github.com/smpgo/smpgo/arch/amd64"
+)
 
 // Early MADT scan (ACPI 6.x §5.2.5 RSDP, §5.2.7/8 RSDT/XSDT, §5.2.12 MADT),
 // done before the Go runtime starts and without allocation: it only
@@ -41,8 +45,14 @@ func findRSDP() uintptr {
 }
 
 // scanMADT fills madtAPICIDs; it reports false when there is no MADT.
+// The RSDP is the boot loader's copy (multiboot2 ACPI tags: UEFI machines
+// have no RSDP in the BIOS area), else found by scanning the BIOS area.
 func scanMADT() bool {
-	rsdpAddr = findRSDP()
+	if bootRSDPLen > 0 {
+		rsdpAddr = uintptr(unsafe.Pointer(&bootRSDP))
+	} else {
+		rsdpAddr = findRSDP()
+	}
 	if rsdpAddr == 0 {
 		return false
 	}

@@ -1,8 +1,13 @@
 // Package image builds the bootable kernel image from the kernel ELF: a
 // header page holding the Multiboot 1 header (Multiboot Specification
-// 0.6.96 §3.1, with the a.out kludge of flag bit 16) followed by the flat
-// image of the PT_LOAD segments. The header page is loaded just below the
-// lowest segment.
+// 0.6.96 §3.1, with the a.out kludge of flag bit 16) for QEMU's -kernel,
+// then the Multiboot2 header (Multiboot2 Specification §3.1, with the
+// address and entry tags: the same flat layout) for GRUB's multiboot2
+// command on BIOS and UEFI machines, followed by the flat image of the
+// PT_LOAD segments. The header page is loaded just below the lowest
+// segment. The rest of the header page is the 32-bit entry's stack
+// (boot/entry_amd64.s): it is the one page the loader is sure to have
+// placed where the kernel expects it.
 package image
 
 import (
@@ -11,6 +16,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/smpgo/smpgo/boot/multiboot"
 )
 
 // Multiboot 1 header fields.
@@ -20,6 +27,10 @@ const (
 	FlagMemory = 1 << 1  // memory map wanted
 	FlagAddr   = 1 << 16 // a.out kludge: address fields valid
 	HeaderPage = 4096
+
+	// Header2Offset is where the Multiboot2 header starts in the header
+	// page: after the 32-byte Multiboot 1 header, 8-byte aligned.
+	Header2Offset = 32
 )
 
 // Info describes a built image.
@@ -82,6 +93,17 @@ func Build(elfBytes []byte) ([]byte, Info, error) {
 	for i, v := range h {
 		binary.LittleEndian.PutUint32(img[i*4:], v)
 	}
+	h2 := multiboot.Header2(multiboot.Layout{
+		HeaderAddr: uint32(load + Header2Offset),
+		LoadAddr:   uint32(load),
+		LoadEnd:    uint32(info.LoadEnd),
+		BSSEnd:     uint32(info.BSSEnd),
+		Entry:      uint32(info.Entry),
+	}, &multiboot.FramebufferPref{})
+	if Header2Offset+len(h2) > HeaderPage/2 {
+		return nil, Info{}, fmt.Errorf("image: multiboot2 header of %d bytes leaves no stack in the header page", len(h2))
+	}
+	copy(img[Header2Offset:], h2)
 	return img, info, nil
 }
 

@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/smpgo/smpgo/boot/multiboot"
 )
 
 // buildKernel links the real kernel ELF the way the Makefile does.
@@ -58,6 +61,94 @@ func TestBuildKernelImage(t *testing.T) {
 	_, err = text.ReadAt(want, int64(f.Entry-text.Addr))
 	require.NoError(t, err)
 	require.Equal(t, want, img[off:off+16])
+
+	// The multiboot2 header describes the same flat layout.
+	h2, err := multiboot.FindHeader2(img)
+	require.NoError(t, err)
+	require.Equal(t, Header2Offset, h2.Offset)
+	require.True(t, h2.HasAddress)
+	require.True(t, h2.HasEntry)
+	require.Equal(t, multiboot.Layout{
+		HeaderAddr: uint32(hdr.LoadAddr) + Header2Offset,
+		LoadAddr:   uint32(hdr.LoadAddr), LoadEnd: uint32(hdr.LoadEnd),
+		BSSEnd: uint32(hdr.BSSEnd), Entry: uint32(hdr.Entry),
+	}, h2.Layout)
+	require.Equal(t, uint32(multiboot.ConsoleFlagsEGATextSupported), h2.ConsoleFlags)
+	require.NotNil(t, h2.Framebuffer, "a framebuffer is welcome (UEFI has no text mode)")
+	require.Equal(t, multiboot.FramebufferPref{}, *h2.Framebuffer, "no preferred mode")
+	require.Less(t, h2.Offset+int(binary.LittleEndian.Uint32(img[h2.Offset+8:])), HeaderPage/2,
+		"the header page's upper half is the 32-bit stack")
+}
+
+// entryCode returns the first bytes of entry32 and its address.
+func entryCode(t *testing.T, f *elf.File) ([]byte, uint64) {
+	t.Helper()
+	text := f.Section(".text")
+	code := make([]byte, 512)
+	_, err := text.ReadAt(code, int64(f.Entry-text.Addr))
+	require.NoError(t, err)
+	return code, f.Entry
+}
+
+func symbol(t *testing.T, f *elf.File, name string) uint64 {
+	t.Helper()
+	syms, err := f.Symbols()
+	require.NoError(t, err)
+	for _, s := range syms {
+		if s.Name == name {
+			return s.Value
+		}
+	}
+	t.Fatalf("no symbol %s", name)
+	return 0
+}
+
+// TestEntryCopy runs the 32-bit address computation of the multiboot2
+// copy in entry_amd64.s on the real bytes: CALL next; POP DI; LEAL
+// mb2Info(SB), AX (in 32-bit mode: AX = the RIP-relative displacement);
+// ADDL DI, AX; ADDL $7, AX must give mb2Info's address. It also checks
+// that the 32-bit stack is the top of the image's header page.
+func TestEntryCopy(t *testing.T) {
+	path := buildKernel(t)
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	f, err := elf.NewFile(bytes.NewReader(raw))
+	require.NoError(t, err)
+	code, entry := entryCode(t, f)
+	_, info, err := Build(raw)
+	require.NoError(t, err)
+
+	var sp, ax, di uint32
+	sawCopy := false
+	for p := 0; p < len(code) && !sawCopy; {
+		inst, err := x86asm.Decode(code[p:], 32)
+		require.NoError(t, err, "offset %d", p)
+		pc := uint32(entry) + uint32(p)
+		switch {
+		case inst.Op == x86asm.MOV && inst.Args[0] == x86asm.ESP:
+			sp = uint32(inst.Args[1].(x86asm.Imm))
+		case inst.Op == x86asm.CALL:
+			require.Equal(t, x86asm.Rel(0), inst.Args[0], "CALL to the next instruction")
+			di = pc + uint32(inst.Len) // pushed, then popped into DI
+		case inst.Op == x86asm.POP:
+			require.Equal(t, x86asm.EDI, inst.Args[0])
+		case inst.Op == x86asm.LEA:
+			require.Equal(t, x86asm.EAX, inst.Args[0])
+			m := inst.Args[1].(x86asm.Mem)
+			require.Equal(t, x86asm.Reg(0), m.Base, "absolute disp32 in 32-bit mode: %v", inst)
+			ax = uint32(m.Disp)
+		case inst.Op == x86asm.ADD && inst.Args[0] == x86asm.EAX && inst.Args[1] == x86asm.EDI:
+			ax += di
+		case inst.Op == x86asm.ADD && inst.Args[0] == x86asm.EAX:
+			ax += uint32(inst.Args[1].(x86asm.Imm))
+		case inst.Op == x86asm.MOVSB:
+			sawCopy = true
+		}
+		p += inst.Len
+	}
+	require.True(t, sawCopy, "REP MOVSB of the boot information not found")
+	require.Equal(t, uint32(symbol(t, f, "github.com/smpgo/smpgo/boot.mb2Info")), ax, "copy destination")
+	require.Equal(t, uint32(info.LoadAddr+HeaderPage), sp, "32-bit stack = top of the header page")
 }
 
 // TestEntryLayout checks the getPC arithmetic in entry_amd64.s: the far
@@ -67,10 +158,7 @@ func TestEntryLayout(t *testing.T) {
 	f, err := elf.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
-	text := f.Section(".text")
-	code := make([]byte, 512)
-	_, err = text.ReadAt(code, int64(f.Entry-text.Addr))
-	require.NoError(t, err)
+	code, _ := entryCode(t, f)
 	i := bytes.Index(code, []byte{0xe8, 0, 0, 0, 0, 0x5b, 0x83, 0xc3, 0x08})
 	require.GreaterOrEqual(t, i, 0, "CALL next; POP BX; ADD BX, 8 not found")
 	pop := i + 5

@@ -1,0 +1,114 @@
+package kern
+
+import (
+	"fmt"
+	"io"
+	"unsafe"
+
+	"github.com/smpgo/smpgo/boot/multiboot"
+	"github.com/smpgo/smpgo/vm"
+)
+
+// Self-tests of what the boot loader handed over (multiboot 1 from QEMU's
+// -kernel, multiboot2 from GRUB on BIOS or UEFI) and of memory above
+// 4 GiB; the shell's "show boot" view prints the same facts.
+func init() {
+	RegisterTest(Test{Name: "Boot/Info", Fn: testBootInfo})
+	RegisterTest(Test{Name: "Boot/HighMemory", Fn: testHighMemory})
+	RegisterShow("boot", "how the kernel was loaded: protocol, loader, memory, ACPI, framebuffer", showBoot)
+}
+
+func testBootInfo(t *T) {
+	bi := GetBootInfo()
+	if bi.Multiboot != 1 && bi.Multiboot != 2 {
+		t.Fatalf("multiboot protocol %d", bi.Multiboot)
+	}
+	if nMemRegions == 0 || bi.MemoryMiB == 0 {
+		t.Errorf("empty memory map: %d ranges, %d MiB", nMemRegions, bi.MemoryMiB)
+	}
+	if bi.Multiboot == 2 {
+		if bi.Loader == "" {
+			t.Errorf("multiboot2 without a boot loader name")
+		}
+		if !bi.RSDPFromLoader {
+			t.Errorf("multiboot2 loader gave no ACPI RSDP tag")
+		}
+	}
+	if bi.RSDPFromLoader {
+		if rsdpAddr != uintptr(unsafe.Pointer(&bootRSDP)) {
+			t.Errorf("the RSDP in use is at %#x, not the loader's copy", rsdpAddr)
+		}
+		if string(bootRSDP[:8]) != "RSD PTR " {
+			t.Errorf("loader's RSDP copy has signature %q", bootRSDP[:8])
+		}
+	}
+	if bi.EFI && !bi.RSDPFromLoader {
+		t.Errorf("UEFI boot without the loader's RSDP: no ACPI")
+	}
+	// The RSDP, wherever it came from, leads to the MADT that started
+	// every CPU.
+	topo := GetTopology()
+	if topo.LoadError != nil {
+		t.Errorf("ACPI: %v", topo.LoadError)
+	} else if n := len(topo.Tables.CPUs()); n != NumCPU() {
+		t.Errorf("MADT lists %d enabled CPUs, %d online", n, NumCPU())
+	}
+	if bi.HasFramebuffer {
+		fb := bi.Framebuffer
+		if fb.Width == 0 || fb.Height == 0 || fb.Pitch == 0 {
+			t.Errorf("framebuffer %+v has no size", fb)
+		}
+		if fb.Type == multiboot.FramebufferEGAText && fb.Addr != 0xb8000 {
+			t.Errorf("EGA text framebuffer at %#x", fb.Addr)
+		}
+	}
+	t.Logf("multiboot%d loader %q, %d MiB (%d above 4 GiB), EFI %v, RSDP from loader %v, framebuffer %v",
+		bi.Multiboot, bi.Loader, bi.MemoryMiB, bi.Above4GMiB, bi.EFI, bi.RSDPFromLoader, bi.HasFramebuffer)
+}
+
+// testHighMemory checks the accounting of memory above 4 GiB, which the
+// kernel reports and leaves unused: the memory map's ranges above 4 GiB
+// add up to what the kernel reported, and no page allocator domain
+// reaches past the 4 GiB identity map.
+func testHighMemory(t *T) {
+	bi := GetBootInfo()
+	var above uint64
+	for _, r := range memRegions[:nMemRegions] {
+		if r[1] > 1<<32 {
+			above += uint64(r[1] - max(r[0], 1<<32))
+		}
+	}
+	if above>>20 != bi.Above4GMiB {
+		t.Errorf("memory map has %d MiB above 4 GiB, the kernel reported %d", above>>20, bi.Above4GMiB)
+	}
+	for _, d := range vm.Stats(false) {
+		for _, r := range d.Ranges {
+			if r[1] > 1<<32 {
+				t.Errorf("domain %d manages %#x-%#x, beyond the identity map", d.Domain, r[0], r[1])
+			}
+		}
+	}
+	if vm.FreePageCount() == 0 {
+		t.Errorf("no free pages below 4 GiB")
+	}
+	t.Logf("%d MiB above 4 GiB, not used", bi.Above4GMiB)
+}
+
+func showBoot(w io.Writer, _ []string) {
+	bi := GetBootInfo()
+	fmt.Fprintf(w, "multiboot%d, loader %q, UEFI %v (%d EFI memory descriptors)\n", bi.Multiboot, bi.Loader, bi.EFI, bi.EFIDescriptors)
+	fmt.Fprintf(w, "memory %d MiB in %d range(s), %d MiB above 4 GiB (not used), %d range(s) dropped\n",
+		bi.MemoryMiB, nMemRegions, bi.Above4GMiB, bi.DroppedRanges)
+	src := "BIOS area scan"
+	if bi.RSDPFromLoader {
+		src = "boot loader's ACPI tag"
+	}
+	fmt.Fprintf(w, "ACPI RSDP from the %s\n", src)
+	if bi.HasFramebuffer {
+		fb := bi.Framebuffer
+		fmt.Fprintf(w, "framebuffer type %d %dx%d bpp %d pitch %d at %#x\n", fb.Type, fb.Width, fb.Height, fb.BPP, fb.Pitch, fb.Addr)
+	} else {
+		fmt.Fprintln(w, "no framebuffer")
+	}
+	fmt.Fprintf(w, "command line %q\n", Cmdline())
+}
