@@ -6,6 +6,7 @@
 #   make bench      in-kernel benchmarks
 #   make build      build/kernel.elf and build/kernel.img
 #   make examples   build/primes.img and build/wordfreq.img (examples/)
+#   make image      build/smpgo.iso: bootable CD/USB image, BIOS and UEFI (GRUB, multiboot2)
 
 GO        ?= go
 BUILD     := build
@@ -13,7 +14,7 @@ KPKG      := ./boot/kernel
 SMP       ?= 4
 QEMUFLAGS ?=
 
-.PHONY: all build examples run test test-host test-qemu test-full lint bench deps clean
+.PHONY: all build examples image run test test-host test-qemu test-full lint bench deps deps-image clean
 
 all: build
 
@@ -34,9 +35,21 @@ examples:
 	@mkdir -p $(BUILD)
 	for d in examples/*/; do $(GO) run ./cmd/smpgo build -o $(BUILD)/$$(basename $$d).img ./$$d || exit 1; done
 
+# image is the hybrid ISO for CDs and USB sticks, BIOS and UEFI
+# (tools/mkiso.sh, boot/grub/grub.cfg); GRUB's tools are installed when
+# missing.
+image: $(BUILD)/smpgo.iso
+
+$(BUILD)/smpgo.iso: $(BUILD)/kernel.img boot/grub/grub.cfg tools/mkiso.sh
+	@bash tools/deps.sh image
+	bash tools/mkiso.sh $@ $(BUILD)/kernel.img
+
 # deps installs QEMU when it is missing (Debian packages, as root).
 deps:
 	@bash tools/deps.sh qemu
+
+deps-image:
+	@bash tools/deps.sh image
 
 run: deps build
 	$(GO) run ./qemu/cmd/qemurun -i -smp $(SMP) $(QEMUFLAGS) -kernel $(BUILD)/kernel.img -- $(ARGS)
@@ -50,7 +63,7 @@ lint:
 test-host:
 	$(GO) test ./...
 
-test-qemu: deps build
+test-qemu: deps-image build image
 	SMPGO_QEMU=smoke $(GO) test -count=1 -v -run TestBoots -timeout 14m ./qemu/
 
 test:

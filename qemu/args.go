@@ -18,8 +18,17 @@ func (c Config) Validate() error {
 // validated returns c with its defaults, or why it is unusable.
 func (c Config) validated() (Config, error) {
 	c = c.withDefaults()
-	if c.Kernel == "" {
-		return c, errors.New("qemu: -kernel: no kernel image given")
+	switch c.Media {
+	case MediaKernel:
+		if c.Kernel == "" {
+			return c, errors.New("qemu: -kernel: no kernel image given")
+		}
+	case MediaCDROM, MediaUSB:
+		if c.Image == "" {
+			return c, fmt.Errorf("qemu: -%s: no bootable image given", c.Media)
+		}
+	default:
+		return c, fmt.Errorf("qemu: media %s: want kernel, cdrom or usb", c.Media)
 	}
 	if err := checkSMP(c.smp()); err != nil {
 		return c, err
@@ -49,8 +58,13 @@ func (c Config) validated() (Config, error) {
 			return c, err
 		}
 	}
-	if c.BIOS != BIOSSeaBIOS && c.BIOS != BIOSQboot {
-		return c, fmt.Errorf("qemu: -bios %s: want seabios or qboot", c.BIOS)
+	switch {
+	case c.BIOS != BIOSSeaBIOS && c.BIOS != BIOSQboot && c.BIOS != BIOSOVMF:
+		return c, fmt.Errorf("qemu: -bios %s: want seabios, qboot or ovmf", c.BIOS)
+	case c.BIOS == BIOSOVMF && c.Media == MediaKernel:
+		return c, errors.New("qemu: -bios ovmf: UEFI boots the ISO only (-cdrom or -usb), not -kernel")
+	case c.BIOS == BIOSQboot && c.Media != MediaKernel:
+		return c, fmt.Errorf("qemu: -bios qboot: boots -kernel only, not the ISO (-%s)", c.Media)
 	}
 	if c.Machine != "" && c.Machine != MachinePC && c.Machine != MachineQ35 {
 		return c, fmt.Errorf("qemu: -machine %s: want pc or q35", c.Machine)
@@ -92,12 +106,31 @@ func (c Config) Args() ([]string, error) {
 		nodes, _ := SplitNUMA(c.NUMA, c.SMP, c.MemMiB) // checked by validated
 		add(numaArgs(nodes)...)
 	}
-	if c.BIOS == BIOSQboot {
+	switch c.BIOS {
+	case BIOSQboot:
 		add("-bios", "qboot.rom")
+	case BIOSOVMF:
+		fw := c.Firmware
+		if fw == "" {
+			fw = DefaultOVMF
+		}
+		add("-bios", fw)
 	}
-	add("-kernel", c.Kernel)
-	if c.Append != "" {
-		add("-append", c.Append)
+	switch c.Media {
+	case MediaKernel:
+		add("-kernel", c.Kernel)
+		if c.Append != "" {
+			add("-append", c.Append)
+		}
+	case MediaCDROM:
+		// What -cdrom expands to, with the path escaped.
+		add("-drive", "if=ide,index=2,media=cdrom,readonly=on,format=raw,file="+optEscape(c.Image))
+	case MediaUSB:
+		add("-drive", "if=none,id=stick,readonly=on,format=raw,file="+optEscape(c.Image),
+			"-device", "qemu-xhci,id=xhci", "-device", "usb-storage,bus=xhci.0,drive=stick")
+	}
+	if c.Media != MediaKernel && c.Append != "" {
+		add("-smbios", "type=11,value="+optEscape(OEMPrefix+c.Append))
 	}
 	add("-display", "none", "-no-reboot")
 	if c.Interactive {
@@ -131,3 +164,7 @@ func nicArgs(nic string, fwds []string) []string {
 	}
 	return []string{"-netdev", netdev, "-device", dev + ",netdev=n0"}
 }
+
+// optEscape doubles the commas in a QEMU option value, which would
+// otherwise end it.
+func optEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }

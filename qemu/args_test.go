@@ -64,6 +64,35 @@ func TestArgsEverything(t *testing.T) {
 	}, args)
 }
 
+// TestArgsISO: the ISO boots from a CD or a USB stick, under SeaBIOS or
+// OVMF, read-only, with the command line as an SMBIOS OEM string for
+// GRUB (commas doubled, as in every QEMU option value).
+func TestArgsISO(t *testing.T) {
+	args, err := Config{Media: MediaCDROM, Image: "build/smpgo.iso", SMP: 4, MemMiB: 4096, Append: "test=Kern/|SMP/"}.Args()
+	require.NoError(t, err)
+	require.Equal(t, append([]string{
+		"-accel", "tcg,thread=multi", "-m", "4096", "-smp", "4",
+		"-drive", "if=ide,index=2,media=cdrom,readonly=on,format=raw,file=build/smpgo.iso",
+		"-smbios", "type=11,value=smpgo:test=Kern/|SMP/",
+	}, defaultTail...), args)
+
+	args, err = Config{Media: MediaUSB, Image: "/tmp/a,b.iso", BIOS: BIOSOVMF, Firmware: "/fw/OVMF.fd", Machine: MachineQ35, Append: "x=1,2"}.Args()
+	require.NoError(t, err)
+	require.Equal(t, append([]string{
+		"-machine", "q35", "-accel", "tcg,thread=multi", "-m", "1024", "-smp", "1",
+		"-bios", "/fw/OVMF.fd",
+		"-drive", "if=none,id=stick,readonly=on,format=raw,file=/tmp/a,,b.iso",
+		"-device", "qemu-xhci,id=xhci", "-device", "usb-storage,bus=xhci.0,drive=stick",
+		"-smbios", "type=11,value=smpgo:x=1,,2",
+	}, defaultTail...), args)
+
+	args, err = Config{Media: MediaCDROM, Image: "i.iso", BIOS: BIOSOVMF}.Args()
+	require.NoError(t, err)
+	require.Contains(t, args, DefaultOVMF)
+	require.NotContains(t, args, "-smbios", "no command line: GRUB shows its menu")
+	require.NotContains(t, args, "-kernel")
+}
+
 func TestArgsTopologyGivesSMP(t *testing.T) {
 	args, err := Config{Kernel: "k", Sockets: 2, Threads: 2}.Args()
 	require.NoError(t, err)
@@ -108,7 +137,11 @@ func TestArgsErrors(t *testing.T) {
 		{func(c *Config) { c.NIC = "rtl8139" }, "qemu: -nic rtl8139: want none, e1000 or virtio"},
 		{func(c *Config) { c.HostFwd = []string{"tcp:127.0.0.1:80-:80"} }, "qemu: -hostfwd tcp:127.0.0.1:80-:80: needs a NIC (-nic e1000 or -nic virtio)"},
 		{func(c *Config) { c.NIC, c.HostFwd = NICE1000, []string{"tcp:0.0.0.0:80-:80"} }, `qemu: -hostfwd tcp:0.0.0.0:80-:80: host address "0.0.0.0" is not 127.0.0.1 (want tcp:127.0.0.1:HOSTPORT-:GUESTPORT)`},
-		{func(c *Config) { c.BIOS = "ovmf" }, "qemu: -bios ovmf: want seabios or qboot"},
+		{func(c *Config) { c.BIOS = "uboot" }, "qemu: -bios uboot: want seabios, qboot or ovmf"},
+		{func(c *Config) { c.BIOS = BIOSOVMF }, "qemu: -bios ovmf: UEFI boots the ISO only (-cdrom or -usb), not -kernel"},
+		{func(c *Config) { c.Media, c.Image, c.BIOS = MediaUSB, "i.iso", BIOSQboot }, "qemu: -bios qboot: boots -kernel only, not the ISO (-usb)"},
+		{func(c *Config) { c.Media = MediaCDROM }, "qemu: -cdrom: no bootable image given"},
+		{func(c *Config) { c.Media = "floppy" }, "qemu: media floppy: want kernel, cdrom or usb"},
 		{func(c *Config) { c.Machine = "microvm" }, "qemu: -machine microvm: want pc or q35"},
 		{func(c *Config) { c.Accel = "hvf" }, "qemu: -accel hvf: want tcg or kvm"},
 		{func(c *Config) { c.Append = "a\nb" }, `qemu: kernel command line "a\nb": unprintable character at byte 1`},
@@ -133,6 +166,6 @@ func TestEffectiveTimeout(t *testing.T) {
 
 func TestWithDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
-	require.Equal(t, Config{SMP: 1, MemMiB: 1024, NIC: "none", BIOS: "seabios", Accel: "tcg", Binary: "qemu-system-x86_64"}, c)
+	require.Equal(t, Config{SMP: 1, MemMiB: 1024, NIC: "none", BIOS: "seabios", Media: "kernel", Accel: "tcg", Binary: "qemu-system-x86_64"}, c)
 	require.Equal(t, 6, Config{Sockets: 3, Threads: 2}.withDefaults().SMP)
 }

@@ -17,7 +17,9 @@ import (
 // TestBoots boots the kernel once for every entry of the boot matrix of
 // the tier named by SMPGO_QEMU (smoke or full), one after the other.
 // SMPGO_KERNEL names the kernel image (default build/kernel.img in the
-// repository root); panics are symbolised with kernel.elf beside it.
+// repository root); panics are symbolised with kernel.elf beside it. The
+// boots of the bootable ISO use SMPGO_ISO (default smpgo.iso beside the
+// kernel image, from 'make image').
 func TestBoots(t *testing.T) {
 	env := os.Getenv("SMPGO_QEMU")
 	if env == "" {
@@ -37,6 +39,10 @@ func TestBoots(t *testing.T) {
 	}
 	require.FileExists(t, kernel, "the kernel image: run 'make build' or set SMPGO_KERNEL")
 	elfPath := filepath.Join(filepath.Dir(kernel), filepath.Base(qemu.KernelELF))
+	iso := os.Getenv("SMPGO_ISO")
+	if iso == "" {
+		iso = filepath.Join(filepath.Dir(kernel), filepath.Base(qemu.BootISO))
+	}
 
 	for _, b := range qemu.Matrix(tier) {
 		t.Run(b.Name, func(t *testing.T) {
@@ -46,6 +52,10 @@ func TestBoots(t *testing.T) {
 			if b.App != "" || b.Test != "" {
 				outs := buildProgram(t, root, b)
 				c.Kernel, elfPath = outs.Image, outs.ELF
+			}
+			if c.Media == qemu.MediaCDROM || c.Media == qemu.MediaUSB {
+				require.FileExists(t, iso, "the bootable image: run 'make image' or set SMPGO_ISO")
+				c.Kernel, c.Image = "", iso
 			}
 			var out io.Writer = io.Discard
 			if testing.Verbose() {

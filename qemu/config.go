@@ -14,6 +14,11 @@ const (
 
 	BIOSSeaBIOS = "seabios" // QEMU's default firmware: no -bios flag
 	BIOSQboot   = "qboot"   // -bios qboot.rom, a minimal fast firmware
+	BIOSOVMF    = "ovmf"    // UEFI (OVMF, -bios Config.Firmware): boots the ISO only
+
+	MediaKernel = "kernel" // QEMU loads Config.Kernel itself (-kernel: multiboot 1)
+	MediaCDROM  = "cdrom"  // the bootable ISO (Config.Image) as a CD-ROM
+	MediaUSB    = "usb"    // the bootable ISO written raw to a USB stick (xHCI, usb-storage)
 
 	MachinePC  = "pc"  // i440FX (QEMU's default)
 	MachineQ35 = "q35" // Q35 with PCIe
@@ -27,6 +32,12 @@ const (
 	DefaultBinary  = "qemu-system-x86_64"
 	DefaultMemMiB  = 1024
 	DefaultTimeout = 120 * time.Second
+	DefaultOVMF    = "/usr/share/ovmf/OVMF.fd" // Debian's ovmf package
+
+	// OEMPrefix starts the SMBIOS OEM string (type 11) that carries the
+	// kernel command line to GRUB when the ISO boots: boot/grub/grub.cfg
+	// boots "smpgo:ARGS" at once with ARGS as the command line.
+	OEMPrefix = "smpgo:"
 
 	// NoTimeout, or any negative Config.Timeout, lets QEMU run until it
 	// exits by itself or the context passed to Run is done.
@@ -80,10 +91,21 @@ type Config struct {
 	// Timeout bounds the run: 0 means DefaultTimeout, or no timeout when
 	// Interactive; negative means no timeout.
 	Timeout time.Duration
-	// Kernel is the path of the kernel image (build/kernel.img).
+	// Media is how the kernel is booted: MediaKernel (default), or the
+	// bootable ISO through GRUB as MediaCDROM or MediaUSB.
+	Media string
+	// Kernel is the path of the kernel image (build/kernel.img), for
+	// MediaKernel.
 	Kernel string
-	// Append is the kernel command line, passed with -append when not
-	// empty.
+	// Image is the path of the bootable ISO (build/smpgo.iso), for
+	// MediaCDROM and MediaUSB. QEMU opens it read-only.
+	Image string
+	// Firmware is the UEFI firmware image for BIOSOVMF (default
+	// DefaultOVMF, or what FindOVMF finds when Run boots).
+	Firmware string
+	// Append is the kernel command line: passed with -append to a
+	// MediaKernel boot, as the SMBIOS OEM string OEMPrefix+Append to GRUB
+	// for the ISO (omitted when empty: GRUB then shows its menu).
 	Append string
 	// Interactive puts the serial console and QEMU's monitor on stdio
 	// (-serial mon:stdio) and forwards Stdin to it. Otherwise QEMU's
@@ -120,6 +142,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BIOS == "" {
 		c.BIOS = BIOSSeaBIOS
+	}
+	if c.Media == "" {
+		c.Media = MediaKernel
 	}
 	if c.Accel == "" {
 		c.Accel = AccelTCG

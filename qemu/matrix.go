@@ -8,7 +8,8 @@ import (
 )
 
 // boots is the one list of QEMU boots, shared by both tiers. Add a boot
-// with one line; Config.Kernel is filled in by whoever runs it. An
+// with one line; Config.Kernel (or Config.Image, for the ISO's media) is
+// filled in by whoever runs it. An
 // Expect left zero means "pass, with a test summary reporting no
 // failures"; an expected crash names its Outcome and the substrings its
 // output must hold, e.g.
@@ -19,6 +20,11 @@ var boots = []Boot{
 	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, Append: "test=."}},
 	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}},
 	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
+	// The bootable ISO (make image) through GRUB's multiboot2, with 4 GiB
+	// so that the memory map reaches above 4 GiB. GRUB gets the command
+	// line as an SMBIOS OEM string (Config.Append).
+	{Name: "iso-seabios-cdrom-smp4", Tier: Smoke, Config: Config{SMP: 4, MemMiB: 4096, Media: MediaCDROM, Timeout: isoTimeout,
+		Append: "test=Boot/|Kern/|SMP/(AllCPUs|Topology|TLB)"}},
 	{Name: "crash-ud2", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=ud2"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"SIGILL: illegal instruction", "kern.ud2"}}},
 	{Name: "crash-kfault", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=kfault"},
@@ -46,12 +52,22 @@ var boots = []Boot{
 	{Name: "pc-smp4-edu", Tier: Full, Config: Config{SMP: 4, Append: "test=Intr|PCI SMPGO_PCI=8086:1237,1234:11e8", Extra: []string{"-device", "edu"}}},
 	{Name: "smp4-witness-panic", Tier: Full, Config: Config{SMP: 4, Append: "witness=panic test=."}},
 	{Name: "smp4-witness-off", Tier: Full, Config: Config{SMP: 4, Append: "witness=off test=Lock/|Witness/"}},
+	{Name: "iso-seabios-usb-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}},
+	{Name: "iso-seabios-cdrom-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, Machine: MachineQ35, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}},
+	{Name: "iso-ovmf-cdrom-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}},
+	{Name: "iso-ovmf-usb-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}},
+	{Name: "iso-ovmf-cdrom-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4608, BIOS: BIOSOVMF, Machine: MachineQ35, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}},
+	{Name: "iso-ovmf-usb-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Machine: MachineQ35, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}},
 	{Name: "crash-divzero", Tier: Full, Config: Config{SMP: 1, Append: "crash=divzero"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"panic: runtime error: integer divide by zero"}}},
 	{Name: "exit-status", Tier: Full, Config: Config{SMP: 2, Append: "exit=3"}, Expect: Expectation{Outcome: Fail, Status: 3, Output: []string{"2 CPU(s)"}}},
 	{Name: "bad-option", Tier: Full, Config: Config{SMP: 1, Append: "frob=1"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{`unknown option "frob=1"`}}},
 }
+
+// isoTimeout bounds an ISO boot: firmware and GRUB add seconds (OVMF
+// many) before the kernel's own tests.
+const isoTimeout = 5 * time.Minute
 
 // Tier selects how much of the boot matrix to run.
 type Tier int

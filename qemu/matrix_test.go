@@ -32,8 +32,9 @@ func TestMatrixBootsAreValid(t *testing.T) {
 		require.False(t, seen[b.Name], "duplicate boot %s", b.Name)
 		seen[b.Name] = true
 		require.Empty(t, b.Config.Kernel, "%s: the runner sets the kernel", b.Name)
+		require.Empty(t, b.Config.Image, "%s: the runner sets the image", b.Name)
 		c := b.Config
-		c.Kernel = KernelImage
+		c.Kernel, c.Image = KernelImage, BootISO
 		require.NoError(t, c.Validate(), b.Name)
 		if b.Expect.Outcome != 0 && b.Expect.Outcome != Pass {
 			require.NotEmpty(t, b.Expect.Output, "%s: an expected %s names output to look for", b.Name, b.Expect.Outcome)
@@ -101,4 +102,33 @@ func TestExpectationCheck(t *testing.T) {
 	require.NoError(t, Expectation{Outcome: Fail}.Check(fail))
 	require.NoError(t, Expectation{Outcome: Fail, Status: 3}.Check(fail))
 	require.EqualError(t, Expectation{Outcome: Fail, Status: 4}.Check(fail), "want kernel status 4, got fail (status 3) in 0.00s")
+}
+
+// TestMatrixISOBoots: the boots of the ISO are all there, the
+// SeaBIOS CD one in the smoke tier; each has 4 GiB or more and 4 CPUs.
+func TestMatrixISOBoots(t *testing.T) {
+	type key struct{ bios, media, machine string }
+	found := map[key]Tier{}
+	for _, b := range Matrix(Full) {
+		c := b.Config.withDefaults()
+		if c.Media == MediaKernel {
+			continue
+		}
+		require.GreaterOrEqual(t, c.MemMiB, 4096, b.Name)
+		require.Equal(t, 4, c.SMP, b.Name)
+		require.NotEmpty(t, c.Append, "%s: without a command line GRUB waits at its menu", b.Name)
+		m := c.Machine
+		if m == "" {
+			m = MachinePC
+		}
+		found[key{c.BIOS, c.Media, m}] = b.Tier
+	}
+	require.Equal(t, Smoke, found[key{BIOSSeaBIOS, MediaCDROM, MachinePC}])
+	for _, k := range []key{
+		{BIOSOVMF, MediaCDROM, MachinePC}, {BIOSOVMF, MediaUSB, MachinePC},
+		{BIOSOVMF, MediaCDROM, MachineQ35}, {BIOSOVMF, MediaUSB, MachineQ35},
+	} {
+		_, ok := found[k]
+		require.True(t, ok, "missing ISO boot %v", k)
+	}
 }

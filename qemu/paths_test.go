@@ -49,3 +49,25 @@ func TestFindQEMU(t *testing.T) {
 	require.NoError(t, err, "a path is used as it is")
 	require.Equal(t, fake, got)
 }
+
+func TestFindOVMF(t *testing.T) {
+	dir := t.TempDir()
+	fw := filepath.Join(dir, "OVMF.fd")
+	require.NoError(t, os.WriteFile(fw, []byte("fw"), 0o644))
+	got, err := FindOVMF(fw)
+	require.NoError(t, err)
+	require.Equal(t, fw, got)
+
+	_, err = FindOVMF(filepath.Join(dir, "missing.fd"))
+	require.ErrorIs(t, err, ErrNoOVMF)
+	require.ErrorContains(t, err, "missing.fd")
+	_, err = FindOVMF(dir)
+	require.ErrorIs(t, err, ErrNoOVMF, "a directory is no firmware")
+
+	saved := OVMFPaths
+	t.Cleanup(func() { OVMFPaths = saved })
+	OVMFPaths = []string{filepath.Join(dir, "nothing.fd"), fw}
+	got, err = FindOVMF("")
+	require.NoError(t, err)
+	require.Equal(t, fw, got, "the first of OVMFPaths that exists")
+}

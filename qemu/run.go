@@ -27,15 +27,23 @@ var errTimedOut = errors.New("qemu: timeout")
 // diagnostics (stderr) too, and keeps both in the Result. On timeout, or
 // when ctx is done, it kills QEMU and everything QEMU started; QEMU is
 // also killed if the calling process dies. The error is for a Config that
-// does not validate, QEMU missing or failing to start, and ctx being
-// canceled (with the Result of the killed run); a boot that failed in any
-// way is an Outcome, not an error.
+// does not validate, QEMU or the UEFI firmware (BIOSOVMF) missing, QEMU
+// failing to start, and ctx being canceled (with the Result of the killed
+// run); a boot that failed in any way is an Outcome, not an error.
 func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	args, err := c.Args()
 	if err != nil {
 		return nil, err
 	}
 	c = c.withDefaults()
+	if c.BIOS == BIOSOVMF {
+		if c.Firmware, err = FindOVMF(c.Firmware); err != nil {
+			return nil, err
+		}
+		if args, err = c.Args(); err != nil {
+			return nil, err
+		}
+	}
 	if !c.Interactive {
 		dir, err := os.MkdirTemp("", "qemurun")
 		if err != nil {

@@ -20,7 +20,7 @@ lintok=1
 make --no-print-directory lint || { lintok=0; bad=1; }
 
 echo "== QEMU ($tier)"
-if bash tools/deps.sh qemu && make --no-print-directory build; then
+if bash tools/deps.sh image && make --no-print-directory build image; then
 	SMPGO_QEMU=$tier go test -count=1 -v -run 'TestBoots' -timeout 80m ./qemu/ 2>&1 | tee "$log" || bad=1
 else
 	echo "QEMU boots not run: build or deps failed"

@@ -23,11 +23,15 @@ flags:
   -mem MiB           guest memory (default 1024)
   -nic none|e1000|virtio   network device on restricted user networking (default none)
   -hostfwd tcp:127.0.0.1:HOST-:GUEST   forward a host port to the guest (repeatable; needs -nic)
-  -bios seabios|qboot      firmware (default seabios)
+  -bios seabios|qboot|ovmf firmware (default seabios; ovmf is UEFI and boots -cdrom or -usb only)
+  -firmware PATH     UEFI firmware image for -bios ovmf (default: the ovmf package's OVMF.fd)
   -machine pc|q35          machine type (default QEMU's, pc)
   -accel tcg|kvm           accelerator (default tcg, multi-threaded)
   -timeout DURATION  kill QEMU after this long (default 2m; none with -i; 0 = none)
   -kernel PATH       kernel image (default build/kernel.img, built with 'make build' if missing)
+  -cdrom PATH        boot the bootable ISO (make image: build/smpgo.iso) from a CD instead, through GRUB;
+                     the command line reaches GRUB as an SMBIOS OEM string (none: GRUB's menu)
+  -usb PATH          boot the bootable ISO from a USB stick (xHCI) instead
   -elf PATH          kernel ELF for symbolising panics (default kernel.elf beside the image)
   -mark TEXT         report when the first line containing TEXT appeared (repeatable)
   -device SPEC       add a QEMU device, e.g. edu (repeatable)
@@ -60,6 +64,18 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cfg.Accel, "accel", qemu.AccelTCG, "")
 	timeout := fs.Duration("timeout", 2*time.Minute, "")
 	fs.StringVar(&o.kernel, "kernel", "", "")
+	fs.StringVar(&o.cfg.Firmware, "firmware", "", "")
+	media := func(m string) func(string) error {
+		return func(p string) error {
+			if o.cfg.Media != "" {
+				return fmt.Errorf("-%s: the ISO is already given by -%s", m, o.cfg.Media)
+			}
+			o.cfg.Media, o.cfg.Image = m, p
+			return nil
+		}
+	}
+	fs.Func("cdrom", "", media(qemu.MediaCDROM))
+	fs.Func("usb", "", media(qemu.MediaUSB))
 	fs.StringVar(&o.elf, "elf", "", "")
 	fs.Func("mark", "", func(s string) error { o.cfg.Marks = append(o.cfg.Marks, s); return nil })
 	fs.Func("device", "", func(s string) error { o.cfg.Extra = append(o.cfg.Extra, "-device", s); return nil })
@@ -95,6 +111,9 @@ func parseFlags(args []string) (options, error) {
 	}
 
 	// Validate everything now, before building or booting anything.
+	if o.cfg.Media != "" && o.kernel != "" {
+		return o, fmt.Errorf("-kernel and -%s: boot one or the other", o.cfg.Media)
+	}
 	check := o.cfg
 	check.Kernel = qemu.KernelImage
 	if o.kernel != "" {

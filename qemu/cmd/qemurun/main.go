@@ -48,15 +48,23 @@ func run(ctx context.Context, args []string, dir string, stdin io.Reader, stdout
 	if _, err := qemu.FindQEMU(o.cfg.Binary); err != nil {
 		return fail(err)
 	}
-	kernel, err := findKernel(ctx, o.kernel, dir, stderr)
-	if err != nil {
-		return fail(err)
+	var kernelDir string
+	if o.cfg.Media == "" {
+		kernel, err := findKernel(ctx, o.kernel, dir, stderr)
+		if err != nil {
+			return fail(err)
+		}
+		o.cfg.Kernel, kernelDir = kernel, filepath.Dir(kernel)
+	} else {
+		if _, err := os.Stat(o.cfg.Image); err != nil {
+			return fail(fmt.Errorf("-%s: %w (build it with 'make image')", o.cfg.Media, err))
+		}
+		kernelDir = filepath.Dir(o.cfg.Image) // build/: kernel.elf is beside smpgo.iso
 	}
-	o.cfg.Kernel = kernel
 	o.cfg.Stdin = stdin
 	elfPath := o.elf
 	if elfPath == "" {
-		elfPath = filepath.Join(filepath.Dir(kernel), filepath.Base(qemu.KernelELF))
+		elfPath = filepath.Join(kernelDir, filepath.Base(qemu.KernelELF))
 	}
 
 	res, err := qemu.Run(ctx, o.cfg, stdout)

@@ -62,6 +62,16 @@ func TestParseFlagsTimeouts(t *testing.T) {
 	}
 }
 
+func TestParseFlagsISO(t *testing.T) {
+	o, err := parseFlags([]string{"-usb", "build/smpgo.iso", "-bios", "ovmf", "-firmware", "/fw.fd", "-machine", "q35", "--", "test=Boot/"})
+	require.NoError(t, err)
+	require.Equal(t, qemu.MediaUSB, o.cfg.Media)
+	require.Equal(t, "build/smpgo.iso", o.cfg.Image)
+	require.Equal(t, "/fw.fd", o.cfg.Firmware)
+	require.Equal(t, "test=Boot/", o.cfg.Append)
+	require.Empty(t, o.kernel)
+}
+
 func TestParseFlagsWordsWithoutDashes(t *testing.T) {
 	o, err := parseFlags([]string{"-smp", "2", "test=Sched"})
 	require.NoError(t, err)
@@ -80,7 +90,12 @@ func TestUsageErrors(t *testing.T) {
 		"-nic rtl8139":                    "qemurun: -nic rtl8139: want none, e1000 or virtio",
 		"-hostfwd tcp:127.0.0.1:80-:80":   "qemurun: -hostfwd tcp:127.0.0.1:80-:80: needs a NIC (-nic e1000 or -nic virtio)",
 		"-nic e1000 -hostfwd tcp::80-:80": `qemurun: -hostfwd tcp::80-:80: host address "" is not 127.0.0.1 (want tcp:127.0.0.1:HOSTPORT-:GUESTPORT)`,
-		"-bios ovmf":                      "qemurun: -bios ovmf: want seabios or qboot",
+		"-bios uboot":                     "qemurun: -bios uboot: want seabios, qboot or ovmf",
+		"-bios ovmf":                      "qemurun: -bios ovmf: UEFI boots the ISO only (-cdrom or -usb), not -kernel",
+		"-bios qboot -cdrom a.iso":        "qemurun: -bios qboot: boots -kernel only, not the ISO (-cdrom)",
+		"-cdrom a.iso -usb a.iso":         "qemurun: invalid value \"a.iso\" for flag -usb: -usb: the ISO is already given by -cdrom (see qemurun -h)",
+		"-kernel k -usb a.iso":            "qemurun: -kernel and -usb: boot one or the other",
+		"-cdrom /nonexistent/smpgo.iso":   "qemurun: -cdrom: stat /nonexistent/smpgo.iso: no such file or directory (build it with 'make image')",
 		"-machine virt":                   "qemurun: -machine virt: want pc or q35",
 		"-accel hvf":                      "qemurun: -accel hvf: want tcg or kvm",
 		"-timeout -1s":                    "qemurun: -timeout -1s: cannot be negative",
