@@ -5,6 +5,7 @@ go 1.26.4
 require (
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/arch v0.32.0
+	golang.org/x/image v0.47.0
 )
 
 require (

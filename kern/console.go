@@ -35,6 +35,7 @@ func conPutc(c byte) {
 	amd64.Outb(com1, c)
 }
 
+// conWrite writes b to the serial port and the screen console.
 func conWrite(b []byte) {
 	for _, c := range b {
 		if c == '\n' {
@@ -42,6 +43,7 @@ func conWrite(b []byte) {
 		}
 		conPutc(c)
 	}
+	scr.Write(b)
 }
 
 // conGetc returns a received byte, if any.

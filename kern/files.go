@@ -147,12 +147,13 @@ func sysWriteFd(c *CPU, fd int, buf, n uintptr) int64 {
 	case fdConsole:
 		unlockSched()
 		conLock.Acquire(thisCPU())
-		for i := uintptr(0); i < n; i++ {
-			c := amd64.Load8(buf + i)
-			if c == '\n' {
-				conPutc('\r')
+		var chunk [64]byte
+		for i := uintptr(0); i < n; i += uintptr(len(chunk)) {
+			k := int(min(n-i, uintptr(len(chunk))))
+			for j := range k {
+				chunk[j] = amd64.Load8(buf + i + uintptr(j))
 			}
-			conPutc(c)
+			conWrite(chunk[:k])
 		}
 		conLock.Release()
 		return int64(n)
