@@ -80,6 +80,12 @@ func (c Config) validated() (Config, error) {
 			return c, errors.New("qemu: marks: an empty mark would match every line")
 		}
 	}
+	switch {
+	case len(c.Monitor) > 0 && c.MonitorAfter == "":
+		return c, errors.New("qemu: monitor commands need a line to wait for (MonitorAfter)")
+	case len(c.Monitor) > 0 && c.Interactive:
+		return c, errors.New("qemu: monitor commands: the monitor is on the terminal in an interactive run")
+	}
 	return c, nil
 }
 

@@ -57,6 +57,11 @@ func TestBoots(t *testing.T) {
 				require.FileExists(t, iso, "the bootable image: run 'make image' or set SMPGO_ISO")
 				c.Kernel, c.Image = "", iso
 			}
+			var ppm string
+			if b.Expect.Screen {
+				ppm = filepath.Join(t.TempDir(), "screen.ppm")
+				c.MonitorAfter, c.Monitor = qemu.BannerMark, qemu.ScreenCommands(ppm)
+			}
 			var out io.Writer = io.Discard
 			if testing.Verbose() {
 				// Prefixed, so that the kernel's own "--- PASS" lines
@@ -72,6 +77,12 @@ func TestBoots(t *testing.T) {
 			}
 			if err := b.Expect.Check(r); err != nil {
 				t.Fatalf("%s: %v\n%s", b.Name, err, failureReport(r, elfPath))
+			}
+			if b.Expect.Screen {
+				if err := qemu.CheckScreen(r, ppm); err != nil {
+					t.Fatalf("%s: screen: %v\n%s", b.Name, err, failureReport(r, elfPath))
+				}
+				t.Logf("%s: the banner is on the screen's status line", b.Name)
 			}
 		})
 	}

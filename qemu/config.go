@@ -119,6 +119,12 @@ type Config struct {
 	// Marks are substrings to time: Result.Marks records when the first
 	// line containing each appeared.
 	Marks []string
+	// Monitor lists QEMU monitor commands (e.g. "screendump FILE") to run
+	// once a serial line contains MonitorAfter, while the kernel goes on;
+	// what the monitor answered is Result.Monitor. Not for interactive
+	// runs (the monitor is then on the terminal).
+	Monitor      []string
+	MonitorAfter string
 	// Binary is the QEMU executable (default DefaultBinary, looked up in
 	// PATH).
 	Binary string

@@ -24,6 +24,7 @@ type console struct {
 	gotAny  bool
 	marks   []string
 	markTim map[string]time.Duration
+	onMark  func(mark string) // called (from Write) when a mark is first seen
 }
 
 func newConsole(mu *sync.Mutex, out io.Writer, raw bool, marks []string) *console {
@@ -45,6 +46,9 @@ func (c *console) Write(p []byte) (int, error) {
 	for _, m := range c.marks {
 		if _, ok := c.markTim[m]; !ok && bytes.Contains(c.buf[lineStart:], []byte(m)) {
 			c.markTim[m] = t
+			if c.onMark != nil {
+				c.onMark(m)
+			}
 		}
 	}
 	end := len(c.buf)

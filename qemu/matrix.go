@@ -24,7 +24,7 @@ var boots = []Boot{
 	// so that the memory map reaches above 4 GiB. GRUB gets the command
 	// line as an SMBIOS OEM string (Config.Append).
 	{Name: "iso-seabios-cdrom-smp4", Tier: Smoke, Config: Config{SMP: 4, MemMiB: 4096, Media: MediaCDROM, Timeout: isoTimeout,
-		Append: "test=Boot/|Kern/|SMP/(AllCPUs|Topology|TLB)"}},
+		Append: "test=Boot/|Kern/|SMP/(AllCPUs|Topology|TLB)"}, Expect: Expectation{Screen: true}},
 	{Name: "crash-ud2", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=ud2"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"SIGILL: illegal instruction", "kern.ud2"}}},
 	{Name: "crash-kfault", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=kfault"},
@@ -52,12 +52,12 @@ var boots = []Boot{
 	{Name: "pc-smp4-edu", Tier: Full, Config: Config{SMP: 4, Append: "test=Intr|PCI SMPGO_PCI=8086:1237,1234:11e8", Extra: []string{"-device", "edu"}}},
 	{Name: "smp4-witness-panic", Tier: Full, Config: Config{SMP: 4, Append: "witness=panic test=."}},
 	{Name: "smp4-witness-off", Tier: Full, Config: Config{SMP: 4, Append: "witness=off test=Lock/|Witness/"}},
-	{Name: "iso-seabios-usb-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}},
-	{Name: "iso-seabios-cdrom-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, Machine: MachineQ35, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}},
-	{Name: "iso-ovmf-cdrom-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}},
-	{Name: "iso-ovmf-usb-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}},
-	{Name: "iso-ovmf-cdrom-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4608, BIOS: BIOSOVMF, Machine: MachineQ35, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}},
-	{Name: "iso-ovmf-usb-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Machine: MachineQ35, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}},
+	{Name: "iso-seabios-usb-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
+	{Name: "iso-seabios-cdrom-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, Machine: MachineQ35, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
+	{Name: "iso-ovmf-cdrom-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
+	{Name: "iso-ovmf-usb-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
+	{Name: "iso-ovmf-cdrom-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4608, BIOS: BIOSOVMF, Machine: MachineQ35, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
+	{Name: "iso-ovmf-usb-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Machine: MachineQ35, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
 	{Name: "crash-divzero", Tier: Full, Config: Config{SMP: 1, Append: "crash=divzero"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"panic: runtime error: integer divide by zero"}}},
 	{Name: "exit-status", Tier: Full, Config: Config{SMP: 2, Append: "exit=3"}, Expect: Expectation{Outcome: Fail, Status: 3, Output: []string{"2 CPU(s)"}}},
@@ -129,6 +129,10 @@ type Expectation struct {
 	// Program: the boot runs a program (App, Test) whose exit status is
 	// the verdict, so a pass needs no "N passed, N failed" line.
 	Program bool
+	// Screen asks that the boot banner be on the screen console's status
+	// line (CheckScreen): the runner captures the screen through the
+	// monitor once the banner is out.
+	Screen bool
 }
 
 // Check reports how r differs from e, or returns nil.

@@ -36,6 +36,11 @@ type Result struct {
 	// Marks maps each Config.Marks entry seen to the time from QEMU's
 	// start to the first line containing it.
 	Marks map[string]time.Duration
+	// Monitor is what the monitor printed for Config.Monitor's commands
+	// (empty if they never ran: MonitorAfter was not seen); MonitorErr
+	// says why they did not all complete.
+	Monitor    string
+	MonitorErr error
 }
 
 var summaryRE = regexp.MustCompile(`^\s*(?:[\w.-]+:\s*)?(\d+) passed, (\d+) failed(?:, \d+ skipped)?\s*$`)

@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -70,7 +72,20 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	cmd := exec.CommandContext(runCtx, bin, args...)
 	var mu sync.Mutex
 	nmiSent := false
-	stdout := newConsole(&mu, out, c.Interactive, c.Marks)
+	marks := c.Marks
+	mon := monitorJob{done: make(chan struct{})}
+	if len(c.Monitor) > 0 {
+		marks = append(slices.Clone(marks), c.MonitorAfter)
+	}
+	stdout := newConsole(&mu, out, c.Interactive, marks)
+	if len(c.Monitor) > 0 {
+		stdout.onMark = func(m string) {
+			if m == c.MonitorAfter && !mon.started {
+				mon.started = true
+				go mon.run(c.monitorSock, c.Monitor)
+			}
+		}
+	}
 	stderr := newConsole(&mu, out, c.Interactive, nil)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = waitDelay
@@ -106,6 +121,9 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	elapsed := time.Since(start)
 	stdout.flush()
 	stderr.flush()
+	if mon.started {
+		<-mon.done // QEMU is gone: the connection ends at once
+	}
 	if cmd.ProcessState == nil {
 		return nil, fmt.Errorf("qemu: wait for %s: %w", bin, waitErr)
 	}
@@ -118,6 +136,9 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	}
 	if stdout.gotAny {
 		r.FirstLine = stdout.first
+	}
+	if mon.started {
+		r.Monitor, r.MonitorErr = mon.out, mon.err
 	}
 	e := exitInfo{code: cmd.ProcessState.ExitCode(), timeout: timeout}
 	if e.code < 0 && runCtx.Err() != nil {
@@ -143,6 +164,66 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 		return r, ctx.Err()
 	}
 	return r, nil
+}
+
+// monitorJob runs Config.Monitor's commands once.
+type monitorJob struct {
+	started bool // set from the console's Write, read after Wait
+	done    chan struct{}
+	out     string
+	err     error
+}
+
+func (j *monitorJob) run(sock string, cmds []string) {
+	defer close(j.done)
+	j.out, j.err = monitorCommands(sock, cmds, monitorTimeout)
+}
+
+const monitorTimeout = 30 * time.Second
+
+// monitorPrompt ends every answer of QEMU's human monitor.
+const monitorPrompt = "(qemu) "
+
+// monitorCommands connects to the monitor at sock, runs each command,
+// waiting for the prompt that ends its answer, and returns everything
+// the monitor printed after its greeting.
+func monitorCommands(sock string, cmds []string, timeout time.Duration) (string, error) {
+	conn, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return "", fmt.Errorf("qemu: monitor: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return "", fmt.Errorf("qemu: monitor: %w", err)
+	}
+	var all []byte
+	buf := make([]byte, 4096)
+	// prompt reads until the monitor's answer to what was sent ends in a
+	// prompt: the text read after from.
+	prompt := func(from int) error {
+		for !bytes.HasSuffix(all[from:], []byte(monitorPrompt)) {
+			n, err := conn.Read(buf)
+			all = append(all, buf[:n]...)
+			if err != nil {
+				return fmt.Errorf("qemu: monitor: %w", err)
+			}
+		}
+		return nil
+	}
+	if err := prompt(0); err != nil {
+		return "", err
+	}
+	all = all[:0]
+	for _, cmd := range cmds {
+		from := len(all)
+		if _, err := conn.Write([]byte(cmd + "\n")); err != nil {
+			return string(all), fmt.Errorf("qemu: monitor: %s: %w", cmd, err)
+		}
+		if err := prompt(from); err != nil {
+			return string(all), fmt.Errorf("qemu: monitor: %s: %w", cmd, err)
+		}
+	}
+	return string(all), nil
 }
 
 // nmiDump asks QEMU's monitor to inject an NMI into every CPU, and gives
