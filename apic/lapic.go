@@ -55,18 +55,48 @@ const (
 	DefaultBase = 0xfee00000
 )
 
+// IA32_APIC_BASE bits (SDM vol. 3A §10.4.4, §10.12.1).
+const (
+	APIC_BASE_BSP  = 1 << 8  // processor is the BSP
+	APIC_BASE_EXTD = 1 << 10 // x2APIC mode
+	APIC_BASE_EN   = 1 << 11 // xAPIC global enable
+)
+
+// CPUID.01H:ECX.x2APIC[bit 21] (SDM vol. 3A §10.12.1).
+const CPUID_X2APIC = 1 << 21
+
 // base is the LAPIC MMIO base (c) after Init.
 var base uintptr = DefaultBase
+
+// LeftX2APIC is set (c) when firmware handed a CPU over in x2APIC mode
+// and Init switched it back to xAPIC mode, which this driver speaks.
+var LeftX2APIC bool
 
 func read(off uintptr) uint32     { return amd64.Load32(base + off) }
 func write(off uintptr, v uint32) { amd64.Store32(base+off, v) }
 
-// Init enables this CPU's LAPIC with spurious vector spurious, accepts all
-// priorities, and masks LINT0/LINT1 and the timer until they are set up.
+// HasX2APIC reports whether the CPU supports x2APIC mode.
+func HasX2APIC() bool {
+	_, _, ecx, _ := amd64.Cpuid(1, 0)
+	return ecx&CPUID_X2APIC != 0
+}
+
+// Init enables this CPU's LAPIC in xAPIC mode with spurious vector
+// spurious, accepts all priorities, and masks LINT0/LINT1 and the timer
+// until they are set up. The MMIO base is the CPU's own IA32_APIC_BASE,
+// wherever firmware put it. A LAPIC left in x2APIC mode (UEFI firmware on
+// machines with many CPUs does so) is taken back to xAPIC mode the only
+// way the SDM allows (§10.12.5: x2APIC → disabled → xAPIC); APIC IDs
+// above 254 would need x2APIC and are not supported.
 func Init(spurious uint8) {
 	msr := amd64.Rdmsr(amd64.IA32_APIC_BASE)
-	base = uintptr(msr &^ 0xfff)
-	amd64.Wrmsr(amd64.IA32_APIC_BASE, msr|1<<11) // global enable
+	if msr&APIC_BASE_EXTD != 0 {
+		LeftX2APIC = true
+		amd64.Wrmsr(amd64.IA32_APIC_BASE, msr&^(APIC_BASE_EXTD|APIC_BASE_EN))
+		msr &^= APIC_BASE_EXTD
+	}
+	base = uintptr(msr &^ 0xfff & (1<<52 - 1))
+	amd64.Wrmsr(amd64.IA32_APIC_BASE, msr|APIC_BASE_EN) // global enable
 	write(LAPIC_TPR, 0)
 	write(LAPIC_LVT_TIMER, LVT_MASK)
 	write(LAPIC_LVT_LINT0, LVT_MASK)

@@ -67,13 +67,17 @@ func Boot(magic, info uintptr, mb2 []byte, stackLo, stackHi uintptr) {
 	}
 	rngState ^= amd64.Rdtsc()
 
-	haveMADT := scanMADT() // before page 0 (the BIOS data area) is unmapped
+	noMADT := scanMADT() // before page 0 (the BIOS data area) is unmapped
+	if noMADT != "" {
+		var l kline
+		l.s("smpgo: ACPI: ").s(noMADT).s(": running on the bootstrap CPU only").nl().print()
+	}
 	scanNUMA()
 	initMemory()
 	initInterrupts()
 	vm.Shootdown = tlbShootdown
 	spin.OnSpin = servicePending
-	if haveMADT {
+	if noMADT == "" {
 		startAPs()
 	}
 	assignCPUDomains()
@@ -161,6 +165,7 @@ func initInterrupts() {
 	amd64.Outb(0xa1, 0xff)
 	apic.Init(vecSpurious)
 	cpus[0].apicID = apic.ID()
+	reportLAPIC()
 	calibrate()
 }
 

@@ -1,8 +1,10 @@
 package kern
 
 import (
+	"github.com/smpgo/smpgo/apic"
 	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/boot/multiboot"
+	"github.com/smpgo/smpgo/vm"
 )
 
 // Boot information from the loader, multiboot 1 (QEMU -kernel) or
@@ -146,6 +148,34 @@ func printBootInfo() {
 	if memDropped > 0 {
 		l.s("smpgo: memory map: ").d(int64(memDropped)).s(" available ranges beyond the kernel's table of ").d(int64(len(memRegions))).s(" ignored").nl().print()
 	}
+}
+
+// reportLAPIC says where the local APIC is and in which mode, and makes
+// its page uncached when it is outside the usual device window.
+func reportLAPIC() {
+	base := apic.Base()
+	var l kline
+	if base >= 1<<32 {
+		l.s("smpgo: LAPIC at ").x(uint64(base)).nl().print()
+		Panic("kern.initInterrupts: LAPIC above the 4 GiB identity map")
+	}
+	if base < 0xfec00000 {
+		vm.SetUncached(base, base+vm.PageSize)
+	}
+	l.s("smpgo: LAPIC at ").x(uint64(base))
+	if madtLAPIC != 0 && madtLAPIC != uint64(base) {
+		l.s(" (the MADT says ").x(madtLAPIC).s(")")
+	}
+	l.s(", xAPIC mode")
+	if apic.LeftX2APIC {
+		l.s(" (firmware left x2APIC mode on)")
+	}
+	if apic.HasX2APIC() {
+		l.s(", x2APIC supported")
+	} else {
+		l.s(", no x2APIC")
+	}
+	l.s(", ").d(int64(madtIOAPICs)).s(" IOAPIC(s) in the MADT").nl().print()
 }
 
 // parseMultiboot copies the command line and memory map of a multiboot 1

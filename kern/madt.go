@@ -15,7 +15,9 @@ import (
 var (
 	madtAPICIDs [MaxCPU]uint32
 	madtCPUs    int
-	madtExtra   int // CPUs beyond MaxCPU, ignored
+	madtExtra   int    // CPUs beyond MaxCPU, ignored
+	madtLAPIC   uint64 // local APIC address (§5.2.12, or the type 5 override)
+	madtIOAPICs int
 	rsdpAddr    uintptr
 )
 
@@ -44,28 +46,40 @@ func findRSDP() uintptr {
 	return 0
 }
 
-// scanMADT fills madtAPICIDs; it reports false when there is no MADT.
-// The RSDP is the boot loader's copy (multiboot2 ACPI tags: UEFI machines
-// have no RSDP in the BIOS area), else found by scanning the BIOS area.
-func scanMADT() bool {
+// scanMADT fills madtAPICIDs and madtLAPIC. It returns "" or why the
+// tables give no CPUs to start, in words for the console: the kernel then
+// runs on the bootstrap CPU alone. The RSDP is the boot loader's copy
+// (multiboot2 ACPI tags: UEFI machines have none in the BIOS area), else
+// found by scanning the BIOS area. Tables must lie in the 4 GiB identity
+// map.
+func scanMADT() string {
 	if bootRSDPLen > 0 {
 		rsdpAddr = uintptr(unsafe.Pointer(&bootRSDP))
 	} else {
 		rsdpAddr = findRSDP()
 	}
 	if rsdpAddr == 0 {
-		return false
+		return "no RSDP from the boot loader or in the BIOS area"
+	}
+	if sumBytes(rsdpAddr, 20) != 0 {
+		rsdpAddr = 0
+		return "RSDP checksum is wrong"
 	}
 	rev := amd64.Load8(rsdpAddr + 15)
 	root := uintptr(amd64.Load32(rsdpAddr + 16))
 	entry := uintptr(4)
-	if x := uintptr(amd64.Load64(rsdpAddr + 24)); rev >= 2 && x != 0 && x < 1<<32 {
+	if x := uintptr(amd64.Load64(rsdpAddr + 24)); rev >= 2 && x != 0 && x < 1<<32 && sumBytes(rsdpAddr, 36) == 0 {
 		root, entry = x, 8
 	}
 	if root == 0 || root >= 1<<32 {
-		return false
+		return "RSDP gives no RSDT or XSDT below 4 GiB"
 	}
-	n := (uintptr(amd64.Load32(root+4)) - 36) / entry
+	rootLen := uintptr(amd64.Load32(root + 4))
+	if sig := amd64.Load32(root); (sig != 0x54445352 && sig != 0x54445358) || rootLen < 36 || rootLen > 1<<20 || sumBytes(root, rootLen) != 0 { // "RSDT", "XSDT"
+		return "RSDT/XSDT has a wrong signature, length or checksum"
+	}
+	why := "no MADT (APIC table) in the RSDT/XSDT"
+	n := (rootLen - 36) / entry
 	for i := uintptr(0); i < n; i++ {
 		var t uintptr
 		if entry == 8 {
@@ -77,25 +91,34 @@ func scanMADT() bool {
 			continue
 		}
 		length := uintptr(amd64.Load32(t + 4))
-		if sumBytes(t, length) != 0 {
+		if length < 44 || length > 1<<20 || sumBytes(t, length) != 0 {
+			why = "MADT has a wrong length or checksum"
 			continue
 		}
+		madtLAPIC = uint64(amd64.Load32(t + 36))
 		for p := t + 44; p+2 <= t+length; {
 			typ, l := amd64.Load8(p), uintptr(amd64.Load8(p+1))
-			if l < 2 {
+			if l < 2 || p+l > t+length {
 				break
 			}
 			switch {
-			case typ == 0 && l >= 8 && amd64.Load32(p+4)&1 != 0:
+			case typ == 0 && l >= 8 && amd64.Load32(p+4)&1 != 0: // Processor Local APIC
 				addCPU(uint32(amd64.Load8(p + 3)))
-			case typ == 9 && l >= 16 && amd64.Load32(p+8)&1 != 0:
+			case typ == 9 && l >= 16 && amd64.Load32(p+8)&1 != 0: // Processor Local x2APIC
 				addCPU(amd64.Load32(p + 4))
+			case typ == 5 && l >= 12: // Local APIC Address Override
+				madtLAPIC = amd64.Load64(p + 4)
+			case typ == 1 && l >= 12: // I/O APIC
+				madtIOAPICs++
 			}
 			p += l
 		}
-		return true
+		if madtCPUs == 0 {
+			return "MADT lists no enabled CPU"
+		}
+		return ""
 	}
-	return false
+	return why
 }
 
 func addCPU(id uint32) {
