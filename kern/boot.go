@@ -67,17 +67,17 @@ func Boot(magic, info uintptr, mb2 []byte, stackLo, stackHi uintptr) {
 	}
 	rngState ^= amd64.Rdtsc()
 
-	noMADT := scanMADT() // before page 0 (the BIOS data area) is unmapped
-	if noMADT != "" {
+	acpiProblem = scanMADT() // before page 0 (the BIOS data area) is unmapped
+	if acpiProblem != "" {
 		var l kline
-		l.s("smpgo: ACPI: ").s(noMADT).s(": running on the bootstrap CPU only").nl().print()
+		l.s("smpgo: ACPI: ").s(acpiProblem).s(": running on the bootstrap CPU only").nl().print()
 	}
 	scanNUMA()
 	initMemory()
 	initInterrupts()
 	vm.Shootdown = tlbShootdown
 	spin.OnSpin = servicePending
-	if noMADT == "" {
+	if acpiProblem == "" {
 		startAPs()
 	}
 	assignCPUDomains()

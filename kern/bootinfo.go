@@ -27,6 +27,10 @@ var (
 
 	bootFB    multiboot.Framebuffer
 	bootHasFB bool
+
+	// acpiProblem says why the ACPI tables gave no CPUs to start ("" if
+	// they did): the kernel then runs on the bootstrap CPU alone.
+	acpiProblem string
 )
 
 // BootInfo describes how the kernel was loaded, for the shell and tests.

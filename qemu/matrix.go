@@ -58,6 +58,8 @@ var boots = []Boot{
 	{Name: "iso-ovmf-usb-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
 	{Name: "iso-ovmf-cdrom-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4608, BIOS: BIOSOVMF, Machine: MachineQ35, Media: MediaCDROM, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
 	{Name: "iso-ovmf-usb-q35-smp4", Tier: Full, Config: Config{SMP: 4, MemMiB: 4096, BIOS: BIOSOVMF, Machine: MachineQ35, Media: MediaUSB, Timeout: isoTimeout, Append: "test=."}, Expect: Expectation{Screen: true}},
+	{Name: "no-acpi-smp2", Tier: Full, Config: Config{SMP: 2, Extra: []string{"-machine", "acpi=off"}, Append: "test=Boot/|Kern/"},
+		Expect: Expectation{Output: []string{"smpgo: ACPI: no RSDP", "1 CPU(s)"}}},
 	{Name: "crash-divzero", Tier: Full, Config: Config{SMP: 1, Append: "crash=divzero"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"panic: runtime error: integer divide by zero"}}},
 	{Name: "exit-status", Tier: Full, Config: Config{SMP: 2, Append: "exit=3"}, Expect: Expectation{Outcome: Fail, Status: 3, Output: []string{"2 CPU(s)"}}},
