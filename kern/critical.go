@@ -53,14 +53,18 @@ func CriticalEnterCPU() (cpu int, tok uintptr) {
 // CriticalExitCPU leaves a section entered with CriticalEnterCPU.
 func CriticalExitCPU(tok uintptr) {
 	t := &threads[threadIndexOf(tok)]
-	t.critNest--
-	if t.critNest == 0 && t.preemptPending != 0 {
-		t.preemptPending = 0
-		procUnpin()
-		rawSyscall(sysSchedYieldNr, 0, 0) // the deferred preemption
+	if t.critNest--; t.critNest == 0 && t.preemptPending != 0 {
+		criticalExitPreempt(t)
 		return
 	}
 	procUnpin()
+}
+
+// criticalExitPreempt takes the preemption the tick deferred.
+func criticalExitPreempt(t *Thread) {
+	t.preemptPending = 0
+	procUnpin()
+	rawSyscall(sysSchedYieldNr, 0, 0)
 }
 
 func critEnter() (cpu int, t uintptr)

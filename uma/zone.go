@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/smpgo/smpgo/kern"
 	"github.com/smpgo/smpgo/witness"
 )
 
@@ -177,14 +178,29 @@ func (z *RawZone) PhysAddr(p uintptr) uintptr {
 // the critical-section check report it).
 func (z *RawZone) Alloc(flags Flags) (uintptr, error) {
 	if z.flags&(Debug|NoCache) == 0 {
-		cpu, tok := enter()
+		// enter/exit written out: the fast path is all call and return
+		// (indirect jumps, dear under TCG) if they are not inlined.
+		var cpu int
+		var tok uintptr
+		if fake == nil {
+			cpu, tok = kern.CriticalEnterCPU()
+		} else {
+			cpu = fake.enter()
+		}
 		c := &z.cpus[cpu]
-		if b := c.alloc; b != nil && b.n > 0 {
+		b := c.alloc
+		if b != nil && b.n > 0 {
 			b.n--
 			p := b.items[b.n]
 			c.allocs++
-			exit(cpu, tok)
-			z.construct(p, flags)
+			if fake == nil {
+				kern.CriticalExitCPU(tok)
+			} else {
+				fake.exit(cpu)
+			}
+			if flags&M_ZERO != 0 || z.args.Ctor != nil {
+				z.construct(p, flags)
+			}
 			return p, nil
 		}
 		exit(cpu, tok)
@@ -218,13 +234,23 @@ func (z *RawZone) Free(p uintptr) {
 		z.dtors.Add(1)
 	}
 	if z.flags&(Debug|NoCache) == 0 && z.sleepers.Load() == 0 {
-		cpu, tok := enter()
+		var cpu int
+		var tok uintptr
+		if fake == nil {
+			cpu, tok = kern.CriticalEnterCPU()
+		} else {
+			cpu = fake.enter()
+		}
 		c := &z.cpus[cpu]
 		if b := c.free; b != nil && b.n < len(b.items) {
 			b.items[b.n] = p
 			b.n++
 			c.frees++
-			exit(cpu, tok)
+			if fake == nil {
+				kern.CriticalExitCPU(tok)
+			} else {
+				fake.exit(cpu)
+			}
 			return
 		}
 		exit(cpu, tok)
