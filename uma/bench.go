@@ -83,6 +83,43 @@ func poolLoop(n int) {
 
 func perOp(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / float64(n) }
 
+// rounds interleaves the variants in short rounds, so that a change in
+// the host's load (2 cores shared by several QEMUs) hits all of them
+// alike; it returns each variant's ns per operation.
+func rounds(n int, variants ...func(n int) time.Duration) []float64 {
+	const r = 20
+	tot := make([]time.Duration, len(variants))
+	per := max(1, n/r)
+	for i := 0; i < r; i++ {
+		for v, f := range variants {
+			tot[v] += f(per)
+		}
+	}
+	out := make([]float64, len(variants))
+	for v := range out {
+		out[v] = perOp(tot[v], per*r)
+	}
+	return out
+}
+
+func timed(f func(n int)) func(n int) time.Duration {
+	return func(n int) time.Duration {
+		t0 := time.Now()
+		f(n)
+		return time.Since(t0)
+	}
+}
+
+func newLoop(n int) {
+	for i := 0; i < n; i++ {
+		p := new(item64)
+		p[0] = byte(i)
+		sinks[i&15] = p
+	}
+	runtime.GC() // the collection this garbage costs, amortised
+	clear(sinks[:])
+}
+
 func benchAllocFree(b *kern.B) {
 	b.StopTimer()
 	benchZones()
@@ -90,56 +127,43 @@ func benchAllocFree(b *kern.B) {
 	poolLoop(1000)
 	s0 := benchZone.Stats()
 	b.StartTimer()
-	t0 := time.Now()
-	zoneLoop(benchZone, b.N)
-	uma := perOp(time.Since(t0), b.N)
+	r := rounds(b.N,
+		timed(func(n int) { zoneLoop(benchZone, n) }),
+		timed(poolLoop),
+		timed(func(n int) { zoneLoop(benchOne, n) }),
+	)
 	b.StopTimer()
+	gcNew := rounds(max(1, b.N/4), timed(newLoop))[0] // GC-heavy: fewer rounds
 	s1 := benchZone.Stats()
-	b.ReportMetric(float64(s1.SlowAllocs-s0.SlowAllocs+s1.SlowFrees-s0.SlowFrees)/float64(2*b.N)*100, "slow%")
-
-	t0 = time.Now()
-	poolLoop(b.N)
-	pool := perOp(time.Since(t0), b.N)
-
-	t0 = time.Now()
-	for i := 0; i < b.N; i++ {
-		p := new(item64)
-		p[0] = byte(i)
-		sinks[i&15] = p
-	}
-	runtime.GC() // the collection this garbage costs, amortised
-	gcNew := perOp(time.Since(t0), b.N)
-	clear(sinks[:])
-
-	t0 = time.Now()
-	zoneLoop(benchOne, b.N)
-	one := perOp(time.Since(t0), b.N)
 	b.StartTimer()
-
+	uma, pool, one := r[0], r[1], r[2]
+	b.ReportMetric(uma, "uma-ns")
 	b.ReportMetric(pool, "pool-ns")
 	b.ReportMetric(gcNew, "new+gc-ns")
 	b.ReportMetric(one, "1lock-ns")
 	b.ReportMetric(pool/uma, "pool/uma")
 	b.ReportMetric(gcNew/uma, "new+gc/uma")
 	b.ReportMetric(one/uma, "1lock/uma")
+	b.ReportMetric(float64(s1.SlowAllocs-s0.SlowAllocs+s1.SlowFrees-s0.SlowFrees)/float64(2*b.N)*100, "slow%")
 }
 
 // benchContended: two CPUs allocating and freeing from the same zone at
-// once, UMA against the single-lock slab (and sync.Pool).
+// once, UMA against the single-lock slab (and sync.Pool), interleaved.
 func benchContended(b *kern.B) {
 	if kern.NumCPU() < 2 {
 		b.Skip("needs 2 CPUs")
 		return
 	}
-	b.StopTimer()
 	benchZones()
-	n := max(1, b.N/2)
-	uma := perOp(onCPUs(2, func(int) { zoneLoop(benchZone, n) }), 2*n)
-	one := perOp(onCPUs(2, func(int) { zoneLoop(benchOne, n) }), 2*n)
-	pool := perOp(onCPUs(2, func(int) { poolLoop(n) }), 2*n)
-	b.StartTimer()
-	// The measured time: the UMA run again, so ns/op is UMA's.
-	onCPUs(2, func(int) { zoneLoop(benchZone, n) })
+	on2 := func(f func(n int)) func(n int) time.Duration {
+		return func(n int) time.Duration { return onCPUs(2, func(int) { f(max(1, n/2)) }) }
+	}
+	r := rounds(b.N,
+		on2(func(n int) { zoneLoop(benchZone, n) }),
+		on2(func(n int) { zoneLoop(benchOne, n) }),
+		on2(poolLoop),
+	)
+	uma, one, pool := r[0], r[1], r[2]
 	b.ReportMetric(uma, "uma-ns")
 	b.ReportMetric(one, "1lock-ns")
 	b.ReportMetric(pool, "pool-ns")
