@@ -639,8 +639,13 @@ func testSleepWithSpin(t *kern.T) {
 	if !found {
 		t.Errorf("nanosleep in a bare critical section was not reported")
 	}
-	if d := kern.CriticalBlocks() - blocks0; d != 2 {
-		t.Errorf("kernel counted %d blocks in critical sections, want 2", d)
+	// The counter is global: other goroutines' blocks (e.g. a runtime lock
+	// contended under procPin) may add to it, so 2 is a lower bound; the
+	// reports above identify this goroutine's two exactly.
+	if d := kern.CriticalBlocks() - blocks0; d < 2 {
+		t.Errorf("kernel counted %d blocks in critical sections, want at least 2", d)
+	} else if d > 2 {
+		t.Logf("%d blocks in critical sections counted, %d by other goroutines meanwhile", d, d-2)
 	}
 }
 
