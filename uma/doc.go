@@ -24,10 +24,11 @@
 // use after free, double free and frees of foreign addresses. NoCache
 // makes a single-lock slab allocator of the same keg, for comparison.
 //
-// Locks (sync.Mutex until the lock package lands): zone domain, then keg
-// domain, then the keg's slab map. None is held inside a critical
-// section: the slow paths leave it, lock, and re-check the CPU's state
-// when they come back (the goroutine may have moved).
+// Locks (locks.go): the lock package's sleep mutexes, rw and sx locks,
+// so WITNESS checks their order and lock profiling sees contention. None
+// is held inside a critical section: the slow paths leave it, lock, and
+// re-check the CPU's state when they come back (the goroutine may have
+// moved).
 //
 // The bookkeeping is host-tested on a fake machine (uma_test.go); the
 // self-tests in selftests.go run the same checks in the kernel.

@@ -2,7 +2,6 @@ package uma
 
 import (
 	"math/bits"
-	"sync"
 )
 
 // Kegs and slabs (FreeBSD uma_keg/uma_slab): a keg carves slabs of
@@ -33,7 +32,7 @@ const (
 
 // kegDomain is a keg's slabs from one domain.
 type kegDomain struct {
-	mu      sync.Mutex
+	mu      zmutex
 	partial map[*slab]struct{} // (mu) some items free
 	free    map[*slab]struct{} // (mu) all items free
 	nfull   int                // (mu)
@@ -49,7 +48,7 @@ type keg struct {
 	ipers     int // items per slab
 	doms      []kegDomain
 
-	mapMu sync.RWMutex
+	mapMu zrw
 	slabs map[uintptr]*slab // (mapMu) by slab address
 }
 
@@ -74,7 +73,9 @@ func newKeg(stride uintptr, ndom int) *keg {
 	k := &keg{stride: stride, doms: make([]kegDomain, ndom), slabs: map[uintptr]*slab{}}
 	k.order, k.ipers = slabOrder(stride)
 	k.slabBytes = uintptr(pageSize) << k.order
+	k.mapMu.init("uma slab map")
 	for i := range k.doms {
+		k.doms[i].mu.init("uma keg domain")
 		k.doms[i].partial = map[*slab]struct{}{}
 		k.doms[i].free = map[*slab]struct{}{}
 	}

@@ -74,7 +74,7 @@ type cpuCache struct {
 
 // zoneDomain is a zone's per-domain bucket cache.
 type zoneDomain struct {
-	mu      sync.Mutex
+	mu      zmutex
 	full    []*bucket // (mu) LIFO of full buckets
 	empty   []*bucket // (mu) spare empty buckets
 	ws      wss       // (mu)
@@ -109,11 +109,11 @@ type RawZone struct {
 	bucketAllocs, slowAllocs       atomic.Uint64
 	slowFrees, drains, trimmedPage atomic.Uint64
 
-	lockedMu sync.Mutex // NoCache zones: the single lock
+	lockedMu zmutex // NoCache zones: the single lock
 
 	// trimMu serialises Trim and Drain with each other and with Stats,
 	// so a snapshot never sees items half-way from a cache to the keg.
-	trimMu sync.Mutex
+	trimMu zsx
 }
 
 const poisonWord = 0xdeadc0dedeadc0de
@@ -142,6 +142,11 @@ func NewZone(name string, a Args) (*RawZone, error) {
 		wake:  make(chan struct{}, 1),
 	}
 	z.poison = a.Flags&Debug != 0 && a.Init == nil && a.Fini == nil
+	z.lockedMu.init("uma single-lock slab")
+	z.trimMu.init("uma zone trim")
+	for d := range z.doms {
+		z.doms[d].mu.init("uma zone domain")
+	}
 	z.bsize = a.BucketSize
 	if z.bsize <= 0 {
 		z.bsize = BucketSize(int(stride))
