@@ -267,6 +267,25 @@ func dialFake(t *testing.T, a *Stack, clk *FakeClock) *TCPConn {
 	}
 }
 
+// waitLinkQuiet waits (real time, bounded) until every frame sent on the
+// link in both directions has been delivered or lost and nothing new was
+// sent for a few milliseconds: the probe and its answer have both landed.
+// A fixed sleep flaked on a loaded host.
+func waitLinkQuiet(t *testing.T, l *memlink.Link) {
+	t.Helper()
+	var last [2]memlink.Counters
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(3 * time.Millisecond)
+		ab, ba := l.Counters()
+		settled := ab.Sent == ab.Delivered+ab.Lost && ba.Sent == ba.Delivered+ba.Lost
+		if settled && ab == last[0] && ba == last[1] {
+			return
+		}
+		last = [2]memlink.Counters{ab, ba}
+	}
+	t.Fatalf("link never went quiet")
+}
+
 func TestTCPKeepaliveDropsDeadPeer(t *testing.T) {
 	clk := NewFakeClock()
 	cfg := Config{Seed: 47, Clock: clk}
@@ -285,7 +304,7 @@ func TestTCPKeepaliveDropsDeadPeer(t *testing.T) {
 	// A live peer answers probes: still established after several.
 	for i := 0; i < 10; i++ {
 		clk.Advance(30 * time.Second)
-		time.Sleep(2 * time.Millisecond)
+		waitLinkQuiet(t, l)
 	}
 	assert.Equal(t, "ESTABLISHED", c.State())
 	l.SetFaults(memlink.Faults{Loss: 1})
