@@ -31,6 +31,13 @@ var Order = [][]string{
 	{"vm map (user)", "vm object", "vm page", "pmap", "vm page free queue"},
 	// UMA: zone before keg, keg before the per-domain page allocator.
 	{"UMA zone", "UMA keg", "vm page free queue"},
+	// The network stack (net/inet doc.go, "Locking"; Giant before all of
+	// it by Giant's own rules): a connection's inp lock, then its
+	// listener's, the connection/port tables (pcbinfo hash), routes and
+	// interface addresses, an interface's ARP cache (link-layer entries),
+	// IP reassembly, then the driver's own locks inside Transmit.
+	{"tcpinp", "tcplisten", "tcphash", "inet rt", "lle", "ipreass", "memlink"},
+	{"udpinp", "udphash", "inet rt"},
 
 	// Spin locks, outermost first (subr_witness.c's spin list): sleep
 	// queue and turnstile chains before the scheduler lock, callouts and

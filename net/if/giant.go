@@ -4,13 +4,13 @@ import (
 	"sync"
 
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/nlock"
 )
 
 // Giant is the lock that non-MPSAFE drivers run under (and the whole
-// stack, in the stack's Giant mode). It defaults to a plain mutex; the
-// kernel installs the lock package's Giant with SetGiant at boot, before
-// any interface is attached.
-var Giant sync.Locker = new(sync.Mutex)
+// stack, in the stack's Giant mode): nlock.Giant, which in the kernel is
+// lock.Giant. SetGiant replaces it (before any interface is attached).
+var Giant = nlock.Giant()
 
 // SetGiant installs the system's Giant lock.
 func SetGiant(l sync.Locker) { Giant = l }
@@ -21,7 +21,7 @@ type giantTx struct {
 	ifp  *Interface // (c)
 	wake chan struct{}
 
-	mu      sync.Mutex
+	mu      nlock.Mutex
 	q       mbuf.Queue // (mu) packets waiting for the worker
 	qs      []int      // (mu) each waiting packet's transmit queue, in q's order
 	stopped bool       // (mu)
@@ -33,6 +33,7 @@ func newGiantTx(ifp *Interface, limit int) *giantTx {
 		limit = 512
 	}
 	g := &giantTx{ifp: ifp, wake: make(chan struct{}, 1)}
+	g.mu.Init("ifnet giantq")
 	g.q.Limit = limit
 	go g.run()
 	return g

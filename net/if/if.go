@@ -3,8 +3,8 @@ package netif
 import (
 	"errors"
 	"fmt"
+	"github.com/smpgo/smpgo/net/nlock"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/smpgo/smpgo/net/mbuf"
@@ -179,7 +179,7 @@ type Interface struct {
 	input    atomic.Pointer[InputFunc]
 	noInput  atomic.Uint64 // frames dropped for want of an input function or while down
 
-	mu        sync.Mutex
+	mu        nlock.Mutex
 	listeners []LinkFunc // (l)
 	multi     []HWAddr   // (l)
 
@@ -221,7 +221,7 @@ type Stats struct {
 }
 
 var (
-	listMu     sync.Mutex
+	listMu     = nlock.NewMutex("ifnet list")
 	ifaces     []*Interface   // guarded by listMu; index i+1
 	units      map[string]int // next unit per name prefix; guarded by listMu
 	attachHook []func(*Interface)
@@ -254,6 +254,7 @@ func Attach(cfg Config, d Driver) (*Interface, error) {
 		rx:   make([]queueCounters, cfg.RxQueues),
 		tx:   make([]queueCounters, cfg.TxQueues),
 	}
+	ifp.mu.Init("ifnet state")
 	ifp.mtu.Store(int32(cfg.MTU))
 	ifp.flags.Store(uint32(cfg.Flags &^ IFF_UP))
 	if cfg.Flags&IFF_NEEDSGIANT != 0 {

@@ -1,11 +1,11 @@
 package inet
 
 import (
-	"sync"
 	"time"
 
 	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/nlock"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -40,7 +40,7 @@ type arpEntry struct {
 
 type arpTable struct {
 	ifs *ifState // (c)
-	mu  sync.Mutex
+	mu  nlock.Mutex
 	m   map[Addr]*arpEntry // (mu)
 }
 
@@ -53,6 +53,7 @@ type ARPEntry struct {
 }
 
 func (t *arpTable) init(ifs *ifState) {
+	t.mu.Init("lle")
 	t.ifs = ifs
 	t.m = map[Addr]*arpEntry{}
 }

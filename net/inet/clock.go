@@ -2,8 +2,9 @@ package inet
 
 import (
 	"sort"
-	"sync"
 	"time"
+
+	"github.com/smpgo/smpgo/net/nlock"
 )
 
 // Clock is the stack's time source: a monotonic reading and one-shot
@@ -47,7 +48,7 @@ func (t realTimer) Reset(d time.Duration) { t.t.Reset(d) }
 // FakeClock is a manual clock: time moves only in Advance, which runs the
 // timers that come due, in deadline order, in the calling goroutine.
 type FakeClock struct {
-	mu     sync.Mutex
+	mu     nlock.Mutex
 	now    time.Duration // guarded by mu
 	timers []*fakeTimer  // guarded by mu; armed timers
 	seq    uint64        // guarded by mu; tie-breaker for equal deadlines
@@ -62,7 +63,11 @@ type fakeTimer struct {
 }
 
 // NewFakeClock returns a fake clock at time 0.
-func NewFakeClock() *FakeClock { return &FakeClock{} }
+func NewFakeClock() *FakeClock {
+	c := &FakeClock{}
+	c.mu.Init("fake clock")
+	return c
+}
 
 // Now implements Clock.
 func (c *FakeClock) Now() time.Duration {

@@ -40,9 +40,16 @@
 //
 // (a connection reaching ESTABLISHED puts itself on its listener's accept
 // queue with its inp held; a listener creates connections with only its
-// own lock held and locks them after dropping it). The locks are
-// sync.Mutex/RWMutex today, invisible to witness; they move to the lock
-// package's witnessed mutexes when it lands.
+// own lock held and locks them after dropping it). The order is declared
+// once, as data, in witness.Order, under these class names:
+//
+//	tcpinp/udpinp → tcplisten → tcphash/udphash → inet rt → lle → ipreass → driver (memlink, ...)
+//
+// The locks are net/nlock's: in the kernel, the lock package's mutexes and
+// rw locks (witness-checked, profiled; Giant mode takes lock.Giant); on the
+// host, sync's, each operation reported to a host witness instance with
+// the same order lists, so the host tests check the order too (TestMain
+// fails on any report).
 //
 // Fields are annotated with what guards them: (c) constant after creation,
 // (a) atomic, or the lock's name. Functions named xLocked expect that lock

@@ -1,6 +1,8 @@
 package inet
 
 import (
+	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -8,6 +10,7 @@ import (
 	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
 	"github.com/smpgo/smpgo/net/memlink"
+	"github.com/smpgo/smpgo/net/nlock"
 	"github.com/smpgo/smpgo/net/wire"
 	"github.com/stretchr/testify/require"
 )
@@ -170,4 +173,20 @@ func udpPayload(src, dst Addr, sport, dport uint16, data []byte) []byte {
 	c := wire.Pseudo(src, dst, wire.IPPROTO_UDP, len(b)).Add(b).Fold()
 	b[6], b[7] = byte(c>>8), byte(c)
 	return b
+}
+
+// TestMain fails the package if the host witness (nlock's seam: the
+// stack's locks checked against witness.Order on the host) reported
+// anything during the tests: a lock order reversal, an unlock by a
+// goroutine that does not hold the lock, two locks of one class held.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if rs := nlock.HostReports(); len(rs) > 0 {
+		for _, r := range rs {
+			fmt.Fprintf(os.Stderr, "witness: %s\n", r.Text)
+		}
+		fmt.Fprintf(os.Stderr, "FAIL: %d witness reports\n", len(rs))
+		code = 1
+	}
+	os.Exit(code)
 }

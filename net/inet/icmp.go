@@ -3,11 +3,11 @@ package inet
 import (
 	"context"
 	"encoding/binary"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/nlock"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -21,7 +21,7 @@ type icmpState struct {
 	tokens atomic.Int64 // error budget left in this tick
 	last   time.Duration
 
-	mu      sync.Mutex
+	mu      nlock.Mutex
 	nextID  uint16
 	waiters map[uint32]chan time.Duration // (mu) key: id<<16 | seq
 }

@@ -2,10 +2,10 @@ package inet
 
 import (
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/nlock"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -37,11 +37,14 @@ type reassEntry struct {
 }
 
 type reassTable struct {
-	mu sync.Mutex
+	mu nlock.Mutex
 	m  map[reassKey]*reassEntry // (mu)
 }
 
-func (t *reassTable) init() { t.m = map[reassKey]*reassEntry{} }
+func (t *reassTable) init() {
+	t.mu.Init("ipreass")
+	t.m = map[reassKey]*reassEntry{}
+}
 
 func (e *reassEntry) free() {
 	for _, f := range e.frags {

@@ -3,8 +3,9 @@ package inet
 import (
 	"net"
 	"net/netip"
-	"sync"
 	"time"
+
+	"github.com/smpgo/smpgo/net/nlock"
 )
 
 // waitq lets socket calls sleep without holding any lock: a caller takes
@@ -28,11 +29,14 @@ func (w *waitq) wake() {
 
 // deadline is a net.Conn deadline: a channel closed when it passes.
 type deadline struct {
-	mu    sync.Mutex
+	mu    nlock.Mutex
 	t     time.Time     // (mu)
 	timer *time.Timer   // (mu)
 	ch    chan struct{} // (mu) closed once the deadline passed
 }
+
+// init names the deadline's lock (a leaf).
+func (d *deadline) init() { d.mu.Init("so deadline", nlock.DupOK) }
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
 	"github.com/smpgo/smpgo/net/netisr"
+	"github.com/smpgo/smpgo/net/nlock"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -81,13 +82,13 @@ type Stack struct {
 	// ifs maps an interface index to its state; replaced wholesale under
 	// ifsMu (copy on write) and read without locks.
 	ifs   atomic.Pointer[map[int]*ifState]
-	ifsMu sync.Mutex
+	ifsMu nlock.Mutex
 	loop  *ifState // (c) lo0
 
-	rtMu   sync.RWMutex
+	rtMu   nlock.RWMutex
 	routes []Route // (rtMu)
 
-	rngMu sync.Mutex
+	rngMu nlock.Mutex
 	rng   *mrand.Rand // (rngMu)
 	ipID  atomic.Uint32
 
@@ -98,7 +99,7 @@ type Stack struct {
 	udp   udpTable
 	tcp   tcpTable
 
-	slowMu  sync.Mutex
+	slowMu  nlock.Mutex
 	slow    Timer // (slowMu)
 	closed  atomic.Bool
 	closeWg sync.WaitGroup
@@ -169,6 +170,11 @@ func New(cfg Config) (*Stack, error) {
 	}
 	cfg.TCP.setDefaults()
 	st := &Stack{cfg: cfg, clock: cfg.Clock}
+	st.ifsMu.Init("inet ifs")
+	st.rtMu.Init("inet rt")
+	st.rngMu.Init("inet rng")
+	st.slowMu.Init("inet slowtimo")
+	st.icmp.mu.Init("icmp")
 	if cfg.Giant {
 		st.giant = cfg.GiantLock
 	}

@@ -1,10 +1,10 @@
 package inet
 
 import (
-	"sync"
 	"time"
 
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/nlock"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -120,7 +120,7 @@ type tcpConn struct {
 	key tcpKey       // (c) after insertion
 	lis *TCPListener // (c) the listener that spawned it, nil for active opens
 
-	mu    sync.Mutex // the inp lock: everything below
+	mu    nlock.Mutex // the inp lock: everything below
 	state tcpState
 
 	// Send sequence space (RFC 9293 §3.3.1).
@@ -182,7 +182,7 @@ type tcpConn struct {
 // tcpTable holds connections and listeners (tcbinfo).
 type tcpTable struct {
 	st        *Stack
-	mu        sync.RWMutex // pcbinfo: lookups shared, changes exclusive; held only briefly
+	mu        nlock.RWMutex // pcbinfo: lookups shared, changes exclusive; held only briefly
 	conns     map[tcpKey]*tcpConn
 	listeners map[uint16][]*TCPListener
 	ports     map[uint16]int // references to each local port
@@ -190,6 +190,7 @@ type tcpTable struct {
 }
 
 func (t *tcpTable) init(st *Stack) {
+	t.mu.Init("tcphash")
 	t.st = st
 	t.conns = map[tcpKey]*tcpConn{}
 	t.listeners = map[uint16][]*TCPListener{}
@@ -308,6 +309,9 @@ func (st *Stack) TCPCounts() map[string]int {
 // newConn makes a connection in state CLOSED with the stack's defaults.
 func (st *Stack) newConn(k tcpKey) *tcpConn {
 	c := &tcpConn{st: st, key: k, rto: st.cfg.TCP.InitialRTO, keep: false}
+	c.mu.Init("tcpinp")
+	c.rdl.init()
+	c.wdl.init()
 	c.iss = st.isn()
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
 	c.mss = 536 // RFC 9293 §3.7.1 default until the peer says otherwise

@@ -7,10 +7,10 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/nlock"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -20,12 +20,12 @@ type TCPListener struct {
 	laddr Addr   // (c)
 	lport uint16 // (c)
 
-	mu        sync.Mutex // the listen lock, after inp in the lock order
-	backlog   int        // (mu)
-	embryonic int        // (mu) connections in SYN_RECEIVED
-	queue     []*tcpConn // (mu) established, not yet accepted
-	closed    bool       // (mu)
-	wait      waitq      // (mu)
+	mu        nlock.Mutex // the listen lock, after inp in the lock order
+	backlog   int         // (mu)
+	embryonic int         // (mu) connections in SYN_RECEIVED
+	queue     []*tcpConn  // (mu) established, not yet accepted
+	closed    bool        // (mu)
+	wait      waitq       // (mu)
 	adl       deadline
 }
 
@@ -43,6 +43,8 @@ func (st *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, err
 		backlog = st.cfg.TCP.AcceptQueue
 	}
 	l := &TCPListener{st: st, laddr: a.As4(), lport: laddr.Port(), backlog: backlog}
+	l.mu.Init("tcplisten")
+	l.adl.init()
 	if !l.laddr.IsUnspecified() && !st.IsLocal(l.laddr) {
 		return nil, ErrBadAddress
 	}

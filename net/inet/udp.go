@@ -5,11 +5,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"time"
 
 	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/nlock"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -25,12 +25,13 @@ const (
 
 type udpTable struct {
 	st    *Stack
-	mu    sync.RWMutex          // pcbinfo: the port table
+	mu    nlock.RWMutex         // pcbinfo: the port table
 	ports map[uint16][]*UDPConn // (mu)
 	next  uint16                // (mu) next ephemeral port to try
 }
 
 func (t *udpTable) init(st *Stack) {
+	t.mu.Init("udphash")
 	t.st = st
 	t.ports = map[uint16][]*UDPConn{}
 	t.next = uint16(ephemeralLow + st.rand32()%ephemeralRange)
@@ -48,12 +49,12 @@ type UDPConn struct {
 	rport uint16
 	ifp   *netif.Interface // bound to one interface (BindToInterface)
 
-	mu       sync.Mutex // inp lock
-	rcv      []udpDgram // (mu)
-	rcvBytes int        // (mu)
-	rwait    waitq      // (mu)
-	closed   bool       // (mu)
-	softErr  error      // (mu) from an ICMP error, reported once
+	mu       nlock.Mutex // inp lock
+	rcv      []udpDgram  // (mu)
+	rcvBytes int         // (mu)
+	rwait    waitq       // (mu)
+	closed   bool        // (mu)
+	softErr  error       // (mu) from an ICMP error, reported once
 
 	rdl, wdl deadline
 }
@@ -242,6 +243,7 @@ func (st *Stack) listenUDP(laddr netip.AddrPort, ifp *netif.Interface) (*UDPConn
 		return nil, ErrBadAddress
 	}
 	c := &UDPConn{st: st, laddr: a.As4(), ifp: ifp}
+	c.initLocks()
 	if !c.laddr.IsUnspecified() && !st.IsLocal(c.laddr) {
 		return nil, ErrBadAddress
 	}
@@ -249,6 +251,12 @@ func (st *Stack) listenUDP(laddr netip.AddrPort, ifp *netif.Interface) (*UDPConn
 		return nil, err
 	}
 	return c, nil
+}
+
+func (c *UDPConn) initLocks() {
+	c.mu.Init("udpinp")
+	c.rdl.init()
+	c.wdl.init()
 }
 
 // DialUDP opens a socket connected to raddr: it receives only from raddr
@@ -259,6 +267,7 @@ func (st *Stack) DialUDP(raddr netip.AddrPort) (*UDPConn, error) {
 		return nil, ErrBadAddress
 	}
 	c := &UDPConn{st: st, raddr: ra.As4(), rport: raddr.Port()}
+	c.initLocks()
 	src, err := st.SourceFor(c.raddr)
 	if err != nil {
 		return nil, err

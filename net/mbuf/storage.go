@@ -1,6 +1,9 @@
 package mbuf
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Storage supplies fixed-size data clusters (FreeBSD's zone_clust). In the
 // kernel a UMA zone backs it, giving physical addresses for DMA; on the
@@ -39,8 +42,7 @@ func ClusterSize() int { return storage.Size() }
 // tests can exhaust it).
 type HeapStorage struct {
 	Limit int
-	mu    sync.Mutex
-	out   int // clusters handed out; guarded by mu
+	out   atomic.Int64 // (a) clusters handed out (no lock: usable as a zero value)
 	pool  sync.Pool
 }
 
@@ -49,13 +51,15 @@ func (h *HeapStorage) Size() int { return MCLBYTES }
 
 // Alloc implements Storage.
 func (h *HeapStorage) Alloc() ([]byte, uint64, bool) {
-	h.mu.Lock()
-	if h.Limit > 0 && h.out >= h.Limit {
-		h.mu.Unlock()
-		return nil, 0, false
+	for {
+		n := h.out.Load()
+		if h.Limit > 0 && n >= int64(h.Limit) {
+			return nil, 0, false
+		}
+		if h.out.CompareAndSwap(n, n+1) {
+			break
+		}
 	}
-	h.out++
-	h.mu.Unlock()
 	if p, ok := h.pool.Get().(*[MCLBYTES]byte); ok {
 		return p[:], 0, true
 	}
@@ -64,8 +68,6 @@ func (h *HeapStorage) Alloc() ([]byte, uint64, bool) {
 
 // Free implements Storage.
 func (h *HeapStorage) Free(data []byte, _ uint64) {
-	h.mu.Lock()
-	h.out--
-	h.mu.Unlock()
+	h.out.Add(-1)
 	h.pool.Put((*[MCLBYTES]byte)(data[:MCLBYTES]))
 }

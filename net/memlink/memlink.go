@@ -18,12 +18,12 @@ package memlink
 
 import (
 	"math/rand"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/nlock"
 )
 
 // Faults are per-frame probabilities (0..1) of damage in one direction.
@@ -123,14 +123,16 @@ type pipe struct {
 	done   chan struct{}
 	closed atomic.Bool
 
-	mu  sync.Mutex
-	f   Faults     // (mu)
-	rng *rand.Rand // (mu)
-	c   Counters   // (mu)
+	mu  nlock.Mutex // the driver lock, last in the stack's lock order
+	f   Faults      // (mu)
+	rng *rand.Rand  // (mu)
+	c   Counters    // (mu)
 }
 
 func newPipe(qlen int, f Faults) *pipe {
-	return &pipe{ch: make(chan []byte, qlen), done: make(chan struct{}), f: f, rng: rand.New(rand.NewSource(f.Seed))}
+	p := &pipe{ch: make(chan []byte, qlen), done: make(chan struct{}), f: f, rng: rand.New(rand.NewSource(f.Seed))}
+	p.mu.Init("memlink", nlock.DupOK)
+	return p
 }
 
 func (p *pipe) setFaults(f Faults) {

@@ -25,6 +25,7 @@ package netisr
 
 import (
 	"errors"
+	"github.com/smpgo/smpgo/net/nlock"
 	"sync"
 	"sync/atomic"
 
@@ -86,7 +87,7 @@ type proto struct {
 }
 
 type worker struct {
-	mu     sync.Mutex
+	mu     nlock.Mutex
 	queues []mbuf.Queue // (mu) one per protocol
 	wake   chan struct{}
 }
@@ -94,7 +95,7 @@ type worker struct {
 // Netisr is a set of workers and registered protocols.
 type Netisr struct {
 	cfg     Config
-	mu      sync.Mutex
+	mu      nlock.Mutex
 	protos  atomic.Pointer[[]*proto] // copy on write under mu
 	workers []*worker
 	stop    chan struct{}
@@ -107,10 +108,12 @@ func New(cfg Config) *Netisr {
 		cfg.Workers = 1
 	}
 	n := &Netisr{cfg: cfg, stop: make(chan struct{})}
+	n.mu.Init("netisr")
 	empty := []*proto{}
 	n.protos.Store(&empty)
 	for i := 0; i < cfg.Workers; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}
+		w.mu.Init("netisr queue")
 		n.workers = append(n.workers, w)
 		n.wg.Add(1)
 		go n.run(i, w)
