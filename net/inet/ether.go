@@ -24,6 +24,10 @@ func (st *Stack) input(ifp *netif.Interface, m *mbuf.Mbuf) {
 
 // process runs the stack on one received frame (ether_input).
 func (st *Stack) process(ifp *netif.Interface, m *mbuf.Mbuf) {
+	// Counted before closed is read: Close, which sets closed before it
+	// reads the count, waits for every frame that got past the check.
+	st.busy.Add(1)
+	defer st.busy.Add(-1)
 	if st.closed.Load() {
 		m.FreeChain()
 		return

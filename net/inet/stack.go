@@ -102,6 +102,7 @@ type Stack struct {
 	slowMu  nlock.Mutex
 	slow    Timer // (slowMu)
 	closed  atomic.Bool
+	busy    atomic.Int64 // (a) frames being processed (process)
 	closeWg sync.WaitGroup
 }
 
@@ -218,6 +219,11 @@ func New(cfg Config) (*Stack, error) {
 func (st *Stack) Close() {
 	if st.closed.Swap(true) {
 		return
+	}
+	// Let frames already inside the stack finish, so that none of them
+	// leaves an mbuf in a cache or queue flushed below.
+	for st.busy.Load() != 0 {
+		time.Sleep(100 * time.Microsecond)
 	}
 	st.slowMu.Lock()
 	st.slow.Stop()
