@@ -110,11 +110,11 @@ func newPair(t *kern.T, cfg PairConfig) *Pair {
 
 // testTCPTransfer: fine-grained locks, direct dispatch (each memlink
 // direction's delivery goroutine runs the receiving stack), 4 concurrent
-// connections moving 256 KiB each way with exact content.
+// connections moving 64 KiB each way with exact content.
 func testTCPTransfer(t *kern.T) {
 	p := newPair(t, PairConfig{})
 	defer p.Close()
-	if err := p.Transfer(5001, 4, 256<<10, 11); err != nil {
+	if err := p.Transfer(5001, 4, 64<<10, 11); err != nil {
 		t.Errorf("transfer: %v", err)
 	}
 }
@@ -125,7 +125,7 @@ func testTCPTransfer(t *kern.T) {
 func testTCPTransferQueued(t *kern.T) {
 	p := newPair(t, PairConfig{Queued: true, Policy: netisr.PolicySource})
 	defer p.Close()
-	if err := p.Transfer(5002, 4, 256<<10, 21); err != nil {
+	if err := p.Transfer(5002, 4, 64<<10, 21); err != nil {
 		t.Errorf("transfer: %v", err)
 	}
 	var queued, handled, direct uint64
@@ -148,7 +148,7 @@ func testTCPTransferLossy(t *kern.T) {
 	p := newPair(t, PairConfig{Faults: f, Queued: kern.NumCPU() > 1, Policy: netisr.PolicySource,
 		TCP: inet.TCPConfig{MinRTO: 50 * time.Millisecond}})
 	defer p.Close()
-	if err := p.Transfer(5003, 2, 128<<10, 31); err != nil {
+	if err := p.Transfer(5003, 2, 64<<10, 31); err != nil {
 		t.Errorf("transfer: %v", err)
 	}
 	ab, ba := p.Link.Counters()
@@ -167,7 +167,7 @@ func testTCPTransferGiant(t *kern.T) {
 	if !p.A.GiantMode() || !p.B.GiantMode() {
 		t.Fatalf("stacks not in Giant mode")
 	}
-	if err := p.Transfer(5004, 4, 128<<10, 41); err != nil {
+	if err := p.Transfer(5004, 4, 64<<10, 41); err != nil {
 		t.Errorf("transfer: %v", err)
 	}
 }
