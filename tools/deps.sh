@@ -17,7 +17,15 @@ if [ "$(id -u)" != 0 ]; then
 	echo "deps: missing ${want[*]}: run 'sudo apt-get update && sudo apt-get install -y ${want[*]}'" >&2
 	exit 1
 fi
+# Several builds may start at once on a fresh machine (parallel make
+# targets, CI jobs): one installs while the others wait, then re-check.
+exec 9>/tmp/smpgo-deps.lock
+flock 9
+missing=0
+for c in "${check[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
+[ "$1" = image ] && [ ! -e /usr/share/ovmf/OVMF.fd ] && missing=1
+[ $missing = 0 ] && exit 0
 echo "deps: installing ${want[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${want[@]}" >/dev/null
