@@ -73,10 +73,12 @@ test-full:
 	@bash tools/test.sh full
 
 # bench boots the in-kernel benchmarks at 1, 2 and 4 CPUs and prints them
-# side by side with ratios and boot times (BENCH=regexp to select).
+# side by side with ratios and boot times (BENCH=regexp to select,
+# BENCHARGS=kernel options, e.g. witness=off).
 BENCH ?= .
+BENCHARGS ?=
 bench: deps build
-	$(GO) run ./qemu/cmd/qemubench -smp 1,2,4 -bench '$(BENCH)' -kernel $(BUILD)/kernel.img
+	$(GO) run ./qemu/cmd/qemubench -smp 1,2,4 -bench '$(BENCH)' -args '$(BENCHARGS)' -kernel $(BUILD)/kernel.img
 
 clean:
 	rm -rf $(BUILD)

@@ -36,6 +36,7 @@ func main() {
 	kernel := flag.String("kernel", "build/kernel.img", "kernel image")
 	timeout := flag.Duration("timeout", 10*time.Minute, "per boot")
 	verbose := flag.Bool("v", false, "stream the serial console")
+	kargs := flag.String("args", "", "more kernel options, e.g. witness=off")
 	flag.Parse()
 	var cpus []int
 	for _, f := range strings.Split(*smpList, ",") {
@@ -50,12 +51,12 @@ func main() {
 	if *verbose {
 		out = os.Stdout
 	}
-	fmt.Printf("host: %d cores; QEMU TCG; kernel %s\n\n", runtime.NumCPU(), *kernel)
+	fmt.Printf("host: %d cores; QEMU TCG; kernel %s %s\n\n", runtime.NumCPU(), *kernel, *kargs)
 	bootTimes(*kernel, out)
 
 	results := map[int]map[string]result{}
 	for _, n := range cpus {
-		r, err := qemu.Run(context.Background(), qemu.Config{SMP: n, Kernel: *kernel, Append: "bench=" + *bench, Timeout: *timeout}, out)
+		r, err := qemu.Run(context.Background(), qemu.Config{SMP: n, Kernel: *kernel, Append: strings.TrimSpace("bench=" + *bench + " " + *kargs), Timeout: *timeout}, out)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "qemubench:", err)
 			os.Exit(1)
