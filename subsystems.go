@@ -7,6 +7,7 @@ package smpgo
 // in alphabetical order.
 import (
 	_ "github.com/smpgo/smpgo/boot"          // Multiboot entry, long mode, then kern.Boot
+	_ "github.com/smpgo/smpgo/drivers/atkbd" // PS/2 keyboard (i8042) as console input
 	_ "github.com/smpgo/smpgo/drivers/e1000" // Intel 8254x (QEMU e1000) network driver
 	_ "github.com/smpgo/smpgo/drivers/edu"   // QEMU's edu interrupt test device
 	_ "github.com/smpgo/smpgo/drivers/pci"   // PCI enumeration, BARs, MSI/MSI-X, driver registry

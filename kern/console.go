@@ -46,8 +46,12 @@ func conWrite(b []byte) {
 	scr.Write(b)
 }
 
-// conGetc returns a received byte, if any.
+// conGetc returns a received byte, if any: one a device queued with
+// ConsoleInputTrap first, else one from COM1.
 func conGetc() (byte, bool) {
+	if b, ok := injectGetc(); ok {
+		return b, true
+	}
 	if amd64.Inb(com1+lsr)&lsrDR == 0 {
 		return 0, false
 	}

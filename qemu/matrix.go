@@ -25,6 +25,10 @@ var boots = []Boot{
 	// line as an SMBIOS OEM string (Config.Append).
 	{Name: "iso-seabios-cdrom-smp4", Tier: Smoke, Config: Config{SMP: 4, MemMiB: 4096, Media: MediaCDROM, Timeout: isoTimeout,
 		Append: "test=Boot/|Kern/|SMP/(AllCPUs|Topology|TLB)"}, Expect: Expectation{Screen: true}},
+	// The shell driven from QEMU's PS/2 keyboard (monitor sendkey), not
+	// the serial port: the i8042 interrupt path end to end.
+	{Name: "kbd-shell", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: sendKeys("show atkbd\nhalt\n")},
+		Expect: Expectation{Program: true, Output: []string{"atkbd0: i8042 on IRQ 1", " 0 unmapped keys"}}},
 	{Name: "crash-ud2", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=ud2"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"SIGILL: illegal instruction", "kern.ud2"}}},
 	{Name: "crash-kfault", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=kfault"},
@@ -190,4 +194,21 @@ func Matrix(tier Tier) []Boot {
 		}
 	}
 	return out
+}
+
+// sendKeys returns the monitor commands that type s on QEMU's keyboard
+// (letters, digits, space and newline).
+func sendKeys(s string) []string {
+	var cmds []string
+	for _, c := range s {
+		switch {
+		case c == '\n':
+			cmds = append(cmds, "sendkey ret")
+		case c == ' ':
+			cmds = append(cmds, "sendkey spc")
+		default:
+			cmds = append(cmds, "sendkey "+string(c))
+		}
+	}
+	return cmds
 }
