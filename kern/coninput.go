@@ -25,7 +25,7 @@ func injectGetc() (byte, bool) {
 }
 
 // ConsoleInputTrap queues p as console input and completes blocked reads
-// of standard input. It is for a device's interrupt filter (trap context,
+// of standard input (no echo: the reader echoes, as the shell does). It is for a device's interrupt filter (trap context,
 // interrupts off: it takes sched.lock, allocates nothing); one producer
 // at a time. Bytes that do not fit are dropped and counted.
 func ConsoleInputTrap(p []byte) {
@@ -38,43 +38,9 @@ func ConsoleInputTrap(p []byte) {
 		conInject.buf[h%uint32(len(conInject.buf))] = b
 		conInject.head.Store(h + 1)
 	}
-	echoInput(p)
 	lockSched()
 	pollConsoleLocked()
 	unlockSched()
-}
-
-// echoInput shows typed input on the console (serial and screen), as a
-// terminal line discipline would: printable characters, Enter as a new
-// line, Backspace/DEL as erase; escape sequences are not shown.
-func echoInput(p []byte) {
-	var buf [64]byte
-	n, esc := 0, false
-	for _, b := range p {
-		if n+3 > len(buf) {
-			break
-		}
-		switch {
-		case b == 0x1b:
-			esc = true
-		case esc:
-			esc = b == '[' || b >= '0' && b <= '9' || b == ';' // still inside the sequence
-		case b == '\r' || b == '\n':
-			buf[n] = '\n'
-			n++
-		case b == 0x7f || b == '\b':
-			n += copy(buf[n:], "\b \b")
-		case b >= 0x20 && b < 0x7f || b == '\t':
-			buf[n] = b
-			n++
-		}
-	}
-	if n == 0 {
-		return
-	}
-	conLock.Acquire(thisCPU())
-	conWrite(buf[:n])
-	conLock.Release()
 }
 
 // ConsoleInputDropped reports how many injected bytes were dropped.

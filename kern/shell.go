@@ -75,9 +75,10 @@ func Threads() []ThreadInfo {
 func Shell(in io.Reader, out io.Writer) {
 	fmt.Fprintf(out, "smpgo: %d CPU(s), up %v. Type 'help'.\n", NumCPU(), time.Duration(nanotime()).Round(time.Millisecond))
 	r := bufio.NewReader(in)
+	var ed lineEditor
 	for {
 		fmt.Fprint(out, "smpgo> ")
-		line, err := r.ReadString('\n')
+		line, err := ed.ReadLine(r, out)
 		if err != nil && line == "" {
 			return
 		}

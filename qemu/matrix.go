@@ -26,9 +26,10 @@ var boots = []Boot{
 	{Name: "iso-seabios-cdrom-smp4", Tier: Smoke, Config: Config{SMP: 4, MemMiB: 4096, Media: MediaCDROM, Timeout: isoTimeout,
 		Append: "test=Boot/|Kern/|SMP/(AllCPUs|Topology|TLB)"}, Expect: Expectation{Screen: true}},
 	// The shell driven from QEMU's PS/2 keyboard (monitor sendkey), not
-	// the serial port: the i8042 interrupt path end to end.
-	{Name: "kbd-shell", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: sendKeys("show atkbd\nhalt\n")},
-		Expect: Expectation{Program: true, Output: []string{"atkbd0: i8042 on IRQ 1", " 0 unmapped keys"}}},
+	// the serial port: the i8042 interrupt path end to end, the echo, and
+	// history (Up, Enter runs the command again: 4 more characters).
+	{Name: "kbd-shell", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: slices.Concat(sendKeys("show atkbd\n"), []string{"sendkey up", "sendkey ret"}, sendKeys("halt\n"))},
+		Expect: Expectation{Program: true, Output: []string{"smpgo> show atkbd", "atkbd0: i8042 on IRQ 1", " scan codes, 11 characters", " scan codes, 15 characters", " 0 unmapped keys", "smpgo> halt"}}},
 	{Name: "crash-ud2", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=ud2"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"SIGILL: illegal instruction", "kern.ud2"}}},
 	{Name: "crash-kfault", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=kfault"},
