@@ -37,6 +37,26 @@ func testShellCommands(t *T) {
 			t.Errorf("%q: %s", l, out)
 		}
 	}
+	bt := func(l string) string {
+		var b strings.Builder
+		RunCommand(&b, l)
+		return b.String()
+	}
+	if out := bt("bt self"); !strings.Contains(out, "kern.testShellCommands") {
+		t.Errorf("bt self: no testShellCommands frame:\n%s", out)
+	}
+	if out := bt("bt"); !strings.Contains(out, "goroutine 1 [") || !strings.Contains(out, "kern.testShellCommands") {
+		t.Errorf("bt: not every goroutine:\n%.2000s", out)
+	}
+	if out := bt("bt 1"); !strings.HasPrefix(out, "goroutine 1 [") || strings.Contains(out, "\ngoroutine ") {
+		t.Errorf("bt 1: want goroutine 1 alone:\n%.2000s", out)
+	}
+	if out := bt("bt x"); !strings.Contains(out, "not a goroutine number") {
+		t.Errorf("bt x: %s", out)
+	}
+	if out := bt("panic"); !strings.Contains(out, "panic yes") {
+		t.Errorf("panic without yes: %s", out)
+	}
 	var b strings.Builder
 	RunCommand(&b, "no-such-command")
 	if !strings.Contains(b.String(), "unknown command") {

@@ -30,6 +30,8 @@ var boots = []Boot{
 	// history (Up, Enter runs the command again: 4 more characters).
 	{Name: "kbd-shell", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: slices.Concat(sendKeys("show atkbd\n"), []string{"sendkey up", "sendkey ret"}, sendKeys("halt\n"))},
 		Expect: Expectation{Program: true, Output: []string{"smpgo> show atkbd", "atkbd0: i8042 on IRQ 1", " scan codes, 11 characters", " scan codes, 15 characters", " 0 unmapped keys", "smpgo> halt"}}},
+	{Name: "shell-panic", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: sendKeys("panic yes\n")},
+		Expect: Expectation{Outcome: Panic, Output: []string{"smpgo: panic requested from the shell", "KERNEL PANIC: fault in kernel", "END KERNEL PANIC"}}},
 	{Name: "crash-ud2", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=ud2"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"SIGILL: illegal instruction", "kern.ud2"}}},
 	{Name: "crash-kfault", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=kfault"},
