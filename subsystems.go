@@ -6,14 +6,15 @@ package smpgo
 // benchmarks, shell commands, drivers). Add a new subsystem with one line,
 // in alphabetical order.
 import (
-	_ "github.com/smpgo/smpgo/boot"          // Multiboot entry, long mode, then kern.Boot
-	_ "github.com/smpgo/smpgo/drivers/atkbd" // PS/2 keyboard (i8042) as console input
-	_ "github.com/smpgo/smpgo/drivers/e1000" // Intel 8254x (QEMU e1000) network driver
-	_ "github.com/smpgo/smpgo/drivers/edu"   // QEMU's edu interrupt test device
-	_ "github.com/smpgo/smpgo/drivers/pci"   // PCI enumeration, BARs, MSI/MSI-X, driver registry
-	_ "github.com/smpgo/smpgo/ithread"       // interrupt events, filters, interrupt threads, I/O APIC routing
-	_ "github.com/smpgo/smpgo/kern"          // runtime personality, scheduler, SMP, console, self-tests, shell
-	_ "github.com/smpgo/smpgo/lock"          // spin/sleep mutexes, sx, rw, condvars, Giant, refcounts, lock profiling
-	_ "github.com/smpgo/smpgo/net/kstack"    // the network stack in the kernel: netisr workers on CPUs, Net/ self-tests and benchmarks
-	_ "github.com/smpgo/smpgo/uma"           // zone allocator: per-CPU buckets, per-domain caches, slabs from vm
+	_ "github.com/smpgo/smpgo/boot"               // Multiboot entry, long mode, then kern.Boot
+	_ "github.com/smpgo/smpgo/drivers/atkbd"      // PS/2 keyboard (i8042) as console input
+	_ "github.com/smpgo/smpgo/drivers/e1000"      // Intel 8254x (QEMU e1000) network driver
+	_ "github.com/smpgo/smpgo/drivers/edu"        // QEMU's edu interrupt test device
+	_ "github.com/smpgo/smpgo/drivers/pci"        // PCI enumeration, BARs, MSI/MSI-X, driver registry
+	_ "github.com/smpgo/smpgo/drivers/virtio/net" // virtio-net (vtnet) over the modern virtio PCI transport
+	_ "github.com/smpgo/smpgo/ithread"            // interrupt events, filters, interrupt threads, I/O APIC routing
+	_ "github.com/smpgo/smpgo/kern"               // runtime personality, scheduler, SMP, console, self-tests, shell
+	_ "github.com/smpgo/smpgo/lock"               // spin/sleep mutexes, sx, rw, condvars, Giant, refcounts, lock profiling
+	_ "github.com/smpgo/smpgo/net/kstack"         // the network stack in the kernel: netisr workers on CPUs, Net/ self-tests and benchmarks
+	_ "github.com/smpgo/smpgo/uma"                // zone allocator: per-CPU buckets, per-domain caches, slabs from vm
 )

@@ -166,7 +166,8 @@ func nicArgs(nic string, fwds []string) []string {
 	}
 	dev := "e1000"
 	if nic == NICVirtio {
-		dev = "virtio-net-pci"
+		// Modern (virtio 1.x) only: no legacy I/O BAR, PCI ID 1af4:1041.
+		dev = "virtio-net-pci,disable-legacy=on"
 	}
 	return []string{"-netdev", netdev, "-device", dev + ",netdev=n0"}
 }

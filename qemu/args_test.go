@@ -59,7 +59,7 @@ func TestArgsEverything(t *testing.T) {
 		"-serial", "stdio", "-monitor", "none",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
 		"-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:5353-:53",
-		"-device", "virtio-net-pci,netdev=n0",
+		"-device", "virtio-net-pci,disable-legacy=on,netdev=n0",
 		"-d", "int",
 	}, args)
 }

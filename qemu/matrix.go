@@ -17,7 +17,7 @@ import (
 //	{Name: "ud2", Tier: Full, Config: Config{Append: "test=Trap/UD2"}, Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC", "#UD"}}},
 var boots = []Boot{
 	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=."}},
-	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, Append: "test=."}},
+	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}},
 	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}},
 	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
 	// The bootable ISO (make image) through GRUB's multiboot2, with 4 GiB

@@ -111,6 +111,13 @@ func Load32(addr uintptr) uint32
 // Store32 writes the 32-bit word at addr.
 func Store32(addr uintptr, v uint32)
 
+// Load16 reads the 16-bit word at addr (one access: device registers
+// with 16-bit fields, e.g. virtio's common configuration).
+func Load16(addr uintptr) uint16
+
+// Store16 writes the 16-bit word at addr (one access).
+func Store16(addr uintptr, v uint16)
+
 // Load8 reads the byte at addr.
 func Load8(addr uintptr) uint8
 

@@ -195,6 +195,18 @@ TEXT ·Store32(SB),NOSPLIT,$0-12
 	MOVL	BX, (AX)
 	RET
 
+TEXT ·Load16(SB),NOSPLIT,$0-10
+	MOVQ	addr+0(FP), AX
+	MOVW	(AX), AX
+	MOVW	AX, ret+8(FP)
+	RET
+
+TEXT ·Store16(SB),NOSPLIT,$0-10
+	MOVQ	addr+0(FP), AX
+	MOVW	v+8(FP), BX
+	MOVW	BX, (AX)
+	RET
+
 TEXT ·Load8(SB),NOSPLIT,$0-9
 	MOVQ	addr+0(FP), AX
 	MOVB	(AX), AX
