@@ -18,6 +18,9 @@ import (
 var boots = []Boot{
 	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=."}},
 	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}},
+	// virtio-net's INTx fallback (MSI-X is what the smp4 boot uses).
+	{Name: "virtio-intx-smp2", Tier: Smoke, Config: Config{SMP: 2, NIC: NICVirtio, Append: "test=VirtioNet/|PCI/ SMPGO_PCI=1af4:1041 SMPGO_VTNET=intx"},
+		Expect: Expectation{Output: []string{"vtnet0 52:54:00:12:34:56 (intx,"}}},
 	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}},
 	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
 	// The bootable ISO (make image) through GRUB's multiboot2, with 4 GiB

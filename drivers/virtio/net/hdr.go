@@ -7,7 +7,8 @@
 // for notification suppression when offered. One receive and one transmit
 // queue (receiveq1/transmitq1); interrupts are MSI-X with one vector per
 // queue plus one for configuration changes, each an MPSAFE ithread, or
-// INTx through the ISR when the function has no usable MSI-X. Checksum
+// INTx through the ISR when the function has no usable MSI-X (or the
+// kernel command line says SMPGO_VTNET=intx). Checksum
 // and segmentation offloads are not negotiated: every frame is complete
 // and checksummed by the stack. It attaches to net/if as "vtnet".
 //

@@ -3,6 +3,7 @@ package vtnet
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -254,6 +255,12 @@ func testARPAndPing(t *kern.T) {
 	mac := d.MAC()
 	if mac == (netif.HWAddr{}) || mac.IsMulticast() {
 		t.Fatalf("MAC %s", mac)
+	}
+	switch want := os.Getenv("SMPGO_VTNET"); {
+	case want == ModeINTx && d.Mode() != ModeINTx:
+		t.Errorf("SMPGO_VTNET=intx but interrupts are %s", d.Mode())
+	case want == "" && d.pci.MSIXTableSize() >= 3 && d.Mode() != ModeMSIX:
+		t.Errorf("%d MSI-X vectors offered but interrupts are %s", d.pci.MSIXTableSize(), d.Mode())
 	}
 	for _, b := range []int{virtio.F_VERSION_1, VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS} {
 		if !d.Features().Has(b) {

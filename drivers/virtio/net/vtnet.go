@@ -3,6 +3,7 @@ package vtnet
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,12 +178,8 @@ func Attach(p *pci.Device) (*Device, error) {
 		return nil, err
 	}
 	d.merge = Merger{Mergeable: d.feat.Has(VIRTIO_NET_F_MRG_RXBUF), Max: maxFrame, RingSize: d.qsz}
-	if err := d.setupInterrupts(); err != nil {
-		return nil, err
-	}
-	if err := d.start(); err != nil {
-		return nil, err
-	}
+	// The interface exists before the first interrupt can want it; it
+	// stays down (no IFF_UP) until the stack brings it up.
 	ifp, err := netif.Attach(netif.Config{Name: "vtnet", Type: netif.IFT_ETHER, MAC: d.mac,
 		Flags: netif.IFF_BROADCAST | netif.IFF_MULTICAST}, d)
 	if err != nil {
@@ -190,6 +187,20 @@ func Attach(p *pci.Device) (*Device, error) {
 	}
 	ifp.Softc = d
 	d.ifp = ifp
+	if err := d.setupInterrupts(); err != nil {
+		ifp.Detach()
+		return nil, err
+	}
+	d.rxMu.Lock()
+	d.txMu.Lock()
+	err = d.start()
+	d.txMu.Unlock()
+	d.rxMu.Unlock()
+	if err != nil {
+		virtio.Reset(t)
+		ifp.Detach()
+		return nil, err
+	}
 	d.updateLink()
 	devMu.Lock()
 	devices = append(devices, d)
@@ -214,11 +225,13 @@ func (d *Device) readMAC() netif.HWAddr {
 }
 
 // setupInterrupts: MSI-X vectors 0 (configuration), 1 (rx), 2 (tx) when
-// the table has three entries, else INTx with an ISR-reading filter.
+// the table has three entries, else INTx with an ISR-reading filter. The
+// environment word SMPGO_VTNET=intx on the kernel command line forces
+// INTx (the harness boots the fallback that way).
 func (d *Device) setupInterrupts() error {
 	n := kern.NumCPU()
 	name := fmt.Sprintf("vtnet@%s", d.pci.Addr)
-	if d.pci.MSIXTableSize() >= 3 {
+	if os.Getenv("SMPGO_VTNET") != ModeINTx && d.pci.MSIXTableSize() >= 3 {
 		handlers := []func(){d.configIntr, d.rxIntr, d.txIntr}
 		cpus := []int{0, (n - 1) % n, (n - 2 + n) % n}
 		ok := true

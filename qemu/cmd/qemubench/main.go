@@ -3,7 +3,10 @@
 // boot times (QEMU start to the runtime, to main, to the shell prompt) per
 // firmware. It never fails on timing: the ratios are for reading.
 //
-//	go run ./qemu/cmd/qemubench [-smp 1,2,4] [-bench REGEXP] [-kernel build/kernel.img]
+//	go run ./qemu/cmd/qemubench [-smp 1,2,4] [-bench REGEXP] [-kernel build/kernel.img] [-nic virtio]
+//
+// The boots have a NIC (default virtio, on restricted user networking) so
+// the drivers' benchmarks have a device; -nic none leaves it out.
 package main
 
 import (
@@ -37,6 +40,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Minute, "per boot")
 	verbose := flag.Bool("v", false, "stream the serial console")
 	kargs := flag.String("args", "", "more kernel options, e.g. witness=off")
+	nic := flag.String("nic", qemu.NICVirtio, "network device for the driver benchmarks (none, e1000, virtio)")
 	flag.Parse()
 	var cpus []int
 	for _, f := range strings.Split(*smpList, ",") {
@@ -56,7 +60,7 @@ func main() {
 
 	results := map[int]map[string]result{}
 	for _, n := range cpus {
-		r, err := qemu.Run(context.Background(), qemu.Config{SMP: n, Kernel: *kernel, Append: strings.TrimSpace("bench=" + *bench + " " + *kargs), Timeout: *timeout}, out)
+		r, err := qemu.Run(context.Background(), qemu.Config{SMP: n, Kernel: *kernel, NIC: *nic, Append: strings.TrimSpace("bench=" + *bench + " " + *kargs), Timeout: *timeout}, out)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "qemubench:", err)
 			os.Exit(1)
