@@ -3,6 +3,7 @@ package vtnet
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -358,9 +359,12 @@ func testARPAndPing(t *kern.T) {
 	if !strings.Contains(b.String(), mac.String()) || !strings.Contains(b.String(), d.Mode()) {
 		t.Errorf("show vtnet:\n%s", b.String())
 	}
-	t.Logf("%s %s (%s, %s): %d ARP round trips, %d echoes up to 1500-byte packets, burst %d accepted %d full; interrupts config/rx/tx %d/%d/%d, kicks %d",
-		ifp.Name(), mac, d.Mode(), d.Features().Format(FeatureNames), got, pings, accepted, full,
-		d.Interrupts[0].Load()-irq0[0], d.Interrupts[1].Load()-irq0[1], d.Interrupts[2].Load()-irq0[2], d.TxKicks.Load())
+	irqs := fmt.Sprintf("config/rx/tx %d/%d/%d", d.Interrupts[0].Load()-irq0[0], d.Interrupts[1].Load()-irq0[1], d.Interrupts[2].Load()-irq0[2])
+	if d.Mode() == ModeINTx {
+		irqs = fmt.Sprintf("INTx %d", d.Interrupts[0].Load()-irq0[0])
+	}
+	t.Logf("%s %s (%s, %s): %d ARP round trips, %d echoes up to 1500-byte packets, burst %d accepted %d full; interrupts %s, kicks %d",
+		ifp.Name(), mac, d.Mode(), d.Features().Format(FeatureNames), got, pings, accepted, full, irqs, d.TxKicks.Load())
 }
 
 // setup finds the device and installs a collector; ok false: no device.
