@@ -23,6 +23,7 @@ import (
 func init() {
 	kern.RegisterTest(kern.Test{Name: "VirtioNet/ARPAndPing", Fn: testARPAndPing, Timeout: 4 * time.Minute})
 	kern.RegisterTest(kern.Test{Name: "VirtioNet/ResetRecovery", Fn: testResetRecovery, Timeout: 2 * time.Minute})
+	kern.RegisterTest(kern.Test{Name: "VirtioNet/DeviceStopsResponding", Fn: testStopsResponding, Timeout: 2 * time.Minute})
 }
 
 var (
@@ -430,4 +431,50 @@ func testResetRecovery(t *kern.T) {
 		t.Errorf("show vtnet:\n%s", b.String())
 	}
 	t.Logf("3 injected resets recovered; %d resets in all", d.Resets.Load())
+}
+
+// The device loses bus mastering (as after a PCI-level fault) while
+// frames are being sent: it can no longer reach the rings (QEMU's model
+// also drops DRIVER_OK when bus mastering goes off). Transmit keeps
+// returning without blocking (ErrQueueFull once the ring is full), the
+// watchdog resets the device (turning bus mastering back on), and traffic
+// flows again.
+func testStopsResponding(t *kern.T) {
+	d, c, ok := setup(t)
+	if !ok {
+		return
+	}
+	defer d.Interface().SetInput(nil)
+	mac := d.MAC()
+	r0 := d.Resets.Load()
+	d.pci.SetCommand(0, pci.CMD_BUS_MASTER)
+	start := time.Now()
+	sent, full := 0, 0
+	for d.Resets.Load() == r0 && time.Since(start) < 60*time.Second {
+		switch err := d.Interface().Transmit(mbuf.FromBytes(arpRequest(mac, guestIP), 0)); err {
+		case nil:
+			sent++
+		case netif.ErrQueueFull:
+			full++
+			time.Sleep(time.Millisecond)
+		default:
+			t.Fatalf("Transmit to a stuck device: %v", err)
+		}
+	}
+	if d.Resets.Load() == r0 {
+		d.pci.EnableBusMaster()
+		t.Fatalf("no reset within a minute of the device losing bus mastering (%d sent, %d ring full)", sent, full)
+	}
+	why := "?"
+	if p := d.lastReset.Load(); p != nil {
+		why = *p
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for d.t.Status()&virtio.STATUS_DRIVER_OK == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := arpRounds(t, d.Interface(), c, mac, 300); n != 300 {
+		t.Fatalf("after the reset (%s): %d of 300 ARP requests answered", why, n)
+	}
+	t.Logf("reset after %v (%s); %d frames accepted and %d refused meanwhile", time.Since(start).Round(time.Millisecond), why, sent, full)
 }

@@ -608,6 +608,9 @@ func (d *Device) Reset(why string) error {
 	if lost := d.tx.InFlight(); lost > 0 && d.ifp != nil {
 		d.ifp.CountTxError(0, uint64(lost))
 	}
+	// Memory decoding and bus mastering back on, in case what needed
+	// the reset also cleared them (a PCI-level error, a firmware poke).
+	d.pci.EnableBusMaster()
 	f, err := virtio.Begin(d.t, Supported, 0)
 	if err == nil && f != d.feat {
 		err = fmt.Errorf("vtnet: features changed across reset: %#x, was %#x", uint64(f), uint64(d.feat))
