@@ -553,35 +553,17 @@ func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 // wait doubled each time, up to a minute.
 func (d *Device) watchdog() {
 	wait := watchdogPeriod
-	reset := func(why string) {
-		if d.Reset(why) != nil {
-			wait = min(2*wait, time.Minute)
-		} else {
-			wait = watchdogPeriod
-		}
-	}
 	for {
 		time.Sleep(wait)
-		s := d.t.Status()
-		switch {
-		case s&virtio.STATUS_DEVICE_NEEDS_RESET != 0:
-			reset("device set DEVICE_NEEDS_RESET")
-			continue
-		case s&virtio.STATUS_DRIVER_OK == 0:
-			reset(fmt.Sprintf("device status %#x: DRIVER_OK lost", s))
-			continue
-		case d.needReset.Load():
-			reset("malformed used ring")
-			continue
-		}
 		d.txMu.Lock()
 		d.txeofLocked()
-		stalled := d.tx.InFlight() > 0 && time.Since(d.txLast) > txStall
+		h := Health{Status: d.t.Status(), MalformedUsed: d.needReset.Load(), TxInFlight: d.tx.InFlight(), SinceTxProgress: time.Since(d.txLast)}
 		d.txMu.Unlock()
-		if stalled {
-			reset("transmit completions stalled")
+		if why := Diagnose(h, txStall); why != "" {
+			wait = Backoff(wait, watchdogPeriod, time.Minute, d.Reset(why) != nil)
 			continue
 		}
+		wait = watchdogPeriod
 		d.rxMu.Lock()
 		pending := d.rx.Pending()
 		d.rxMu.Unlock()
@@ -593,7 +575,8 @@ func (d *Device) watchdog() {
 }
 
 // Reset reinitialises the device after a fault: reset, negotiation,
-// queues (frames in flight on transmit are lost and counted as drops),
+// queues (frames in flight on transmit are lost, counted as transmit
+// errors),
 // DRIVER_OK. why is logged and kept for `show vtnet`.
 func (d *Device) Reset(why string) error {
 	d.resetMu.Lock()
