@@ -7,6 +7,7 @@ package smpgo
 // in alphabetical order.
 import (
 	_ "github.com/smpgo/smpgo/boot"               // Multiboot entry, long mode, then kern.Boot
+	_ "github.com/smpgo/smpgo/callout"            // per-CPU callout wheels, softclock threads (callout_reset/stop/drain)
 	_ "github.com/smpgo/smpgo/drivers/atkbd"      // PS/2 keyboard (i8042) as console input
 	_ "github.com/smpgo/smpgo/drivers/e1000"      // Intel 8254x (QEMU e1000) network driver
 	_ "github.com/smpgo/smpgo/drivers/edu"        // QEMU's edu interrupt test device
@@ -16,5 +17,6 @@ import (
 	_ "github.com/smpgo/smpgo/kern"               // runtime personality, scheduler, SMP, console, self-tests, shell
 	_ "github.com/smpgo/smpgo/lock"               // spin/sleep mutexes, sx, rw, condvars, Giant, refcounts, lock profiling
 	_ "github.com/smpgo/smpgo/net/kstack"         // the network stack in the kernel: netisr workers on CPUs, Net/ self-tests and benchmarks
+	_ "github.com/smpgo/smpgo/taskqueue"          // task queues: thread pools, coalescing enqueue, drain, timeout tasks
 	_ "github.com/smpgo/smpgo/uma"                // zone allocator: per-CPU buckets, per-domain caches, slabs from vm
 )

@@ -36,6 +36,19 @@ func cmdIntr(w io.Writer, _ []string) {
 	if len(evs) == 0 {
 		fmt.Fprintln(w, "no interrupt events")
 	}
+	if ss := SWIs(); len(ss) > 0 {
+		fmt.Fprintf(w, "%-20s %4s %-6s %10s %10s %10s\n", "swi", "cpu", "kind", "scheduled", "wakeups", "runs")
+		for _, s := range ss {
+			st := s.Stats()
+			kind := "Giant"
+			if st.MPSAFE {
+				kind = "MPSAFE"
+			}
+			fmt.Fprintf(w, "%-20s %4d %-6s %10d %10d %10d\n", st.Name, st.CPU, kind, st.Scheds, st.Wakes, st.Runs)
+		}
+	}
+	intrs, bytes, rescued, irq := kern.ConsoleRxStats()
+	fmt.Fprintf(w, "com1 receive: interrupt %v, %d interrupts, %d bytes, %d bytes found by the safety poll\n", irq, intrs, bytes, rescued)
 	fmt.Fprintf(w, "demand faults in trap context: %d\n", kern.KernelDemandFaults())
 	fmt.Fprintf(w, "%4s %10s %8s %8s\n", "cpu", "device", "stray", "spurious")
 	for i := 0; i < kern.NumCPU(); i++ {

@@ -38,7 +38,8 @@ type file struct {
 
 var files = [maxFds]file{{kind: fdConsole}, {kind: fdConsole}, {kind: fdConsole}}
 
-// console input ring, filled by pollConsoleLocked on CPU 0's tick.
+// console input ring, filled by pollConsoleLocked: from COM1's receive
+// interrupt once it is enabled (EnableConsoleRxIntr), else on CPU 0's tick.
 var conIn struct {
 	buf        [256]byte
 	head, tail uint32
@@ -210,9 +211,10 @@ func readConsoleLocked(buf, n uintptr) int64 {
 }
 
 // pollConsoleLocked moves received bytes into the input ring and completes
-// blocked reads of fd 0 (their arguments are still in their frames).
-func pollConsoleLocked() {
-	got := false
+// blocked reads of fd 0 (their arguments are still in their frames). It
+// returns how many bytes it moved.
+func pollConsoleLocked() int {
+	got := 0
 	for conIn.head-conIn.tail < uint32(len(conIn.buf)) {
 		b, ok := conGetc()
 		if !ok {
@@ -223,10 +225,10 @@ func pollConsoleLocked() {
 		}
 		conIn.buf[conIn.head%uint32(len(conIn.buf))] = b
 		conIn.head++
-		got = true
+		got++
 	}
-	if !got {
-		return
+	if got == 0 {
+		return 0
 	}
 	for i := range threads {
 		t := &threads[i]
@@ -235,6 +237,7 @@ func pollConsoleLocked() {
 			wakeLocked(t, readConsoleLocked(buf, n))
 		}
 	}
+	return got
 }
 
 func sysEpollCtlCall(epfd, op, fd int, ev uintptr) int64 {

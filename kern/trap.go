@@ -104,10 +104,15 @@ func tick(c *CPU, t *Thread, now int64) {
 	if t.idle {
 		c.idleTicks++
 	}
+	if h := tickHook.Load(); h != nil {
+		h.fn(int(c.id), now) // may wake a softclock thread: before the pick
+	}
 	lockSched()
 	expireLocked(now)
-	if c.id == 0 {
-		pollConsoleLocked()
+	if c.id == 0 && consolePollDue(c.ticks) {
+		if n := pollConsoleLocked(); n > 0 && conIRQ.Load() {
+			conRxRescued.Add(uint64(n))
+		}
 	}
 	preemptLocked(c)
 	unlockSched()
