@@ -4,13 +4,13 @@ go 1.26.4
 
 require (
 	github.com/stretchr/testify v1.12.1
+	github.com/usbarmory/tamago v1.26.5
 	golang.org/x/arch v0.32.0
 	golang.org/x/image v0.47.0
 )
 
 require (
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect
-	github.com/usbarmory/tamago v1.26.5 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/exp/typeparams v0.0.0-20231108232855-2478ac86f678 // indirect
 	golang.org/x/mod v0.41.0 // indirect

@@ -12,6 +12,7 @@ import (
 	_ "github.com/smpgo/smpgo/drivers/e1000"      // Intel 8254x (QEMU e1000) network driver
 	_ "github.com/smpgo/smpgo/drivers/edu"        // QEMU's edu interrupt test device
 	_ "github.com/smpgo/smpgo/drivers/pci"        // PCI enumeration, BARs, MSI/MSI-X, driver registry
+	_ "github.com/smpgo/smpgo/drivers/rtc"        // wall-clock time from the MC146818 RTC at boot
 	_ "github.com/smpgo/smpgo/drivers/virtio/net" // virtio-net (vtnet) over the modern virtio PCI transport
 	_ "github.com/smpgo/smpgo/ithread"            // interrupt events, filters, interrupt threads, I/O APIC routing
 	_ "github.com/smpgo/smpgo/kern"               // runtime personality, scheduler, SMP, console, self-tests, shell

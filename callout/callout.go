@@ -94,7 +94,7 @@ var (
 )
 
 func init() {
-	ncpu = kern.NumCPU()
+	ncpu = kern.NumCPU() // 0 in a host test binary: no wheels, no threads
 	now := kern.Ticks()
 	for i := 0; i < ncpu; i++ {
 		cc := &cpu{id: i}

@@ -15,6 +15,9 @@ const com1IRQ = 4
 var com1Event *Event
 
 func init() {
+	if !kern.Booted() {
+		return // a host test binary
+	}
 	ev, err := SetupISA("com1", com1IRQ, 0)
 	if err == nil {
 		err = ev.AddHandler(&Handler{Name: "com1-rx", Flags: MPSAFE, Filter: func() int {
