@@ -83,6 +83,10 @@ func (c Config) validated() (Config, error) {
 	switch {
 	case len(c.Monitor) > 0 && c.MonitorAfter == "":
 		return c, errors.New("qemu: monitor commands need a line to wait for (MonitorAfter)")
+	case c.SerialInput != "" && c.SerialAfter == "":
+		return c, errors.New("qemu: serial input needs a line to wait for (SerialAfter)")
+	case c.SerialInput != "" && c.Interactive:
+		return c, errors.New("qemu: serial input is for non-interactive runs")
 	case len(c.Monitor) > 0 && c.Interactive:
 		return c, errors.New("qemu: monitor commands: the monitor is on the terminal in an interactive run")
 	}

@@ -125,6 +125,11 @@ type Config struct {
 	// runs (the monitor is then on the terminal).
 	Monitor      []string
 	MonitorAfter string
+	// SerialInput is typed on the serial console (QEMU's standard input)
+	// once a serial line contains SerialAfter: how a boot drives the
+	// shell over COM1. Not for interactive runs.
+	SerialInput string
+	SerialAfter string
 	// Binary is the QEMU executable (default DefaultBinary, looked up in
 	// PATH).
 	Binary string

@@ -35,6 +35,10 @@ var boots = []Boot{
 		Expect: Expectation{Program: true, Output: []string{"smpgo> show atkbd", "atkbd0: i8042 on IRQ 1", " scan codes, 11 characters", " scan codes, 15 characters", " 0 unmapped keys", "smpgo> halt"}}},
 	{Name: "shell-panic", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: sendKeys("panic yes\n")},
 		Expect: Expectation{Outcome: Panic, Output: []string{"smpgo: panic requested from the shell", "KERNEL PANIC: fault in kernel", "END KERNEL PANIC"}}},
+	// The shell driven over the serial port (COM1's receive interrupt),
+	// with the line editor's echo.
+	{Name: "serial-shell", Tier: Smoke, Config: Config{SMP: 2, SerialAfter: "Type 'help'", SerialInput: "intr\nshow callout\nshow taskq\ndate\nhalt\n"},
+		Expect: Expectation{Program: true, Output: []string{"smpgo> show callout", "com1 receive: interrupt true", "softclock1", "no task queues", "RTC at boot", "halting"}}},
 	{Name: "crash-ud2", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=ud2"},
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{"SIGILL: illegal instruction", "kern.ud2"}}},
 	{Name: "crash-kfault", Tier: Smoke, Config: Config{SMP: 1, Append: "crash=kfault"},

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -77,12 +78,29 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	if len(c.Monitor) > 0 {
 		marks = append(slices.Clone(marks), c.MonitorAfter)
 	}
+	var serialIn *os.File
+	if c.SerialInput != "" {
+		marks = append(slices.Clone(marks), c.SerialAfter)
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("qemu: %w", err)
+		}
+		defer pr.Close()
+		defer pw.Close()
+		serialIn = pw
+		cmd.Stdin = pr // an *os.File: QEMU reads it directly
+	}
+	serialSent := false
 	stdout := newConsole(&mu, out, c.Interactive, marks)
-	if len(c.Monitor) > 0 {
+	if len(c.Monitor) > 0 || c.SerialInput != "" {
 		stdout.onMark = func(m string) {
-			if m == c.MonitorAfter && !mon.started {
+			if len(c.Monitor) > 0 && m == c.MonitorAfter && !mon.started {
 				mon.started = true
 				go mon.run(c.monitorSock, c.Monitor)
+			}
+			if serialIn != nil && m == c.SerialAfter && !serialSent {
+				serialSent = true
+				go typeSerial(serialIn, c.SerialInput)
 			}
 		}
 	}
@@ -254,4 +272,22 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeoutCause(ctx, d, errTimedOut)
+}
+
+// typeSerial writes s to QEMU's serial input a line at a time, with a
+// pause between lines so the shell has read one before the next arrives
+// (the UART's FIFO holds 16 bytes).
+func typeSerial(w io.Writer, s string) {
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if line == "" {
+			continue
+		}
+		for i := 0; i < len(line); i += 8 {
+			if _, err := io.WriteString(w, line[i:min(i+8, len(line))]); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
