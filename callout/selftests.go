@@ -145,7 +145,7 @@ func testFiresOnce(t *kern.T) {
 // tick and stops them around the moment they fire. Every reset ends in
 // exactly one of: Stop returned true, or the handler ran once.
 func testStopRace(t *kern.T) {
-	const iters, batch = 120, 8
+	const iters, batch = 60, 8
 	n := kern.NumCPU()
 	var resets, stopped, fired, overlaps atomic.Int64
 	pinned(n, func(me int) {
@@ -191,7 +191,7 @@ func testStopRace(t *kern.T) {
 // another at random moments; after Drain returns the handler must not
 // run. Sometimes the handler is slow, so Drain has to wait for it.
 func testDrainRace(t *kern.T) {
-	const iters = 60
+	const iters = 40
 	n := kern.NumCPU()
 	var after, runs, waited atomic.Int64
 	pinned(n, func(me int) {
@@ -249,7 +249,7 @@ func testDrainRace(t *kern.T) {
 // they fire; a handler never overlaps itself, each run was requested by a
 // Reset, and a final Drain leaves nothing pending.
 func testResetRace(t *kern.T) {
-	const shared, iters = 4, 400
+	const shared, iters = 4, 250
 	n := kern.NumCPU()
 	var cs [shared]Callout
 	var gs [shared]guard
@@ -310,7 +310,7 @@ func testResetRace(t *kern.T) {
 // cancelled: Stop always reports true and the handler never runs. Left
 // alone, the handler runs with the mutex held.
 func testLockCancels(t *kern.T) {
-	const iters = 100
+	const iters = 50
 	n := kern.NumCPU()
 	var mu lock.Mutex
 	mu.Init("callout-test")

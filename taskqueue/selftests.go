@@ -255,7 +255,7 @@ func testTimeout(t *kern.T) {
 	// each arm ends in exactly one of cancelled or run.
 	before := runs.Load()
 	cancelled := int64(0)
-	const arms = 200
+	const arms = 120
 	for i := 0; i < arms; i++ {
 		q.EnqueueTimeout(&tt, 1)
 		end := kern.Nanotime() + int64(i%9)*int64(time.Millisecond)
