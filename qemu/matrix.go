@@ -17,12 +17,12 @@ import (
 //	{Name: "ud2", Tier: Full, Config: Config{Append: "test=Trap/UD2"}, Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC", "#UD"}}},
 var boots = []Boot{
 	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=."}},
-	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}},
+	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, Timeout: allTestsTimeout, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}},
 	// virtio-net's INTx fallback (MSI-X is what the smp4 boot uses).
 	{Name: "virtio-intx-smp2", Tier: Smoke, Config: Config{SMP: 2, NIC: NICVirtio, Append: "test=VirtioNet/|PCI/ SMPGO_PCI=1af4:1041 SMPGO_VTNET=intx"},
 		Expect: Expectation{Output: []string{"vtnet0 52:54:00:12:34:56 (intx,"}}},
-	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}},
-	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
+	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, Timeout: allTestsTimeout, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}},
+	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Timeout: allTestsTimeout, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
 	// The bootable ISO (make image) through GRUB's multiboot2, with 4 GiB
 	// so that the memory map reaches above 4 GiB. GRUB gets the command
 	// line as an SMBIOS OEM string (Config.Append).
@@ -84,6 +84,10 @@ var boots = []Boot{
 // isoTimeout bounds an ISO boot: firmware and GRUB add seconds (OVMF
 // many) before the kernel's own tests.
 const isoTimeout = 5 * time.Minute
+
+// allTestsTimeout bounds the -smp 4 boots that run every self-test: about
+// 100 s on an idle 2-core host, far more when several QEMUs share it.
+const allTestsTimeout = 4 * time.Minute
 
 // Tier selects how much of the boot matrix to run.
 type Tier int
