@@ -46,7 +46,7 @@ func TestMatrixFirstBoots(t *testing.T) {
 	m := Matrix(Full)
 	want := map[string]Config{
 		"smp1": {SMP: 1, Append: "test=."},
-		"smp4": {SMP: 4, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"},
+		"smp4": {SMP: 4, Timeout: allTestsTimeout, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"},
 		"smp2": {SMP: 2, Append: "test=."},
 		"smp8": {SMP: 8, Append: "test=."},
 	}
