@@ -104,9 +104,10 @@ pd:
 	ORL	$0x901, AX
 	WRMSR
 
-	// CR0: PG, PE, MP; clear EM (2) and TS (3) so SSE works.
+	// CR0: PG, WP (ring 0 honours read-only pages), PE, MP; clear EM
+	// (2) and TS (3) so SSE works.
 	MOVL	CR0, AX
-	ORL	$0x80000003, AX
+	ORL	$0x80010003, AX
 	ANDL	$0xFFFFFFF3, AX
 	MOVL	AX, CR0
 

@@ -29,7 +29,6 @@ var (
 	nMemRegions int
 	memTotal    uint64
 
-	mainStack [mainStackSize]byte
 	auxRandom [16]byte
 )
 
@@ -80,6 +79,7 @@ func Boot(magic, info uintptr, mb2 []byte, stackLo, stackHi uintptr) {
 	if acpiProblem == "" {
 		startAPs()
 	}
+	apsStarted()
 	assignCPUDomains()
 
 	// CPU 0's idle thread, then the runtime's first thread.
@@ -113,8 +113,9 @@ func kernelEnd() uintptr
 
 // initMemory gives the page allocators every available page below 4 GiB
 // (the identity map) except the low 2 MiB and the kernel image, split by
-// NUMA domain, unmaps page 0 and marks the device-register window
-// uncached. Memory above 4 GiB is reported and left unused: the page
+// NUMA domain, then takes the boot page tables over as the kernel pmap
+// (pmap.go: W^X image, guard pages, page 0 unmapped, device window
+// uncached). Memory above 4 GiB is reported and left unused: the page
 // allocators manage the identity map only.
 func initMemory() {
 	if memAbove4G > 0 {
@@ -141,13 +142,7 @@ func initMemory() {
 		}
 	}
 	vm.InitPhys()
-	pt, ok := vm.AllocBootPage()
-	if !ok {
-		Panic("kern.initMemory: no memory")
-	}
-	amd64.ZeroPage(pt)
-	vm.UnmapPage0(pt)
-	vm.SetUncached(0xfec00000, 0x100000000)
+	initKernelPmap()
 }
 
 // initInterrupts masks the legacy 8259 PICs (after moving them off the
@@ -169,14 +164,13 @@ func initInterrupts() {
 	calibrate()
 }
 
-var idleStacks [MaxCPU][4096]byte
-
 func newIdleThreadLocked(cpu int) *Thread {
 	t := allocThreadLocked(true)
 	t.idle = true
 	t.tid = int32(-1 - cpu)
 	t.Frame.RIP = uint64(idleLoopAddr())
-	t.Frame.RSP = uint64(uintptr(unsafe.Pointer(&idleStacks[cpu])) + 4096)
+	_, hi := stackBounds(stackIdle, cpu)
+	t.Frame.RSP = uint64(hi)
 	t.Frame.CS, t.Frame.SS = 0x08, 0x10
 	t.Frame.RFLAGS = 0x002 // idleLoop sets IF itself
 	t.state = tRunning
@@ -188,7 +182,7 @@ func newIdleThreadLocked(cpu int) *Thread {
 // its entry point: argc, argv[], NULL, envp[], NULL, auxv pairs, AT_NULL,
 // then the strings; it returns the stack pointer.
 func buildInitialStack() uintptr {
-	top := uintptr(unsafe.Pointer(&mainStack)) + mainStackSize
+	_, top := stackBounds(stackMain, 0)
 	var argv, envp [64][2]int
 	na, ne := SplitCmdline(bootCmdline[:bootCmdLen], argv[:], envp[:])
 	// Strings at the top; NUL-terminate words in place in a copy.

@@ -163,8 +163,10 @@ func reportLAPIC() {
 		l.s("smpgo: LAPIC at ").x(uint64(base)).nl().print()
 		Panic("kern.initInterrupts: LAPIC above the 4 GiB identity map")
 	}
-	if base < 0xfec00000 {
-		vm.SetUncached(base, base+vm.PageSize)
+	if base < deviceWindow {
+		if _, err := vm.MapMMIO(base, vm.PageSize, vm.UC); err != nil {
+			bootPmapFailed("mapping the LAPIC", base, err)
+		}
 	}
 	l.s("smpgo: LAPIC at ").x(uint64(base))
 	if madtLAPIC != 0 && madtLAPIC != uint64(base) {

@@ -2,8 +2,10 @@ package kern
 
 import (
 	"runtime"
+	"unsafe"
 
 	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/vm"
 )
 
 // Deliberate crashes, for the harness's expected-crash boots (crash=NAME on
@@ -23,6 +25,9 @@ const (
 	opKfault     = 1
 	opRendezvous = 2
 	opThreads    = 3
+
+	opWriteText     = 7
+	opStackOverflow = 8
 )
 
 // Crash performs the named deliberate crash; it reports false for an
@@ -35,6 +40,15 @@ func Crash(name string) bool {
 		rawSyscall(sysSmpgoDebug, opKfault, 0)
 	case "divzero":
 		divide(1, 0)
+	case "wtext":
+		rawSyscall(sysSmpgoDebug, opWriteText, 0)
+	case "stackoverflow":
+		// On the last CPU, so the report names a known kernel stack.
+		runtime.LockOSThread()
+		if err := PinToCPU(NumCPU() - 1); err != nil {
+			return false
+		}
+		rawSyscall(sysSmpgoDebug, opStackOverflow, 0)
 	case "appanic":
 		// A kernel fault on the last CPU (an AP when there are several):
 		// every other CPU must stop and report.
@@ -59,10 +73,40 @@ func debugSyscall(op, arg uint64) int64 {
 		return snapshotThreads(uintptr(arg))
 	case opIPIPing:
 		return ipiPing(int(arg))
+	case opPmap:
+		var r pmapReq
+		size := unsafe.Sizeof(r)
+		if !vm.Ensure(uintptr(arg), size) {
+			return -EFAULT
+		}
+		amd64.Memmove(uintptr(unsafe.Pointer(&r)), uintptr(arg), size)
+		ret := pmapSyscall(&r)
+		amd64.Memmove(uintptr(arg), uintptr(unsafe.Pointer(&r)), size)
+		return ret
+	case opWriteText:
+		// A store into the kernel's text from trap context: a write to a
+		// read-only page, reported as a kernel panic.
+		amd64.Store8(textStart()+64, 0xcc)
+		return 0
+	case opStackOverflow:
+		return int64(recurse(1 << 30))
 	case opKfault:
 		// A read of a non-canonical address from trap context: #GP in
 		// the kernel, reported as a kernel panic.
 		return int64(amd64.Load64(0x8000000000000000))
 	}
 	return -EINVAL
+}
+
+// recurse uses about 512 bytes of stack per level: from trap context it
+// runs the CPU's kernel stack into its guard page (crash=stackoverflow).
+//
+//go:noinline
+func recurse(n int) int {
+	var buf [64]uint64
+	buf[n&63] = uint64(n)
+	if n == 0 {
+		return 0
+	}
+	return recurse(n-1) + int(buf[(n*7)&63])
 }

@@ -188,3 +188,15 @@ TEXT ·kernelEnd(SB),NOSPLIT,$0-8
 	LEAQ	runtime·end(SB), AX
 	MOVQ	AX, ret+0(FP)
 	RET
+
+// func textStart() uintptr: the linker's start of the text.
+TEXT ·textStart(SB),NOSPLIT,$0-8
+	LEAQ	runtime·text(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func textEnd() uintptr: the linker's end of the text.
+TEXT ·textEnd(SB),NOSPLIT,$0-8
+	LEAQ	runtime·etext(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET

@@ -19,7 +19,7 @@ type Options struct {
 	Witness  string // witness=off|warn|panic, "" = the default (warn)
 }
 
-var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true, "appanic": true}
+var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true, "appanic": true, "wtext": true, "stackoverflow": true}
 
 // ParseOptions parses the command line, rejecting unknown or malformed
 // options with an error naming them.
@@ -37,7 +37,7 @@ func ParseOptions(args []string) (Options, error) {
 			o.Bench = v
 		case "crash":
 			if !crashNames[v] {
-				return o, fmt.Errorf("bad option %q: crash is one of ud2, kfault, divzero, appanic", a)
+				return o, fmt.Errorf("bad option %q: crash is one of ud2, kfault, divzero, appanic, wtext, stackoverflow", a)
 			}
 			o.Crash = v
 		case "acpidump":

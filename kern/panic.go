@@ -2,6 +2,7 @@ package kern
 
 import (
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/smpgo/smpgo/apic"
 	"github.com/smpgo/smpgo/arch/amd64"
@@ -75,12 +76,18 @@ func kernelFault(f uintptr) (resume bool) {
 	// heap memory that the runtime reserved but nothing has written yet:
 	// back it as a thread's fault would be, and resume. Anything else is a
 	// kernel bug.
-	if vec == excPF && vm.Fault(uintptr(amd64.ReadCR2())) {
+	if vec == excPF && amd64.Load64(f+16*8)&pfPresent == 0 && vm.Fault(uintptr(amd64.ReadCR2())) {
 		kernelDemandFaults++
 		return true
 	}
 	c.panicking = 1
 	msg := "fault in kernel"
+	var l kline
+	if vec == excPF {
+		if pfMessage(&l, c, uintptr(amd64.ReadCR2()), amd64.Load64(f+16*8)) {
+			msg = unsafe.String(&l.buf[0], l.n)
+		}
+	}
 	switch vec {
 	case excNMI:
 		if panicking.Load() != 0 {
@@ -195,4 +202,52 @@ func panicLockConsole(c *CPU) bool {
 		amd64.Pause()
 	}
 	return true
+}
+
+// Page-fault error code bits (SDM §4.7).
+const (
+	pfPresent = 1 << 0
+	pfWrite   = 1 << 1
+	pfFetch   = 1 << 4
+)
+
+// pfMessage writes what a page fault at addr with error code err was, when
+// it is one of the pmap's protections at work, into l: a stack overflow
+// into a guard page (naming the stack and the thread), a write to a
+// read-only page, an instruction fetch from a non-executable one.
+func pfMessage(l *kline, c *CPU, addr uintptr, err uint64) bool {
+	if kind, slot, ok := guardHit(addr); ok {
+		stackOverflowMsg(l, kind, slot, threads[c.curIdx].tid)
+		return true
+	}
+	switch {
+	case err&(pfPresent|pfWrite) == pfPresent|pfWrite:
+		l.s("page fault: write to a read-only page")
+	case err&(pfPresent|pfFetch) == pfPresent|pfFetch:
+		l.s("page fault: instruction fetch from a non-executable page")
+	default:
+		return false
+	}
+	if addr >= textLo && addr < textHi {
+		l.s(" (kernel text)")
+	}
+	return true
+}
+
+// threadStackOverflow reports a thread's fault in a stack guard page (the
+// first thread's stack, or a kernel stack reached from thread context) as
+// a kernel panic: the Go runtime could only print an unexpected fault.
+func threadStackOverflow(c *CPU, t *Thread, addr uintptr) {
+	kind, slot, ok := guardHit(addr)
+	if !ok {
+		return
+	}
+	c.panicking = 1
+	panicking.Store(1)
+	var l kline
+	stackOverflowMsg(&l, kind, slot, t.tid)
+	reportFrame(c, unsafe.String(&l.buf[0], l.n), t.addr())
+	stopOthers()
+	dumpKTR(16)
+	shutdown(exitPanic)
 }

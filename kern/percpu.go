@@ -39,9 +39,8 @@ type CPU struct {
 
 	// kg is the fake g read through FS:-8 by Go prologues in trap context:
 	// stack.lo, stack.hi, stackguard0, stackguard1 (runtime2.go). The
-	// guards are set low so the check never fails. There is no guard
-	// page below the kernel stacks yet (docs/execution-model.md §2): an
-	// overflow would run into the neighbouring stack.
+	// guards are set low so the check never fails; an overflow runs into
+	// the unmapped guard page below the stack instead (stacks.go).
 	kg       [16]uintptr
 	ktlsSlot [2]uintptr
 
@@ -64,11 +63,9 @@ type CPU struct {
 }
 
 var (
-	cpus   [MaxCPU]CPU
-	ncpu   int
-	kstack [MaxCPU][kstackSize]byte
-	ist    [MaxCPU][nIST][istSize]byte
-	idt    [256][2]uint64
+	cpus [MaxCPU]CPU
+	ncpu int
+	idt  [256][2]uint64
 )
 
 // thisCPU returns this CPU's index (GS:CPU_id).
@@ -98,8 +95,9 @@ func prepareCPU(i int) {
 	// Until the CPU first resumes a thread it runs kernel code: a fault
 	// then must take the kernel-panic path, not save into a thread.
 	c.inKernel = 1
-	c.kstackTop = uintptr(unsafe.Pointer(&kstack[i])) + kstackSize
-	c.kg[0] = uintptr(unsafe.Pointer(&kstack[i]))
+	lo, hi := stackBounds(stackKernel, i)
+	c.kstackTop = hi
+	c.kg[0] = lo
 	c.kg[1] = c.kstackTop
 	c.kg[2] = 4096 // stackguard0: never above SP (see kg)
 	c.kg[3] = 4096
@@ -113,7 +111,8 @@ func prepareCPU(i int) {
 	c.gdt[3] = 103 | uint64(tss&0xFFFFFF)<<16 | 0x89<<40 | uint64(tss>>24&0xFF)<<56
 	c.gdt[4] = uint64(tss >> 32)
 	for k := 0; k < nIST; k++ {
-		top := uint64(uintptr(unsafe.Pointer(&ist[i][k])) + istSize)
+		_, hi := stackBounds(stackIST, i*nIST+k)
+		top := uint64(hi)
 		// IST k+1 at byte offset 36+8k: dwords 9+2k, 10+2k.
 		c.tss[9+2*k] = uint32(top)
 		c.tss[10+2*k] = uint32(top >> 32)
@@ -127,6 +126,7 @@ func prepareCPU(i int) {
 func loadCPU(i int) {
 	c := &cpus[i]
 	loadDescriptors(uintptr(unsafe.Pointer(&c.gdtr)), uintptr(unsafe.Pointer(&c.idtr)))
+	initPaging()
 
 	amd64.Wrmsr(amd64.IA32_GS_BASE, uint64(c.self))
 	amd64.Wrmsr(amd64.IA32_STAR, 0x08<<32|0x10<<48)

@@ -121,10 +121,13 @@ func tick(c *CPU, t *Thread, now int64) {
 // pageFault backs demand-zero memory, or turns the fault into SIGSEGV.
 func pageFault(c *CPU, t *Thread) {
 	addr := uintptr(amd64.ReadCR2())
-	if vm.Fault(addr) {
+	// Only a missing page can be demand-zero; a present one faulted on
+	// its rights (a write to read-only, a fetch from non-executable).
+	if t.Frame.Error&pfPresent == 0 && vm.Fault(addr) {
 		demandFaults++
 		return
 	}
+	threadStackOverflow(c, t, addr)
 	code := int32(segvMAPERR)
 	if t.Frame.Error&1 != 0 {
 		code = segvACCERR

@@ -106,28 +106,3 @@ func Reserved() (uintptr, int) {
 	defer lock.Release()
 	return space.Bytes(), space.Len()
 }
-
-// UnmapPage0 replaces the first 2 MiB identity page with 4 KiB pages, page 0
-// left unmapped so nil dereferences fault. pt is a zeroed page for the table.
-func UnmapPage0(pt uintptr) {
-	for i := uintptr(1); i < 512; i++ {
-		amd64.Store64(pt+i*8, uint64(i*PageSize)|PTE_P|PTE_RW)
-	}
-	e, large, ok := walk(root(), 0, false)
-	if !ok || !large {
-		return
-	}
-	amd64.Store64(e, uint64(pt)|PTE_P|PTE_RW)
-	amd64.WriteCR3(amd64.ReadCR3())
-}
-
-// SetUncached marks the 2 MiB identity pages covering [a, b) PCD|PWT, for
-// device registers (LAPIC, IOAPIC, HPET).
-func SetUncached(a, b uintptr) {
-	for va := a &^ (1<<21 - 1); va < b; va += 1 << 21 {
-		if e, large, ok := walk(root(), va, false); ok && large {
-			amd64.Store64(e, amd64.Load64(e)|PTE_PCD|PTE_PWT)
-		}
-	}
-	amd64.WriteCR3(amd64.ReadCR3())
-}

@@ -371,9 +371,6 @@ func freePage(pa uintptr, use int) {
 	}
 }
 
-// AllocBootPage returns a page-table page during boot.
-func AllocBootPage() (uintptr, bool) { return allocPage(UseTables) }
-
 // DomainStats is a snapshot of one domain.
 type DomainStats struct {
 	Domain                         int

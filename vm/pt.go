@@ -56,19 +56,8 @@ func walk(root uintptr, va uintptr, alloc bool) (pte uintptr, large, ok bool) {
 
 // Lookup returns the physical address va maps to.
 func Lookup(va uintptr) (pa uintptr, ok bool) {
-	e, large, ok := walk(root(), va, false)
-	if !ok {
-		return 0, false
-	}
-	v := amd64.Load64(e)
-	if v&PTE_P == 0 {
-		return 0, false
-	}
-	if large {
-		// Only 2 MiB pages are used (the boot identity map).
-		return uintptr(v&pteAddr&^(1<<21-1)) | va&(1<<21-1), true
-	}
-	return uintptr(v&pteAddr) | va&(PageSize-1), true
+	m, ok := lookupIn(identityMem{}, root(), va)
+	return m.PA, ok
 }
 
 // Map4K maps the page at va to pa with flags (PTE_P added).

@@ -4,7 +4,7 @@
 //
 // Command line (after the kernel path): test=REGEXP runs the self-tests,
 // bench=REGEXP the benchmarks, crash=NAME a deliberate crash (ud2, kfault,
-// divzero, appanic) for the harness, exit=N exits with status N,
+// divzero, appanic, wtext, stackoverflow) for the harness, exit=N exits with status N,
 // acpidump=1 prints the ACPI tables; otherwise the debug shell runs on the
 // serial console. NAME=value words are the environment (GODEBUG, GOGC,
 // GOMAXPROCS).

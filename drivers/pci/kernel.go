@@ -110,14 +110,17 @@ func init() {
 	kern.RegisterCommand("pci", "PCI functions: address, IDs, class, BARs, capabilities, driver", cmdPCI)
 }
 
-// kernelMapMMIO marks an MMIO range uncached in the identity map (below
-// 4 GiB: BARs the firmware put above it are not reachable yet).
+// kernelMapMMIO maps an MMIO range uncached at its identity address with
+// the kernel pmap (up to vm.KVABase: the identity PML4 entry).
 func kernelMapMMIO(phys, size uint64) (uintptr, error) {
-	if phys == 0 || phys+size > 1<<32 || phys+size < phys {
+	if phys == 0 || phys+size > vm.KVABase || phys+size < phys {
 		return 0, fmt.Errorf("pci: MMIO %#x+%#x outside the identity map", phys, size)
 	}
-	vm.SetUncached(uintptr(phys), uintptr(phys+size))
-	return uintptr(phys), nil
+	a, err := kern.MapMMIO(uintptr(phys), uintptr(size), vm.UC)
+	if err != nil {
+		return 0, fmt.Errorf("pci: MMIO %#x+%#x: %w", phys, size, err)
+	}
+	return a, nil
 }
 
 // Where AssignBARs places what the firmware left unassigned: QEMU keeps
