@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -27,6 +28,7 @@ func init() {
 	RegisterTest(Test{Name: "VM/UncachedAlias", Fn: testUncachedAlias})
 	RegisterTest(Test{Name: "VM/ProtectSeenByEveryCPU", Fn: testProtectAllCPUs})
 	RegisterTest(Test{Name: "VM/SplitMergeKeepsContents", Fn: testSplitMerge})
+	RegisterTest(Test{Name: "VM/ShowPmap", Fn: testShowPmap})
 	RegisterShow("pmap", "kernel page tables: leaves by size, caching attribute and rights; splits, merges, flushes", showPmap)
 }
 
@@ -395,6 +397,20 @@ func testSplitMerge(t *T) {
 	if s := size(kvaSplit); s != vm.PageSize {
 		t.Errorf("after unmapping one page: %#x pages, want 4 KiB", s)
 	}
+}
+
+// testShowPmap: the census sees the image's text (4 KiB, read-only,
+// executable), the device window (2 MiB, uncached) and NX memory.
+func testShowPmap(t *T) {
+	var b strings.Builder
+	showPmap(&b, nil)
+	out := b.String()
+	for _, want := range []string{"identity [0x0, 0x8000000000): ", "4K/WB/r-x:", "4K/WB/r--:", "2M/UC/rw-:", "2M/WB/rw-:", "runtime [", "merges "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show pmap lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("%s", out)
 }
 
 var sizeNames = [...]string{"4K", "2M", "1G"}

@@ -8,7 +8,10 @@
 // the boot code (page 0 excepted, so nil dereferences fault); the runtime's
 // reservations live in [SpaceBase, SpaceTop), above any identity-mapped
 // address, and are backed by 4 KiB pages on first touch. Page-table pages
-// are reached through the identity map.
+// are reached through the identity map. The kernel pmap (pmap.go,
+// kpmap.go) changes that tree by ranges: W^X for the kernel image, NX on
+// the rest, uncached device registers, unmapped stack guard pages, and
+// mappings of the kernel's choosing in [KVABase, KVATop).
 //
 // Everything here runs in trap context (interrupts off, no Go runtime
 // services): no allocation, no pointers stored in globals, raw spin locks.
