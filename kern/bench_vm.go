@@ -56,3 +56,39 @@ func benchPageDomains(b *B) {
 	b.ReportMetric(rem/loc, "remote/local")
 	b.ReportMetric(float64(vm.Distance(local, remote)), "slit-distance")
 }
+
+// A kernel mapping weakened and restored (ProtectKernel read-only, then
+// read-write): two page-table changes, each shot down on every CPU before
+// it returns; and a lookup (the same system call path, no change, no
+// shootdown) for scale.
+func init() {
+	RegisterBenchmark(Benchmark{Name: "VM/PmapProtectRoundTrip", Fn: benchPmapProtect})
+}
+
+const kvaBench uintptr = vm.KVABase + 3<<30
+
+func benchPmapProtect(b *B) {
+	pa, ok := vm.AllocPages(vm.Policy{}, 0)
+	if !ok {
+		b.Skip("no page")
+		return
+	}
+	defer vm.FreePages(pa, 0)
+	if err := MapKernel(kvaBench, pa, vm.PageSize, vm.ProtWrite, vm.WB); err != nil {
+		b.Skip("map: " + err.Error())
+		return
+	}
+	defer UnmapKernel(kvaBench, vm.PageSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ProtectKernel(kvaBench, vm.PageSize, vm.ProtRead)
+		ProtectKernel(kvaBench, vm.PageSize, vm.ProtWrite)
+	}
+	b.StopTimer()
+	t0 := time.Now()
+	for i := 0; i < b.N; i++ {
+		KernelLookup(kvaBench)
+	}
+	b.ReportMetric(float64(time.Since(t0).Nanoseconds())/float64(b.N), "lookup-ns")
+	b.ReportMetric(float64(NumCPU()), "cpus")
+}
