@@ -343,6 +343,8 @@ func (ev *Event) thread(started chan<- struct{}) {
 	runtime.LockOSThread()
 	cpu := int(ev.cpu.Load())
 	kern.PinToCPU(cpu)
+	// Interrupt priority: a wake-up preempts whatever runs on the CPU.
+	kern.SetPriority(kern.PriIthread)
 	close(started)
 	for {
 		if atomic.SwapUint32(&ev.pending, 0) == 0 {

@@ -64,7 +64,10 @@ func Crash(name string) bool {
 }
 
 // debugSyscall serves sysSmpgoDebug.
-func debugSyscall(op, arg uint64) int64 {
+func debugSyscall(c *CPU, t *Thread, op, arg, arg2 uint64) int64 {
+	if op >= opPrioFirst {
+		return prioSyscall(c, t, op, arg, arg2)
+	}
 	switch op {
 	case opRendezvous:
 		rendezvousKernel()

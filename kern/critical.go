@@ -34,7 +34,7 @@ func CriticalExit() {
 		t.preemptPending = 0
 		procUnpin()
 		// The tick wanted to switch threads while we were critical.
-		rawSyscall(sysSchedYieldNr, 0, 0)
+		rawSyscall(sysSmpgoDebug, opPreempt, 0)
 		return
 	}
 	procUnpin()
@@ -64,7 +64,7 @@ func CriticalExitCPU(tok uintptr) {
 func criticalExitPreempt(t *Thread) {
 	t.preemptPending = 0
 	procUnpin()
-	rawSyscall(sysSchedYieldNr, 0, 0)
+	rawSyscall(sysSmpgoDebug, opPreempt, 0)
 }
 
 func critEnter() (cpu int, t uintptr)
@@ -79,8 +79,6 @@ func curThread() *Thread {
 }
 
 func curThreadAddr() uintptr
-
-const sysSchedYieldNr = sysSchedYield
 
 // IntrDisable disables interrupts on this CPU and returns the previous
 // RFLAGS for IntrRestore.

@@ -37,7 +37,6 @@ var (
 	intrSpurious [MaxCPU]uint64 // LAPIC spurious vector
 	intrStray    [MaxCPU]uint64 // device vectors with no handler
 	intrDevice   [MaxCPU]uint64 // device interrupts dispatched
-	intrWoke     [MaxCPU]bool   // a handler woke a thread that may run here
 )
 
 // SetIntrHandler installs fn for vector vec on CPU cpu (nil removes it).
@@ -67,15 +66,9 @@ func deviceIntr(c *CPU, v uint64) {
 		intrStray[c.id]++
 	}
 	apic.EOI()
-	// Run a woken interrupt thread now rather than at the next tick: an
-	// idle CPU switches to it, a busy one requeues its current thread
-	// (deferred to CriticalExit inside a critical section).
-	if intrWoke[c.id] || threads[c.curIdx].idle {
-		intrWoke[c.id] = false
-		lockSched()
-		preemptLocked(c)
-		unlockSched()
-	}
+	// A woken interrupt thread better than the interrupted one runs at
+	// the end of the trap (needResched, set by the wake-up), or on
+	// another CPU it may use that runs something worse (an IPI).
 }
 
 // WakeAddr wakes one thread blocked in futex(FUTEX_WAIT) on addr and
@@ -88,9 +81,6 @@ func WakeAddr(addr uintptr) bool {
 		w := &threads[i]
 		if w.state == tBlocked && w.waitFor == waitFutex && w.waitKey == addr {
 			wakeLocked(w, 0)
-			if me := thisCPU(); w.allowedOn(me) {
-				intrWoke[me] = true
-			}
 			return true
 		}
 	}

@@ -56,6 +56,9 @@ type CPU struct {
 	switches  uint64            // (p) thread switches
 	idleTicks uint64            // (p)
 
+	needResched  bool   // (s) a thread better than cur became runnable for it (checked at trap exit)
+	prioPreempts uint64 // (p) running threads preempted for a better one
+
 	gdt  [6]uint64
 	tss  [26]uint32
 	gdtr [10]byte

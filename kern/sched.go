@@ -13,11 +13,15 @@ const (
 	vecSpurious = 0xff
 )
 
-// The scheduler. This first design has one global run queue under one
-// raw spin lock (sched_lock) shared by every CPU; all of it runs in trap
-// context with interrupts off. Threads are round-robin with a one-tick
-// slice. Blocked threads with a deadline are found by a scan on each tick
-// (the thread table is small: Go creates a few Ms per CPU).
+// The scheduler. One global run queue under one raw spin lock
+// (sched_lock) shared by every CPU; all of it runs in trap context with
+// interrupts off. Every thread has a priority (prio.go; lower is better):
+// a CPU runs the best runnable thread allowed on it, threads of equal
+// priority round-robin with a one-tick slice, and a thread made runnable
+// preempts the worst-priority thread running on a CPU it may use (this
+// CPU at the end of the trap, another by a reschedule IPI). Blocked
+// threads with a deadline are found by a scan on each tick (the thread
+// table is small: Go creates a few Ms per CPU).
 var sched struct {
 	lock spin.Lock
 	// Guarded by lock:
@@ -52,6 +56,10 @@ func allocThreadLocked(idle bool) *Thread {
 				sched.nextTid++
 			}
 			t.state = tBlocked
+			t.basePri, t.lendPri = PriDefault, priNone
+			if idle {
+				t.basePri = priIdleThread
+			}
 			t.initFX()
 			sched.nthreads++
 			return t
@@ -60,8 +68,8 @@ func allocThreadLocked(idle bool) *Thread {
 	return nil
 }
 
-// enqueueLocked makes t runnable at the tail of the run queue, and kicks
-// an idle CPU if there is one.
+// enqueueLocked makes t runnable at the tail of the run queue, and
+// preempts the CPU running the worst-priority thread t may replace.
 func enqueueLocked(t *Thread) {
 	t.state = tRunnable
 	t.next = -1
@@ -73,7 +81,7 @@ func enqueueLocked(t *Thread) {
 	}
 	sched.tail = i
 	sched.nrun++
-	kickIdleLocked(t)
+	kickLocked(t)
 }
 
 // allowedOn reports whether t may run on CPU cpu.
@@ -81,42 +89,77 @@ func (t *Thread) allowedOn(cpu int) bool {
 	return t.affinity == 0 || t.affinity&(1<<uint(cpu)) != 0
 }
 
-// dequeueLocked removes and returns the first queued thread allowed on
-// CPU cpu.
+// dequeueLocked removes and returns the best-priority queued thread
+// allowed on CPU cpu, the longest queued among equals (round robin).
 func dequeueLocked(cpu int) *Thread {
+	best, bestPrev := int32(-1), int32(-1)
+	bp := int32(priNone)
 	prev := int32(-1)
 	for i := sched.head; i >= 0; prev, i = i, threads[i].next {
 		t := &threads[i]
-		if !t.allowedOn(cpu) {
-			continue
+		if p := t.pri(); p < bp && t.allowedOn(cpu) {
+			best, bestPrev, bp = i, prev, p
 		}
-		if prev < 0 {
-			sched.head = t.next
-		} else {
-			threads[prev].next = t.next
-		}
-		if sched.tail == i {
-			sched.tail = prev
-		}
-		t.next = -1
-		sched.nrun--
-		return t
 	}
-	return nil
+	if best < 0 {
+		return nil
+	}
+	t := &threads[best]
+	if bestPrev < 0 {
+		sched.head = t.next
+	} else {
+		threads[bestPrev].next = t.next
+	}
+	if sched.tail == best {
+		sched.tail = bestPrev
+	}
+	t.next = -1
+	sched.nrun--
+	return t
 }
 
-// kickIdleLocked sends a reschedule IPI to one idle CPU, other than this
-// one, that t may run on.
-func kickIdleLocked(t *Thread) {
-	me := thisCPU()
-	for i := 0; i < ncpu; i++ {
-		c := &cpus[i]
-		if i != me && c.online && threads[c.curIdx].idle && t.allowedOn(i) {
-			c.kicks++
-			apic.SendIPI(c.apicID, apic.ICR_DLV_FIXED|vecResched)
-			return
+// bestQueuedLocked returns the priority of the best queued thread allowed
+// on CPU cpu, or priNone.
+func bestQueuedLocked(cpu int) int32 {
+	bp := int32(priNone)
+	for i := sched.head; i >= 0; i = threads[i].next {
+		if t := &threads[i]; t.pri() < bp && t.allowedOn(cpu) {
+			bp = t.pri()
 		}
 	}
+	return bp
+}
+
+// kickLocked finds the online CPU, allowed for the runnable thread t,
+// whose current thread has the worst priority, worse than t's (an idle
+// CPU first of all; this CPU among equals), and makes it reschedule:
+// this CPU at the end of the trap (needResched), another by a reschedule
+// IPI.
+func kickLocked(t *Thread) {
+	me := thisCPU()
+	target, worst := -1, t.pri()
+	for i := 0; i < ncpu; i++ {
+		c := &cpus[i]
+		if !c.online || !t.allowedOn(i) {
+			continue
+		}
+		if p := threads[c.curIdx].pri(); p > worst || p == worst && target >= 0 && i == me {
+			target, worst = i, p
+		}
+	}
+	switch {
+	case target < 0:
+	case target == me:
+		cpus[me].needResched = true
+	default:
+		apicSendResched(&cpus[target])
+	}
+}
+
+// apicSendResched sends c a reschedule IPI.
+func apicSendResched(c *CPU) {
+	c.kicks++
+	apic.SendIPI(c.apicID, apic.ICR_DLV_FIXED|vecResched)
 }
 
 // switchLocked makes t current on c (t may be c's idle thread).
@@ -142,14 +185,33 @@ func reschedLocked(c *CPU) {
 	switchLocked(c, &threads[c.idleIdx])
 }
 
-// preemptLocked requeues c's current thread if others wait (or if it may
-// no longer run here). A thread inside a critical section is not
+// preemptLocked is the tick's round robin: c's current thread is
+// requeued if a queued thread allowed here is at least as good (or if it
+// may no longer run here). A thread inside a critical section is not
 // preempted: the CPU remembers, and CriticalExit yields.
 func preemptLocked(c *CPU) {
 	cur := &threads[c.curIdx]
-	if sched.head < 0 && cur.allowedOn(int(c.id)) {
+	if cur.allowedOn(int(c.id)) && bestQueuedLocked(int(c.id)) > cur.pri() {
 		return
 	}
+	switchAwayLocked(c, cur)
+}
+
+// preemptBetterLocked switches c away from its current thread only if a
+// queued thread allowed here is strictly better (a wake-up's preemption,
+// the reschedule IPI), or if the current one may no longer run here.
+func preemptBetterLocked(c *CPU) {
+	cur := &threads[c.curIdx]
+	if cur.allowedOn(int(c.id)) && bestQueuedLocked(int(c.id)) >= cur.pri() {
+		return
+	}
+	if !cur.idle {
+		c.prioPreempts++
+	}
+	switchAwayLocked(c, cur)
+}
+
+func switchAwayLocked(c *CPU, cur *Thread) {
 	if cur.critNest > 0 && !cur.idle {
 		cur.preemptPending = 1
 		return
@@ -158,6 +220,31 @@ func preemptLocked(c *CPU) {
 		enqueueLocked(cur)
 	}
 	reschedLocked(c)
+}
+
+// yieldLocked is sched_yield: c's current thread goes behind the best
+// other runnable thread allowed here, whatever that thread's priority,
+// until the next tick or wake-up preemption gives the CPU back. The Go
+// runtime yields in spin-waits for other threads (casgstatus, runqgrab);
+// a strict yield that never ran a worse thread would livelock a
+// higher-priority thread waiting for a lower one on the same CPU.
+func yieldLocked(c *CPU) {
+	cur := &threads[c.curIdx]
+	if cur.critNest > 0 && !cur.idle {
+		cur.preemptPending = 1
+		return
+	}
+	t := dequeueLocked(int(c.id))
+	if t == nil {
+		if !cur.allowedOn(int(c.id)) {
+			switchAwayLocked(c, cur)
+		}
+		return
+	}
+	if !cur.idle {
+		enqueueLocked(cur)
+	}
+	switchLocked(c, t)
 }
 
 // blockLocked stops the current thread until wakeLocked (or its deadline:

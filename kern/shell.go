@@ -23,6 +23,9 @@ type ThreadInfo struct {
 	Idle     bool
 	Syscalls uint64
 	RunNs    int64
+	Pri      int  // effective priority (lower is better)
+	BasePri  int  // its own priority; Pri is better when lent
+	Bound    bool // a goroutine is bound to it (SetPriority)
 }
 
 var stateNames = [...]string{tFree: "free", tRunnable: "runnable", tRunning: "running", tBlocked: "blocked", tDead: "dead"}
@@ -32,6 +35,7 @@ type threadRec struct {
 	tid, state, cpu, idle int32
 	syscalls              uint64
 	runNs                 int64
+	pri, basePri, bound   int32
 }
 
 // snapshotThreads copies the live threads to the user buffer at buf
@@ -53,7 +57,11 @@ func snapshotThreads(buf uintptr) int64 {
 		if t.idle {
 			idle = 1
 		}
-		r := threadRec{tid: t.tid, state: t.state, cpu: t.cpu, idle: idle, syscalls: t.syscalls, runNs: t.runNs}
+		r := threadRec{tid: t.tid, state: t.state, cpu: t.cpu, idle: idle, syscalls: t.syscalls, runNs: t.runNs,
+			pri: t.pri(), basePri: t.basePri}
+		if t.boundG != 0 {
+			r.bound = 1
+		}
 		amd64.Memmove(buf+uintptr(n)*size, uintptr(unsafe.Pointer(&r)), size)
 		n++
 	}
@@ -66,7 +74,8 @@ func Threads() []ThreadInfo {
 	n := int(rawSyscall(sysSmpgoDebug, opThreads, uintptr(unsafe.Pointer(&recs[0]))))
 	out := make([]ThreadInfo, 0, max(n, 0))
 	for _, r := range recs[:max(n, 0)] {
-		out = append(out, ThreadInfo{Tid: r.tid, State: stateNames[r.state], CPU: r.cpu, Idle: r.idle != 0, Syscalls: r.syscalls, RunNs: r.runNs})
+		out = append(out, ThreadInfo{Tid: r.tid, State: stateNames[r.state], CPU: r.cpu, Idle: r.idle != 0, Syscalls: r.syscalls, RunNs: r.runNs,
+			Pri: int(r.pri), BasePri: int(r.basePri), Bound: r.bound != 0})
 	}
 	return out
 }
@@ -145,7 +154,7 @@ func init() {
 		"cpus":     {"CPUs online: topology, ticks, syscalls, switches, IPIs", cmdCPUs},
 		"numa":     {"NUMA domains: memory and SLIT distances", func(w io.Writer, _ []string) { WriteNUMA(w) }},
 		"mem":      {"physical pages and the runtime's reservations", cmdMem},
-		"threads":  {"kernel threads: tid, state, CPU, syscalls, run time", cmdThreads},
+		"threads":  {"kernel threads: tid, state, CPU, priority (lent*), class, syscalls, run time", cmdThreads},
 		"uptime":   {"time since boot", func(w io.Writer, _ []string) { fmt.Fprintln(w, time.Duration(nanotime()).Round(time.Millisecond)) }},
 		"syscalls": {"system call counts, and calls answered ENOSYS", cmdSyscalls},
 		"gc":       {"run the garbage collector and show heap figures", cmdGC},
@@ -226,14 +235,22 @@ func cmdMem(w io.Writer, _ []string) {
 }
 
 func cmdThreads(w io.Writer, _ []string) {
-	fmt.Fprintln(w, "  tid state     cpu   syscalls   run-ms")
+	fmt.Fprintln(w, "  tid state     cpu  pri base class     syscalls   run-ms")
 	for _, t := range Threads() {
 		tid := fmt.Sprint(t.Tid)
+		pri, base, class := fmt.Sprint(t.Pri), fmt.Sprint(t.BasePri), PriClass(t.BasePri)
 		if t.Idle {
-			tid = fmt.Sprintf("idle%d", t.CPU)
+			tid, pri, base, class = fmt.Sprintf("idle%d", t.CPU), "-", "-", "idle-loop"
+		} else if t.Pri < t.BasePri {
+			pri += "*" // lent
 		}
-		fmt.Fprintf(w, "%5s %-9s %3d %10d %8d\n", tid, t.State, t.CPU, t.Syscalls, t.RunNs/1e6)
+		if t.Bound {
+			class += "+"
+		}
+		fmt.Fprintf(w, "%5s %-9s %3d %4s %4s %-10s %9d %8d\n", tid, t.State, t.CPU, pri, base, class, t.Syscalls, t.RunNs/1e6)
 	}
+	lent, pre, over := PrioCounts()
+	fmt.Fprintf(w, "(* lent priority, + bound goroutine) lends %d, priority preemptions %d, lending table full %d\n", lent, pre, over)
 }
 
 func cmdSyscalls(w io.Writer, _ []string) {

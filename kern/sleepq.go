@@ -52,6 +52,7 @@ type Waiter struct {
 	owner uint64  // (c) the waiting goroutine (Owner())
 	next  *Waiter // (chain)
 	woken bool    // (chain) dequeued by a waker; a token is or will be in ch
+	bound bool    // (c) the waiter is a bound thread's goroutine (lends priority)
 	ch    chan struct{}
 }
 
@@ -61,11 +62,26 @@ var waiterPool = sync.Pool{New: func() any { return &Waiter{ch: make(chan struct
 func NewWaiter(prio int32) *Waiter {
 	w := waiterPool.Get().(*Waiter)
 	w.prio, w.owner, w.woken, w.next = prio, Owner(), false, nil
+	w.bound = BoundThread()
 	return w
+}
+
+// WaiterPriority is the queue priority (higher is served first) of a
+// waiter from the calling goroutine: its thread's effective priority
+// turned around for a bound goroutine, PriDefault's for any other.
+func WaiterPriority() int32 {
+	if t := curThread(); t.boundG != 0 && t.boundG == Owner() {
+		return priIdleThread - t.pri()
+	}
+	return priIdleThread - PriDefault
 }
 
 // Owner returns the goroutine that waits.
 func (w *Waiter) Owner() uint64 { return w.owner }
+
+// Bound reports whether the waiter is a bound thread's goroutine, which
+// lends its priority to the lock's owner (TurnstileBlock).
+func (w *Waiter) Bound() bool { return w.bound }
 
 const nChains = 128 // a power of two
 
@@ -138,6 +154,18 @@ func (c *WaitChain) Count(key uintptr, q int8) int {
 		}
 	}
 	return n
+}
+
+// Lending reports whether a bound waiter waits on key's queue q (or was
+// dequeued by a Wake under this lock, whose release must then give the
+// lent priority back: TurnstileDisown). The chain is locked.
+func (c *WaitChain) Lending(key uintptr, q int8) bool {
+	for w := c.head; w != nil; w = w.next {
+		if w.key == key && w.queue == q && w.bound {
+			return true
+		}
+	}
+	return false
 }
 
 // First returns the waiter Wake would dequeue, or nil. The chain is locked.

@@ -170,7 +170,7 @@ func doSyscall(c *CPU, t *Thread) {
 		r = 0
 		f.RAX = 0
 		lockSched()
-		preemptLocked(c)
+		yieldLocked(c)
 		unlockSched()
 		return
 	case sysNanosleep:
@@ -248,7 +248,7 @@ func doSyscall(c *CPU, t *Thread) {
 			return
 		}
 	case sysSmpgoDebug:
-		r = debugSyscall(a0, a1)
+		r = debugSyscall(c, t, a0, a1, a2)
 	default:
 		r = -ENOSYS
 		reportUnknown(nr)

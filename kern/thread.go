@@ -61,6 +61,11 @@ type Thread struct {
 
 	affinity uint64 // (s) CPUs it may run on (bit i = CPU i); 0 = any
 
+	basePri int32   // (s) priority set for it (prio.go; lower is better)
+	lendPri int32   // (s) best priority lent through turnstiles, priNone = none
+	boundG  uint64  // (s) goroutine bound to it by SetPriority, 0 = none
+	tsKey   uintptr // (s) turnstile (lock address) its goroutine waits on, 0 = none
+
 	critNest       int32 // (o) critical-section nesting (kern.CriticalEnter)
 	preemptPending int32 // (o) a tick deferred preemption during it
 	critBlockWhy   int32 // (o) waitFor of a block inside a critical section, 0 = none
@@ -81,6 +86,14 @@ type Thread struct {
 }
 
 var threads [MaxThreads]Thread
+
+// pri returns t's effective priority: its own, or a better one lent to it.
+func (t *Thread) pri() int32 {
+	if t.lendPri < t.basePri {
+		return t.lendPri
+	}
+	return t.basePri
+}
 
 func (t *Thread) addr() uintptr { return uintptr(unsafe.Pointer(t)) }
 

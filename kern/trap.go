@@ -65,9 +65,7 @@ func trap() {
 	case v == vecResched:
 		apic.EOI()
 		lockSched()
-		if t.idle {
-			preemptLocked(c)
-		}
+		preemptBetterLocked(c)
 		unlockSched()
 	case v == vecTLB:
 		apic.EOI() // serviceTLB above did the work
@@ -88,6 +86,13 @@ func trap() {
 		exception(c, t, v)
 	default:
 		apic.EOI()
+	}
+	if c.needResched {
+		// Something this trap made runnable is better than what runs.
+		lockSched()
+		c.needResched = false
+		preemptBetterLocked(c)
+		unlockSched()
 	}
 	t = &threads[c.curIdx]
 	if !t.idle && t.pending&^t.sigmask != 0 {

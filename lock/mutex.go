@@ -186,8 +186,11 @@ func (m *Mutex) lockSlow(me uint64) {
 			q.Unlock()
 			continue
 		}
-		w := kern.NewWaiter(0)
+		w := kern.NewWaiter(kern.WaiterPriority())
 		q.Add(m.key(), kern.QExclusive, w)
+		// A bound thread lends its priority to the owner's thread (and
+		// down its chain) while it waits: kern/prio.go.
+		lends := w.Bound() && kern.TurnstileBlock(m.key(), mtxOwner(v))
 		q.Unlock()
 		ktrBlock(m.cls, m.key(), kern.QExclusive, mtxOwner(v))
 		if prof && !blocked {
@@ -195,6 +198,9 @@ func (m *Mutex) lockSlow(me uint64) {
 		}
 		blocked = true
 		kern.Turnstiles.Park(w)
+		if lends {
+			kern.TurnstileUnblock(m.key())
+		}
 		backoff, spins = 1, 0
 	}
 	if prof {
@@ -253,6 +259,7 @@ func (m *Mutex) unlockSlow(me uint64) {
 	}
 	ktrWake(m.cls, m.key(), kern.QExclusive)
 	q := kern.Turnstiles.Lock(m.key())
+	lent := q.Lending(m.key(), kern.QExclusive)
 	q.Wake(m.key(), kern.QExclusive)
 	if q.First(m.key(), kern.QExclusive) != nil {
 		m.word.Store(mtxContested)
@@ -260,6 +267,11 @@ func (m *Mutex) unlockSlow(me uint64) {
 		m.word.Store(0)
 	}
 	q.Unlock()
+	if lent {
+		// After Unlock has handed the woken waiter its token: the
+		// priority we were lent drops only once it can run.
+		kern.TurnstileDisown(m.key())
+	}
 }
 
 // Owned reports whether the caller holds m (mtx_owned).

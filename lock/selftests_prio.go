@@ -1,0 +1,405 @@
+package lock
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/smpgo/smpgo/kern"
+)
+
+// Priority lending self-tests (kern/prio.go): the classic priority
+// inversion, with lending and without it, and lending down a chain of
+// owners with un-lending on release.
+//
+// The threads are goroutines locked to their kernel threads with a
+// priority (kern.SetPriority). Two levels of scheduling meet here: the
+// kernel picks threads by priority, but a thread runs Go code only with a
+// P from the Go scheduler, whose hand-offs go through Ms of the default
+// priority. So the tests give the runtime spare Ps (GOMAXPROCS above the
+// CPU count), and the threads that must run while a CPU-bound
+// higher-priority thread starves every default-priority thread on their
+// CPU keep their P and stay out of Go's preemption (kern.PinGoroutine):
+// they wait with raw nanosleeps and never block in Go then.
+func init() {
+	kern.RegisterTest(kern.Test{Name: "Prio/InversionLending", Fn: func(t *kern.T) { testInversion(t, true) }})
+	kern.RegisterTest(kern.Test{Name: "Prio/InversionWithoutLendingStarves", Fn: func(t *kern.T) { testInversion(t, false) }})
+	kern.RegisterTest(kern.Test{Name: "Prio/LendingChain", Fn: testLendChain})
+}
+
+// Priorities of the tests' threads (lower is better).
+const (
+	priLow    = 200 // timeshare, below the default
+	priMedium = 100 // kernel class: above every default thread
+	priHigh   = 50  // realtime
+	priCoord  = 40  // the test's coordinator
+
+	prioReps      = 5
+	lowWorkChunks = 200 // the low thread's critical section
+	starveChunks  = 40  // medium's chunks that show low starving
+)
+
+// rawSleep blocks the thread in the kernel without giving up its P.
+func rawSleep(d time.Duration) {
+	ts := syscall.NsecToTimespec(int64(d))
+	syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
+// spinChunk is a chunk of CPU-bound work.
+func spinChunk(x uint64) uint64 {
+	for k := 0; k < 2000; k++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return x
+}
+
+var prioSink atomic.Uint64
+
+// bindThread locks the goroutine to its thread for good (the thread exits
+// with it), pins it to cpu (cpu < 0: any) and sets its priority.
+func bindThread(cpu, pri int) error {
+	runtime.LockOSThread()
+	if cpu >= 0 {
+		if err := kern.PinToCPU(cpu); err != nil {
+			return err
+		}
+	}
+	return kern.SetPriority(pri)
+}
+
+// withSpareProcs runs f with n spare Ps and lending set to lending.
+func withSpareProcs(n int, lending bool, f func()) {
+	was := kern.SetLending(lending)
+	defer kern.SetLending(was)
+	procs := runtime.GOMAXPROCS(kern.NumCPU() + n)
+	defer runtime.GOMAXPROCS(procs)
+	f()
+}
+
+// waitGroupOrFail waits for wg for up to d.
+func waitGroupOrFail(t *kern.T, wg *sync.WaitGroup, d time.Duration, what string) bool {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		t.Errorf("%s: threads did not finish in %v", what, d)
+		return false
+	}
+}
+
+// waitUntil polls cond (Go-level sleeps) for up to d.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return true
+}
+
+// testInversion: low (200) holds a mutex, high (50) blocks on it, and a
+// CPU-bound medium (100) thread runs on the same CPU. With lending, low
+// runs at high's priority and finishes its critical section while medium
+// is still running, then (with another CPU to run the Go scheduler's
+// hand-off) high gets the lock while medium still runs. Without lending,
+// low makes no progress at all while medium runs, and high gets the lock
+// only after medium stops.
+func testInversion(t *kern.T, lending bool) {
+	withSpareProcs(4, lending, func() {
+		l0, _, _ := kern.PrioCounts()
+		for rep := 0; rep < prioReps && !t.Failed(); rep++ {
+			inversionOnce(t, lending, rep)
+		}
+		if l1, _, _ := kern.PrioCounts(); lending && l1 == l0 {
+			t.Errorf("the kernel's lend counter did not move (%d)", l1)
+		}
+	})
+}
+
+func inversionOnce(t *kern.T, lending bool, rep int) {
+	cpu := kern.NumCPU() - 1
+	m := NewMutex("prio inversion")
+	deadline := kern.Nanotime() + int64(20*time.Second)
+	var (
+		lowHeld, lowFinished, lowFinishedWhileMed  atomic.Bool
+		medRunning, medStop, highGot, highWhileMed atomic.Bool
+		lowFrozen                                  atomic.Bool
+		lowProgress, medIters                      atomic.Int64
+		lowTid, highTid                            atomic.Int64
+		lowLent, lowBaseAfter, lowEffAfter         atomic.Int64
+		highLentToLow                              atomic.Int64
+		wg                                         sync.WaitGroup
+	)
+	errs := make(chan error, 8)
+	highGo := make(chan struct{})
+	timeLeft := func() bool { return kern.Nanotime() < deadline }
+
+	wg.Add(4)
+	go func() { // high
+		defer wg.Done()
+		if err := bindThread(cpu, priHigh); err != nil {
+			errs <- err
+			return
+		}
+		highTid.Store(int64(kern.Gettid()))
+		<-highGo
+		m.Lock()
+		highWhileMed.Store(medRunning.Load() && !medStop.Load())
+		highGot.Store(true)
+		m.Unlock()
+	}()
+	go func() { // low
+		defer wg.Done()
+		if err := bindThread(cpu, priLow); err != nil {
+			errs <- err
+			return
+		}
+		lowTid.Store(int64(kern.Gettid()))
+		m.Lock()
+		lowHeld.Store(true)
+		kern.PinGoroutine()
+		for !medRunning.Load() && timeLeft() {
+			rawSleep(time.Millisecond)
+		}
+		x := uint64(rep + 1)
+		for i := 0; i < lowWorkChunks; i++ {
+			x = spinChunk(x)
+			lowProgress.Add(1)
+		}
+		_, eff := kern.Priority()
+		lowLent.Store(int64(eff))
+		lowFinishedWhileMed.Store(!medStop.Load())
+		lowFinished.Store(true)
+		m.Unlock()
+		kern.UnpinGoroutine()
+		b, e := kern.Priority()
+		lowBaseAfter.Store(int64(b))
+		lowEffAfter.Store(int64(e))
+		prioSink.Add(x)
+	}()
+	medium := func() {
+		defer wg.Done()
+		if err := bindThread(cpu, priMedium); err != nil {
+			errs <- err
+			medRunning.Store(true)
+			return
+		}
+		kern.PinGoroutine()
+		medRunning.Store(true)
+		x := uint64(7)
+		for !medStop.Load() && timeLeft() {
+			x = spinChunk(x)
+			medIters.Add(1)
+		}
+		kern.UnpinGoroutine()
+		prioSink.Add(x)
+	}
+	go func() { // the coordinator
+		defer wg.Done()
+		defer medStop.Store(true)
+		if err := bindThread(cpu, priCoord); err != nil {
+			errs <- err
+			wg.Done() // medium never started
+			return
+		}
+		if !waitUntil(10*time.Second, func() bool { return lowHeld.Load() && highTid.Load() != 0 }) {
+			errs <- fmt.Errorf("low or high did not start")
+			wg.Done()
+			return
+		}
+		close(highGo)
+		if !waitUntil(10*time.Second, func() bool { return kern.ThreadOnTurnstile(int(highTid.Load())) }) {
+			errs <- fmt.Errorf("high did not block on the mutex")
+			wg.Done()
+			return
+		}
+		_, eff := kern.ThreadPriority(int(lowTid.Load()))
+		highLentToLow.Store(int64(eff))
+		// From here on no Go-level waits: medium may starve every
+		// default-priority thread on this CPU.
+		go medium()
+		kern.PinGoroutine()
+		defer kern.UnpinGoroutine()
+		for !medRunning.Load() && timeLeft() {
+			rawSleep(time.Millisecond)
+		}
+		if lending {
+			for !(lowFinished.Load() && (kern.NumCPU() == 1 || highGot.Load())) && timeLeft() {
+				rawSleep(time.Millisecond)
+			}
+			return
+		}
+		p0, m0 := lowProgress.Load(), medIters.Load()
+		for medIters.Load() < m0+starveChunks && timeLeft() {
+			rawSleep(time.Millisecond)
+		}
+		lowFrozen.Store(lowProgress.Load() == p0 && !lowFinished.Load())
+	}()
+	if !waitGroupOrFail(t, &wg, 60*time.Second, fmt.Sprintf("rep %d", rep)) {
+		return
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("rep %d: %v", rep, err)
+	}
+	if t.Failed() {
+		return
+	}
+	if kern.Nanotime() >= deadline {
+		t.Errorf("rep %d: ran into the 20 s deadline", rep)
+	}
+	if !lowFinished.Load() || !highGot.Load() {
+		t.Errorf("rep %d: low finished %v, high got the lock %v", rep, lowFinished.Load(), highGot.Load())
+	}
+	if b, e := lowBaseAfter.Load(), lowEffAfter.Load(); b != priLow || e != priLow {
+		t.Errorf("rep %d: low's priority after unlocking: base %d effective %d, want %d (un-lent)", rep, b, e, priLow)
+	}
+	if lending {
+		if got := highLentToLow.Load(); got != priHigh {
+			t.Errorf("rep %d: low's effective priority with high blocked: %d, want %d", rep, got, priHigh)
+		}
+		if got := lowLent.Load(); got != priHigh {
+			t.Errorf("rep %d: low's effective priority at the end of its section: %d, want %d", rep, got, priHigh)
+		}
+		if !lowFinishedWhileMed.Load() {
+			t.Errorf("rep %d: low finished its section only after medium stopped (no lending seen)", rep)
+		}
+		if kern.NumCPU() > 1 && !highWhileMed.Load() {
+			t.Errorf("rep %d: high got the lock only after medium stopped", rep)
+		}
+		return
+	}
+	if got := highLentToLow.Load(); got != priLow {
+		t.Errorf("rep %d: lending off, yet low's effective priority is %d", rep, got)
+	}
+	if !lowFrozen.Load() {
+		t.Errorf("rep %d: low progressed while medium ran (%d chunks): not starved", rep, lowProgress.Load())
+	}
+	if lowFinishedWhileMed.Load() || highWhileMed.Load() {
+		t.Errorf("rep %d: without lending, low finished (%v) or high got the lock (%v) while medium ran",
+			rep, lowFinishedWhileMed.Load(), highWhileMed.Load())
+	}
+}
+
+// testLendChain: A (50) waits for L1 held by B (200), B waits for L2
+// held by C (200): C runs at 50 until it releases L2, then at 200 again;
+// B keeps 50 while A waits, and 200 once it releases L1. Both orders of
+// blocking (B first, then A; A first, then B) are run.
+func testLendChain(t *kern.T) {
+	withSpareProcs(4, true, func() {
+		for rep := 0; rep < 2*prioReps && !t.Failed(); rep++ {
+			chainOnce(t, rep)
+		}
+	})
+}
+
+func chainOnce(t *kern.T, rep int) {
+	l1, l2 := NewMutex("prio chain 1"), NewMutex("prio chain 2")
+	aFirst := rep%2 == 1
+	var (
+		aTid, bTid, cTid                  atomic.Int64
+		cBase, cEff, bWithL2, bBase, bEff atomic.Int64
+		aEff                              atomic.Int64
+		wg                                sync.WaitGroup
+	)
+	errs := make(chan error, 4)
+	cHeld, bHeld, cRelease := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	onTurnstile := func(tid *atomic.Int64) bool { return tid.Load() != 0 && kern.ThreadOnTurnstile(int(tid.Load())) }
+	wg.Add(3)
+	go func() { // C
+		defer wg.Done()
+		if err := bindThread(-1, priLow); err != nil {
+			errs <- err
+			close(cHeld)
+			return
+		}
+		cTid.Store(int64(kern.Gettid()))
+		l2.Lock()
+		close(cHeld)
+		<-cRelease
+		l2.Unlock()
+		b, e := kern.Priority()
+		cBase.Store(int64(b))
+		cEff.Store(int64(e))
+	}()
+	go func() { // B
+		defer wg.Done()
+		if err := bindThread(-1, priLow); err != nil {
+			errs <- err
+			close(bHeld)
+			return
+		}
+		bTid.Store(int64(kern.Gettid()))
+		l1.Lock()
+		close(bHeld)
+		<-cHeld
+		if aFirst && !waitUntil(10*time.Second, func() bool { return onTurnstile(&aTid) }) {
+			errs <- fmt.Errorf("thread A did not block on L1")
+		}
+		l2.Lock()
+		_, e := kern.Priority()
+		bWithL2.Store(int64(e))
+		l2.Unlock()
+		l1.Unlock()
+		b, e := kern.Priority()
+		bBase.Store(int64(b))
+		bEff.Store(int64(e))
+	}()
+	go func() { // A
+		defer wg.Done()
+		if err := bindThread(-1, priHigh); err != nil {
+			errs <- err
+			return
+		}
+		aTid.Store(int64(kern.Gettid()))
+		<-bHeld
+		if !aFirst && !waitUntil(10*time.Second, func() bool { return onTurnstile(&bTid) }) {
+			errs <- fmt.Errorf("thread B did not block on L2")
+		}
+		l1.Lock()
+		_, e := kern.Priority()
+		aEff.Store(int64(e))
+		l1.Unlock()
+	}()
+	chained := waitUntil(10*time.Second, func() bool {
+		_, b := kern.ThreadPriority(int(bTid.Load()))
+		_, c := kern.ThreadPriority(int(cTid.Load()))
+		return onTurnstile(&aTid) && onTurnstile(&bTid) && b == priHigh && c == priHigh
+	})
+	if !chained {
+		_, b := kern.ThreadPriority(int(bTid.Load()))
+		_, c := kern.ThreadPriority(int(cTid.Load()))
+		t.Errorf("rep %d: chain not lent: A waits %v, B waits %v, B at %d, C at %d (want %d)",
+			rep, onTurnstile(&aTid), onTurnstile(&bTid), b, c, priHigh)
+	}
+	close(cRelease)
+	if !waitGroupOrFail(t, &wg, 30*time.Second, fmt.Sprintf("chain rep %d", rep)) {
+		return
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("rep %d: %v", rep, err)
+	}
+	if cBase.Load() != priLow || cEff.Load() != priLow {
+		t.Errorf("rep %d: C after releasing L2: base %d effective %d, want %d", rep, cBase.Load(), cEff.Load(), priLow)
+	}
+	if bWithL2.Load() != priHigh {
+		t.Errorf("rep %d: B holding L1 (A waiting) and L2: effective %d, want %d", rep, bWithL2.Load(), priHigh)
+	}
+	if bBase.Load() != priLow || bEff.Load() != priLow {
+		t.Errorf("rep %d: B after releasing L1: base %d effective %d, want %d", rep, bBase.Load(), bEff.Load(), priLow)
+	}
+	if aEff.Load() != priHigh {
+		t.Errorf("rep %d: A holding L1: effective %d, want %d", rep, aEff.Load(), priHigh)
+	}
+}
