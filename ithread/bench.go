@@ -17,9 +17,18 @@ import (
 // and with a Giant one, while every other CPU runs CPU-bound goroutines
 // that also take Giant now and then (other Giant-locked code). Medians and
 // p99 in ns; nothing asserts a time.
+//
+// The ...SpareP variants run one load goroutine per CPU with two spare Ps
+// (GOMAXPROCS = CPUs + 2, the scheme of docs/execution-model.md §7): the
+// woken interrupt thread then finds an idle P, and the kernel's part of
+// the wake-up (priority preemption) is what is measured. The plain
+// variants run one load goroutine per P, so every P is busy and the woken
+// thread waits for the Go scheduler to hand it one.
 func init() {
-	kern.RegisterBenchmark(kern.Benchmark{Name: "Intr/WakeupMPSAFE", Fn: func(b *kern.B) { benchWakeup(b, MPSAFE) }})
-	kern.RegisterBenchmark(kern.Benchmark{Name: "Intr/WakeupGiant", Fn: func(b *kern.B) { benchWakeup(b, 0) }})
+	kern.RegisterBenchmark(kern.Benchmark{Name: "Intr/WakeupMPSAFE", Fn: func(b *kern.B) { benchWakeup(b, MPSAFE, 0) }})
+	kern.RegisterBenchmark(kern.Benchmark{Name: "Intr/WakeupGiant", Fn: func(b *kern.B) { benchWakeup(b, 0, 0) }})
+	kern.RegisterBenchmark(kern.Benchmark{Name: "Intr/WakeupMPSAFESpareP", Fn: func(b *kern.B) { benchWakeup(b, MPSAFE, 2) }})
+	kern.RegisterBenchmark(kern.Benchmark{Name: "Intr/WakeupGiantSpareP", Fn: func(b *kern.B) { benchWakeup(b, 0, 2) }})
 }
 
 var benchEvents struct {
@@ -51,17 +60,22 @@ func benchEvent(flags int) (*Event, *SoftSource, *atomic.Uint64, *atomic.Int64, 
 	return benchEvents.ev[i], benchEvents.src[i], benchEvents.done[i], benchEvents.at[i], nil
 }
 
-func benchWakeup(b *kern.B, flags int) {
+func benchWakeup(b *kern.B, flags, spare int) {
 	ev, src, done, at, err := benchEvent(flags)
 	if err != nil {
 		b.Skip(err.Error())
 		return
 	}
 	b.StopTimer()
+	nload := runtime.GOMAXPROCS(0)
+	if spare > 0 {
+		nload = kern.NumCPU()
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(nload + spare))
+	}
 	ev.LatencySamples()
 	var stop atomic.Bool
 	var wg sync.WaitGroup
-	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+	for i := 0; i < nload; i++ {
 		wg.Add(1)
 		go func() { // load: spin, and take Giant for ~20 µs every ~200 µs
 			defer wg.Done()
