@@ -3,6 +3,7 @@ package lock
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -382,6 +383,9 @@ func chainOnce(t *kern.T, rep int) {
 		t.Errorf("rep %d: chain not lent: A waits %v, B waits %v, B at %d, C at %d (want %d)",
 			rep, onTurnstile(&aTid), onTurnstile(&bTid), b, c, priHigh)
 	}
+	if chained && rep == 0 {
+		checkThreadsView(t, int(cTid.Load()), priHigh, priLow)
+	}
 	close(cRelease)
 	if !waitGroupOrFail(t, &wg, 30*time.Second, fmt.Sprintf("chain rep %d", rep)) {
 		return
@@ -402,4 +406,23 @@ func chainOnce(t *kern.T, rep int) {
 	if aEff.Load() != priHigh {
 		t.Errorf("rep %d: A holding L1: effective %d, want %d", rep, aEff.Load(), priHigh)
 	}
+}
+
+// checkThreadsView checks the shell's threads line of thread tid: the
+// effective priority eff marked lent, the base priority, the class and
+// the bound mark.
+func checkThreadsView(t *kern.T, tid, eff, base int) {
+	var b strings.Builder
+	kern.RunCommand(&b, "threads")
+	for _, line := range strings.Split(b.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[0] != fmt.Sprint(tid) {
+			continue
+		}
+		if f[3] != fmt.Sprintf("%d*", eff) || f[4] != fmt.Sprint(base) || f[5] != kern.PriClass(base)+"+" {
+			t.Errorf("threads: thread %d shows %q, want priority %d* base %d class %s+", tid, line, eff, base, kern.PriClass(base))
+		}
+		return
+	}
+	t.Errorf("threads: no line for thread %d:\n%s", tid, b.String())
 }
