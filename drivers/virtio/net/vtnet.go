@@ -235,18 +235,19 @@ func (d *Device) setupInterrupts() error {
 		handlers := []func(){d.configIntr, d.rxIntr, d.txIntr}
 		cpus := []int{0, (n - 1) % n, (n - 2 + n) % n}
 		ok := true
+		var vecs []*pci.MSIVector
 		for i, fn := range handlers {
 			v, err := d.pci.MSIX(i)
 			if err != nil {
 				ok = false
 				break
 			}
+			vecs = append(vecs, v)
 			ev, err := ithread.SetupMSI(fmt.Sprintf("%s:%s", name, []string{"config", "rx", "tx"}[i]), v, cpus[i])
 			if err != nil {
 				ok = false
 				break
 			}
-			i := i
 			if err := ev.AddHandler(&ithread.Handler{Name: "vtnet", Flags: ithread.MPSAFE,
 				Filter: func() int { d.Interrupts[i].Add(1); return ithread.FilterHandled | ithread.FilterScheduleThread },
 				Func:   fn}); err != nil {
@@ -258,8 +259,13 @@ func (d *Device) setupInterrupts() error {
 			d.mode = ModeMSIX
 			return nil
 		}
+		// Fall back to INTx: with MSI-X left enabled the device would
+		// never raise its line.
 		for _, ev := range d.evs {
 			ev.Remove()
+		}
+		for _, v := range vecs {
+			v.Disable()
 		}
 		d.evs = nil
 	}
