@@ -100,9 +100,13 @@ func Ensure(a, n uintptr) bool {
 	return true
 }
 
-// Reserved returns the bytes reserved and the number of ranges.
+// Reserved returns the bytes reserved and the number of ranges. It is
+// called from goroutine context (the shell), so it takes the lock with
+// interrupts off, as every holder of this raw spin lock must: a tick taken
+// while holding it could switch to a thread whose system call or page
+// fault then spins on it forever (it did, on one CPU, in Kern/ShellCommands).
 func Reserved() (uintptr, int) {
-	lock.Acquire(0)
-	defer lock.Release()
+	f := lockPmap()
+	defer unlockPmap(f)
 	return space.Bytes(), space.Len()
 }
