@@ -59,12 +59,27 @@ type Waiter struct {
 var waiterPool = sync.Pool{New: func() any { return &Waiter{ch: make(chan struct{}, 1)} }}
 
 // NewWaiter returns a waiter for the calling goroutine with priority prio.
+// Call it before taking the chain lock: the pool's slow path (the first
+// Get on a P after a collection) takes a sync.Mutex, which may park the
+// goroutine, and parking inside the chain lock's critical section is a
+// fatal "schedule: holding locks" in the runtime. Inside a critical section
+// it allocates a fresh waiter instead (allocation does not park there).
+// Give back a waiter that was never queued with FreeWaiter.
 func NewWaiter(prio int32) *Waiter {
-	w := waiterPool.Get().(*Waiter)
+	var w *Waiter
+	if CriticalNest() > 0 {
+		w = &Waiter{ch: make(chan struct{}, 1)}
+	} else {
+		w = waiterPool.Get().(*Waiter)
+	}
 	w.prio, w.owner, w.woken, w.next = prio, Owner(), false, nil
 	w.bound = BoundThread()
 	return w
 }
+
+// FreeWaiter recycles a waiter that was not queued (the caller found the
+// lock free after all). Outside critical sections.
+func FreeWaiter(w *Waiter) { waiterPool.Put(w) }
 
 // WaiterPriority is the queue priority (higher is served first) of a
 // waiter from the calling goroutine: its thread's effective priority

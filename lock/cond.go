@@ -107,8 +107,8 @@ func sleepOnIn(wit *witness.Witness, key uintptr, lk Interlock, why string, time
 		wit.WarnSleepExcept(me, obj, blockFlags(0), why)
 	}
 	n := DropGiant()
+	w := kern.NewWaiter(0) // before the chain lock (see kern.NewWaiter)
 	ch := kern.SleepQueues.Lock(key)
-	w := kern.NewWaiter(0)
 	ch.Add(key, qSleep, w)
 	ch.Unlock()
 	if lk != nil && !giant {

@@ -180,13 +180,14 @@ func (m *Mutex) lockSlow(me uint64) {
 		// Block on the turnstile. Under the chain lock, re-check: the
 		// owner may have released it, and the contested bit must be set
 		// before we queue so that its Unlock takes the slow path.
+		w := kern.NewWaiter(kern.WaiterPriority()) // before the chain lock (see NewWaiter)
 		q := kern.Turnstiles.Lock(m.key())
 		v = m.word.Load()
 		if mtxOwner(v) == 0 || v&mtxContested == 0 && !m.word.CompareAndSwap(v, v|mtxContested) {
 			q.Unlock()
+			kern.FreeWaiter(w)
 			continue
 		}
-		w := kern.NewWaiter(kern.WaiterPriority())
 		q.Add(m.key(), kern.QExclusive, w)
 		// A bound thread lends its priority to the owner's thread (and
 		// down its chain) while it waits: kern/prio.go.

@@ -148,14 +148,15 @@ func (l *rwcore) wait(me uint64, excl bool) {
 				continue
 			}
 		}
+		w := kern.NewWaiter(0) // before the chain lock (see kern.NewWaiter)
 		ch := l.table.Lock(l.key())
 		v = l.word.Load()
 		free := excl && rwIsUnlocked(v) || !excl && rwCanShare(v, l.readersPass())
 		if free || v&bit == 0 && !l.word.CompareAndSwap(v, v|bit) {
 			ch.Unlock()
+			kern.FreeWaiter(w)
 			continue
 		}
-		w := kern.NewWaiter(0)
 		ch.Add(l.key(), q, w)
 		ch.Unlock()
 		ktrBlock(l.cls, l.key(), q, rwOwner(v))
