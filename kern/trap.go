@@ -87,8 +87,12 @@ func trap() {
 	default:
 		apic.EOI()
 	}
-	if c.needResched {
+	if c.needResched && threads[c.curIdx].Frame.RFLAGS&amd64.IF != 0 {
 		// Something this trap made runnable is better than what runs.
+		// Not while the thread runs with interrupts off (a system call
+		// or fault inside a spin lock's section): it may not be switched
+		// away there, and its next tick or trap with interrupts on
+		// does it.
 		lockSched()
 		c.needResched = false
 		preemptBetterLocked(c)
