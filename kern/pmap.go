@@ -107,9 +107,9 @@ func initKernelPmap() {
 	if _, err := vm.MapMMIO(deviceWindow, 1<<32-deviceWindow, vm.UC); err != nil {
 		bootPmapFailed("the device window", deviceWindow, err)
 	}
-	if fbmem.base != 0 && bootFB.Type == multiboot.FramebufferRGB {
-		if _, err := vm.MapMMIO(fbmem.base, uintptr(bootFB.Pitch)*uintptr(bootFB.Height), vm.WC); err != nil {
-			bootPmapFailed("the framebuffer", fbmem.base, err)
+	if lo, hi := fbWC(); lo < hi {
+		if _, err := vm.MapMMIO(lo, hi-lo, vm.WC); err != nil {
+			bootPmapFailed("the framebuffer", lo, err)
 		}
 	}
 	unmapGuards()
@@ -238,11 +238,32 @@ func SetKernelAttr(va, n uintptr, attr vm.Attr) error {
 }
 
 // MapMMIO makes device memory [pa, pa+n) reachable with attr (vm.UC for
-// registers, vm.WC for frame buffers) and returns its address.
+// registers, vm.WC for frame buffers) and returns its address. The boot
+// framebuffer, which the screen console owns, stays write-combining when
+// a range covering it (its PCI BAR) is mapped.
 func MapMMIO(pa, n uintptr, attr vm.Attr) (uintptr, error) {
 	r := pmapReq{op: pmapMMIO, pa: pa, n: n, attr: attr}
-	err := pmapCall(&r)
-	return r.va, err
+	if err := pmapCall(&r); err != nil {
+		return 0, err
+	}
+	if a, b := fbWC(); a < b && attr != vm.WC && a < pa+n && pa < b {
+		lo, hi := max(a, pa&^(vm.PageSize-1)), min(b, (pa+n+vm.PageSize-1)&^(vm.PageSize-1))
+		if err := SetKernelAttr(lo, hi-lo, vm.WC); err != nil {
+			return 0, err
+		}
+	}
+	return r.va, nil
+}
+
+// fbWC returns the page-aligned range of the write-combining boot
+// framebuffer, empty if there is none.
+func fbWC() (lo, hi uintptr) {
+	if fbmem.base == 0 || bootFB.Type != multiboot.FramebufferRGB {
+		return 0, 0
+	}
+	lo = fbmem.base &^ (vm.PageSize - 1)
+	hi = (fbmem.base + uintptr(bootFB.Pitch)*uintptr(bootFB.Height) + vm.PageSize - 1) &^ (vm.PageSize - 1)
+	return lo, hi
 }
 
 // KernelCensus counts the kernel page tables' leaves in [va, va+n) by

@@ -124,6 +124,13 @@ func testImageWX(t *T) {
 	if m, ok := KernelLookup(0xfee00000); !ok || m.Attr != vm.UC || m.Prot != vm.ProtWrite {
 		t.Errorf("LAPIC page %+v (mapped %v), want UC rw-", m, ok)
 	}
+	if lo, hi := fbWC(); lo < hi {
+		for _, va := range []uintptr{lo, hi - vm.PageSize} {
+			if m, ok := KernelLookup(va); !ok || m.Attr != vm.WC || m.Prot != vm.ProtWrite {
+				t.Errorf("framebuffer page %#x: %+v (mapped %v), want WC rw-", va, m, ok)
+			}
+		}
+	}
 }
 
 func testWriteText(t *T) {
