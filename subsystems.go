@@ -14,6 +14,7 @@ import (
 	_ "github.com/smpgo/smpgo/drivers/pci"        // PCI enumeration, BARs, MSI/MSI-X, driver registry
 	_ "github.com/smpgo/smpgo/drivers/rtc"        // wall-clock time from the MC146818 RTC at boot
 	_ "github.com/smpgo/smpgo/drivers/virtio/net" // virtio-net (vtnet) over the modern virtio PCI transport
+	_ "github.com/smpgo/smpgo/fs/kfs"             // in-memory file system behind open/read/write/getdents64/... (/dev, /proc, /etc, /tmp)
 	_ "github.com/smpgo/smpgo/ithread"            // interrupt events, filters, interrupt threads, I/O APIC routing
 	_ "github.com/smpgo/smpgo/kern"               // runtime personality, scheduler, SMP, console, self-tests, shell
 	_ "github.com/smpgo/smpgo/lock"               // spin/sleep mutexes, sx, rw, condvars, Giant, refcounts, lock profiling

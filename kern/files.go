@@ -6,35 +6,61 @@ import (
 )
 
 // The file table: the console on 0-2, the eventfd and epoll objects the
-// runtime's network poller creates, and pipe ends (pipe.go). Guarded by
-// sched.lock.
+// runtime's network poller creates, pipe ends (pipe.go), and files served
+// by providers in goroutine context (fdExt: the in-memory file system,
+// sockets; extfile.go). Guarded by sched.lock.
 const (
 	fdFree = iota
 	fdConsole
 	fdEventfd
 	fdEpoll
-	fdPipeR // read end of pipes[pipe]
-	fdPipeW // write end of pipes[pipe]
+	fdPipeR    // read end of pipes[pipe]
+	fdPipeW    // write end of pipes[pipe]
+	fdExt      // a provider's object (prov, handle)
+	fdExtQueue // requests for providers (extfile.go)
 
-	maxFds      = 64
-	maxEpollReg = 16
-	epollIn     = 0x1
+	maxFds    = 1024
+	maxEpolls = 8
+
+	epollIn    = 0x1
+	epollOut   = 0x4
+	epollErr   = 0x8
+	epollHup   = 0x10
+	epollRdhup = 0x2000
+	epollET    = 1 << 31
 )
-
-type epollReg struct {
-	fd     int32
-	events uint32
-	data   uint64
-}
 
 type file struct {
 	kind     int
 	count    uint64 // eventfd counter
 	pipe     int32  // pipe ends: index into pipes
 	nonblock bool   // pipe ends: O_NONBLOCK
-	reg      [maxEpollReg]epollReg
-	nreg     int
+	ep       int32  // epoll objects: index into epolls
+
+	// Registration of this descriptor with an epoll instance (one
+	// instance per descriptor; Go's runtime has one).
+	epIn     int32  // instance index + 1, 0 = not registered
+	epEvents uint32 // registered events (EPOLLET included)
+	epData   uint64
+	epPend   uint32 // events waiting to be reported
+	epQueued bool   // on the instance's ready ring (kept across close)
+
+	// fdExt.
+	prov     int32
+	handle   uint64
+	flags    uint32 // open flags: access mode, O_APPEND, O_NONBLOCK
+	pollable bool   // epoll_ctl allowed (sockets; not regular files)
 }
+
+// epollInst is an epoll instance: a ring of descriptors that may have
+// events, each queued at most once (file.epQueued).
+type epollInst struct {
+	used       bool
+	ring       [maxFds]int16
+	head, tail uint32
+}
+
+var epolls [maxEpolls]epollInst
 
 var files = [maxFds]file{{kind: fdConsole}, {kind: fdConsole}, {kind: fdConsole}}
 
@@ -52,7 +78,23 @@ func newFd(kind int, count uint64) int64 {
 	if i < 0 {
 		return -EMFILE
 	}
-	files[i] = file{kind: kind, count: count}
+	q := files[i].epQueued
+	files[i] = file{kind: kind, count: count, epQueued: q}
+	if kind == fdEpoll {
+		e := -1
+		for k := range epolls {
+			if !epolls[k].used {
+				e = k
+				break
+			}
+		}
+		if e < 0 {
+			files[i] = file{epQueued: q}
+			return -ENFILE
+		}
+		epolls[e] = epollInst{used: true}
+		files[i].ep = int32(e)
+	}
 	return int64(i)
 }
 
@@ -81,10 +123,19 @@ func closeFd(fd int) int64 {
 		return -EBADF
 	}
 	if fd > 2 {
-		if f.kind == fdPipeR || f.kind == fdPipeW {
+		switch f.kind {
+		case fdPipeR, fdPipeW:
 			pipeCloseLocked(f)
+		case fdEpoll:
+			// Each descriptor is on at most one ring: release the ones
+			// queued here.
+			in := &epolls[f.ep]
+			for ; in.tail != in.head; in.tail++ {
+				files[in.ring[in.tail%maxFds]].epQueued = false
+			}
+			in.used = false
 		}
-		*f = file{}
+		*f = file{epQueued: f.epQueued}
 	}
 	return 0
 }
@@ -101,6 +152,8 @@ func sysFcntlCall(fd, cmd int, arg uint64) int64 {
 		return 0
 	case 3: // F_GETFL
 		switch f.kind {
+		case fdExt:
+			return int64(f.flags)
 		case fdConsole:
 			return 2 // O_RDWR
 		case fdPipeR, fdPipeW:
@@ -117,6 +170,10 @@ func sysFcntlCall(fd, cmd int, arg uint64) int64 {
 	case 4: // F_SETFL
 		if f.kind == fdPipeR || f.kind == fdPipeW {
 			f.nonblock = arg&oNonblock != 0
+		}
+		if f.kind == fdExt {
+			const settable = oNonblock | oAppend
+			f.flags = f.flags&^settable | uint32(arg)&settable
 		}
 		return 0
 	case 2: // F_SETFD
@@ -142,7 +199,7 @@ func sysWriteFd(c *CPU, fd int, buf, n uintptr) int64 {
 			return -EINVAL
 		}
 		f.count += amd64.Load64(buf)
-		wakeEpollLocked(fd)
+		postEpollLocked(fd, epollIn)
 		unlockSched()
 		return 8
 	case fdConsole:
@@ -196,6 +253,8 @@ func sysReadFd(c *CPU, fd int, buf, n uintptr) int64 {
 		return readConsoleLocked(buf, n)
 	case fdPipeR:
 		return pipeReadLocked(c, f, buf, n)
+	case fdExtQueue:
+		return extReadLocked(buf, n)
 	}
 	return -EINVAL
 }
@@ -248,39 +307,52 @@ func sysEpollCtlCall(epfd, op, fd int, ev uintptr) int64 {
 	lockSched()
 	defer unlockSched()
 	ep := fileLocked(epfd)
-	if ep == nil || ep.kind != fdEpoll || fileLocked(fd) == nil {
+	f := fileLocked(fd)
+	if ep == nil || ep.kind != fdEpoll || f == nil {
 		return -EBADF
 	}
-	if k := fileLocked(fd).kind; k == fdPipeR || k == fdPipeW {
-		return -EPERM // not pollable: the runtime uses the pipe in blocking mode
+	switch f.kind {
+	case fdPipeR, fdPipeW, fdConsole, fdEpoll:
+		return -EPERM // not pollable: the runtime uses them in blocking mode
+	case fdExt:
+		if !f.pollable {
+			return -EPERM // regular files, as on Linux
+		}
 	}
-	i := 0
-	for i < ep.nreg && ep.reg[i].fd != int32(fd) {
-		i++
-	}
+	in := ep.ep + 1
 	switch op {
 	case add, mod:
-		if op == add && i < ep.nreg {
+		if op == add && f.epIn != 0 {
 			return -EEXIST
 		}
-		if op == mod && i == ep.nreg {
+		if op == mod && f.epIn != in {
 			return -ENOENT
-		}
-		if i == ep.nreg {
-			if ep.nreg == maxEpollReg {
-				return -ENOSPC
-			}
-			ep.nreg++
 		}
 		// struct epoll_event is packed: events(4) then data(8) at +4.
-		ep.reg[i] = epollReg{fd: int32(fd), events: amd64.Load32(ev),
-			data: uint64(amd64.Load32(ev+4)) | uint64(amd64.Load32(ev+8))<<32}
+		f.epIn = in
+		f.epEvents = amd64.Load32(ev)
+		f.epData = uint64(amd64.Load32(ev+4)) | uint64(amd64.Load32(ev+8))<<32
+		f.epPend = 0
+		// As on Linux, a descriptor that is ready when it is added reports
+		// it: a provider's object is assumed ready once (the runtime
+		// tolerates spurious events and retries the call).
+		switch f.kind {
+		case fdEventfd:
+			if f.count > 0 {
+				postEpollLocked(fd, epollIn)
+			}
+		case fdExt:
+			postEpollLocked(fd, epollIn|epollOut)
+		case fdExtQueue:
+			if ext.head >= 0 {
+				postEpollLocked(fd, epollIn)
+			}
+		}
 	case del:
-		if i == ep.nreg {
+		if f.epIn != in {
 			return -ENOENT
 		}
-		ep.nreg--
-		ep.reg[i] = ep.reg[ep.nreg]
+		f.epIn, f.epEvents, f.epData, f.epPend = 0, 0, 0, 0
 	default:
 		return -EINVAL
 	}
@@ -292,19 +364,89 @@ const (
 	ENOSPC = 28
 )
 
-// collectLocked writes the ready events of ep (eventfds with a non-zero
-// counter are readable) and returns how many.
-func collectLocked(ep *file, out uintptr, max int) int64 {
+// postEpollLocked records events on fd for the epoll instance watching it
+// and completes epoll_pwait calls waiting on that instance. Error and
+// hang-up events are always reported, as on Linux.
+func postEpollLocked(fd int, events uint32) {
+	f := fileLocked(fd)
+	if f == nil || f.epIn == 0 {
+		return
+	}
+	ev := events & (f.epEvents | epollErr | epollHup)
+	if ev == 0 {
+		return
+	}
+	f.epPend |= ev
+	e := int(f.epIn - 1)
+	if !f.epQueued {
+		f.epQueued = true
+		in := &epolls[e]
+		in.ring[in.head%maxFds] = int16(fd)
+		in.head++
+	}
+	for i := range threads {
+		t := &threads[i]
+		if t.state != tBlocked || t.waitFor != waitEpoll || t.waitKey != uintptr(e) {
+			continue
+		}
+		if n := collectLocked(e, uintptr(t.Frame.RSI), int(t.Frame.RDX)); n > 0 {
+			wakeLocked(t, n)
+		}
+	}
+}
+
+// collectLocked writes up to max ready events of instance e to out and
+// returns how many. Edge-triggered registrations report each posted event
+// once; level-triggered eventfds stay queued while their counter is
+// non-zero.
+func collectLocked(e int, out uintptr, max int) int64 {
+	in := &epolls[e]
 	n := 0
-	for i := 0; i < ep.nreg && n < max; i++ {
-		r := &ep.reg[i]
-		f := fileLocked(int(r.fd))
-		if f != nil && f.kind == fdEventfd && f.count > 0 && r.events&epollIn != 0 {
-			e := out + uintptr(n)*12
-			amd64.Store32(e, epollIn)
-			amd64.Store32(e+4, uint32(r.data))
-			amd64.Store32(e+8, uint32(r.data>>32))
-			n++
+	var again [8]int16 // level-triggered descriptors to requeue
+	na := 0
+	for n < max && in.tail != in.head {
+		fd := int(in.ring[in.tail%maxFds])
+		in.tail++
+		f := &files[fd]
+		f.epQueued = false
+		if f.kind == fdFree || f.epIn == 0 {
+			continue
+		}
+		if f.epIn != int32(e+1) { // moved to another instance: queue it there
+			if o := &epolls[f.epIn-1]; f.epPend != 0 {
+				f.epQueued = true
+				o.ring[o.head%maxFds] = int16(fd)
+				o.head++
+			}
+			continue
+		}
+		ev := f.epPend
+		if f.kind == fdEventfd {
+			ev = 0
+			if f.count > 0 {
+				ev = epollIn & f.epEvents
+			}
+		}
+		f.epPend = 0
+		if ev == 0 {
+			continue
+		}
+		p := out + uintptr(n)*12
+		amd64.Store32(p, ev)
+		amd64.Store32(p+4, uint32(f.epData))
+		amd64.Store32(p+8, uint32(f.epData>>32))
+		n++
+		if f.epEvents&epollET == 0 && f.kind == fdEventfd && na < len(again) {
+			again[na] = int16(fd)
+			na++
+		}
+	}
+	for _, fd := range again[:na] {
+		f := &files[fd]
+		if !f.epQueued {
+			f.epQueued = true
+			in.ring[in.head%maxFds] = fd
+			in.head++
 		}
 	}
 	return int64(n)
@@ -323,33 +465,13 @@ func sysEpollWaitCall(c *CPU, t *Thread, epfd int, out uintptr, max, timeoutMs i
 	if ep == nil || ep.kind != fdEpoll {
 		return -EBADF
 	}
-	if n := collectLocked(ep, out, max); n > 0 || timeoutMs == 0 {
+	if n := collectLocked(int(ep.ep), out, max); n > 0 || timeoutMs == 0 {
 		return n
 	}
 	var deadline int64
 	if timeoutMs > 0 {
 		deadline = nanotime() + int64(timeoutMs)*1e6
 	}
-	blockLocked(c, waitEpoll, uintptr(epfd), deadline)
+	blockLocked(c, waitEpoll, uintptr(ep.ep), deadline)
 	return blocked
-}
-
-// wakeEpollLocked completes epoll_pwait calls watching fd.
-func wakeEpollLocked(fd int) {
-	for i := range threads {
-		t := &threads[i]
-		if t.state != tBlocked || t.waitFor != waitEpoll {
-			continue
-		}
-		ep := fileLocked(int(t.waitKey))
-		if ep == nil {
-			continue
-		}
-		for k := 0; k < ep.nreg; k++ {
-			if ep.reg[k].fd == int32(fd) {
-				wakeLocked(t, collectLocked(ep, uintptr(t.Frame.RSI), int(t.Frame.RDX)))
-				break
-			}
-		}
-	}
 }

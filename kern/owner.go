@@ -42,7 +42,8 @@ func OwnerRunning(owner uint64) bool {
 
 // blockPoints names the blocking points for witness reports.
 var blockPoints = [...]string{waitNone: "", waitFutex: "futex wait", waitSleep: "nanosleep", waitEpoll: "epoll wait",
-	waitRead: "console read", waitPipeRead: "pipe read", waitPipeWrite: "pipe write"}
+	waitRead: "console read", waitPipeRead: "pipe read", waitPipeWrite: "pipe write",
+	waitExt: "file or socket call"}
 
 // critBlocks counts blocks inside critical sections, all threads (a).
 var critBlocks atomic.Uint64

@@ -33,6 +33,7 @@ var sched struct {
 
 func schedInit() {
 	sched.head, sched.tail = -1, -1
+	ext.head, ext.tail, ext.queueFd = -1, -1, -1
 	sched.nextTid = 1
 	for i := range threads {
 		threads[i].next = -1

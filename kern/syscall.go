@@ -113,6 +113,12 @@ func doSyscall(c *CPU, t *Thread) {
 	if nr < nSyscalls {
 		syscallCount[nr]++
 	}
+	if r, ok := extRoute(c, t, nr); ok {
+		if r != blocked {
+			f.RAX = uint64(r)
+		}
+		return
+	}
 	var r int64
 	switch nr {
 	case sysWrite:
@@ -249,6 +255,11 @@ func doSyscall(c *CPU, t *Thread) {
 		}
 	case sysSmpgoDebug:
 		r = debugSyscall(c, t, a0, a1, a2)
+	case sysSmpgoExt:
+		r = extSyscall(c, t)
+		if r == blocked {
+			return
+		}
 	default:
 		r = -ENOSYS
 		reportUnknown(nr)

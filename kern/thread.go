@@ -33,6 +33,7 @@ const (
 	waitRead
 	waitPipeRead  // waitKey: pipe index
 	waitPipeWrite // waitKey: pipe index
+	waitExt       // waitKey: ext request slot (extfile.go)
 )
 
 // MaxThreads bounds the kernel threads (Go Ms plus idle threads).

@@ -32,4 +32,5 @@ func dumpThreads() {
 
 // dumpWaitNames are one word each: the dump is key=value.
 var dumpWaitNames = [...]string{waitNone: "none", waitFutex: "futex", waitSleep: "nanosleep", waitEpoll: "epoll",
-	waitRead: "read", waitPipeRead: "pipe-read", waitPipeWrite: "pipe-write"}
+	waitRead: "read", waitPipeRead: "pipe-read", waitPipeWrite: "pipe-write",
+	waitExt: "ext-call"}

@@ -1,6 +1,8 @@
 package kern
 
 import (
+	"sync/atomic"
+
 	"github.com/smpgo/smpgo/apic"
 	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/vm"
@@ -99,6 +101,17 @@ func trap() {
 		unlockSched()
 	}
 	t = &threads[c.curIdx]
+	// A system call that blocked its thread and then woke another (a
+	// provider request, see extfile.go) leaves this CPU on its idle
+	// thread with work queued; kickIdleLocked never IPIs its own CPU, so
+	// take the work now rather than at the next tick. (sched.head is read
+	// unlocked as a hint; preemptLocked decides under the lock.)
+	if t.idle && atomic.LoadInt32(&sched.head) >= 0 {
+		lockSched()
+		preemptLocked(c)
+		unlockSched()
+		t = &threads[c.curIdx]
+	}
 	if !t.idle && t.pending&^t.sigmask != 0 {
 		deliverSignals(c, t)
 		t = &threads[c.curIdx]

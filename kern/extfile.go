@@ -1,0 +1,533 @@
+package kern
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"github.com/smpgo/smpgo/vm"
+)
+
+// Providers: system calls served in goroutine context.
+//
+// Trap context cannot allocate, take sleep locks or run the network stack,
+// so files whose behaviour is Go code — the in-memory file system, sockets
+// — are served by providers registered from packages above kern
+// (RegisterProvider, like RegisterCommand). A call that belongs to a
+// provider (an fdExt descriptor's read, write, close...; a path call such
+// as openat once a file-system provider exists; socket once a socket
+// provider exists) is handed over in continuation style:
+//
+//  1. trap context copies the call (number, arguments, the descriptor's
+//     provider handle and open flags) into the calling thread's request
+//     slot, blocks the thread (waitExt), and gives the request to a
+//     waiting worker (or queues it);
+//  2. a dispatcher goroutine reads requests from the kernel's request
+//     queue descriptor (fdExtQueue: read(2) returns whole Requests,
+//     EAGAIN when none; pollable, so the dispatcher parks in the runtime's
+//     netpoller without holding an M or a P, and a queued request wakes
+//     it through epoll like a socket would) and runs the provider's
+//     handler (inline for the last request of a batch, on a goroutine of
+//     its own for the others), which reads and writes the
+//     caller's buffers directly (one address space; the caller is blocked
+//     in the system call, so its stack cannot move and its heap buffers
+//     stay alive);
+//  3. the handler's result completes the call (extDone): the caller is
+//     woken with it in RAX, like a futex wake.
+//
+// A handler must not wait for long (the dispatcher may run it inline): one
+// that would (a blocking socket's read) returns Deferred and completes the
+// request later from another goroutine. Descriptors of provider objects are fdExt entries in the
+// file table (NewFd); their readiness reaches the runtime's netpoller
+// through epoll (Notify, edge-triggered: see files.go).
+//
+// The cost is a netpoller wake-up and two thread switches per call (make
+// bench: Files/Fstat against Files/TrapGetpid). While every P is busy, a
+// queued request waits for the runtime's next netpoll check.
+
+// Provider kinds.
+const (
+	ProvFS   = 1 // path calls (openat, mkdirat, ...) and their descriptors
+	ProvSock = 2 // socket, socketpair and socket descriptors
+	nProv    = 3
+)
+
+// Deferred is returned by a Handler that completes the request later with
+// Request.Complete.
+const Deferred = int64(-1 << 61)
+
+// Request is one system call handed to a provider. Pointer-free: trap
+// context copies it into the worker's buffer.
+type Request struct {
+	Nr     int       // system call number
+	Args   [6]uint64 // RDI, RSI, RDX, R10, R8, R9
+	Fd     int       // the descriptor the call names (a0, or the dirfd of *at calls), -1 if none
+	Handle uint64    // the provider's object behind Fd (fdExt), 0 if none
+	Flags  uint32    // Fd's open flags (access mode, O_APPEND, O_NONBLOCK)
+	Prov   int32     // the provider
+	slot   int32     // the caller's thread index
+	tid    int32     // the caller's thread id
+}
+
+// Handler serves one request and returns the system call's result (a
+// negative errno on failure), or Deferred.
+type Handler func(r *Request) int64
+
+// sysSmpgoExt is the private system call of providers and their workers.
+const (
+	sysSmpgoExt = 501
+
+	extQueueFd  = 1 // (): the request queue's descriptor (fdExtQueue)
+	extDone     = 2 // (slot, tid, result): complete a request
+	extNewFd    = 3 // (prov, handle, flags|pollable<<32): a descriptor
+	extNotify   = 4 // (fd, handle, events): readiness for epoll
+	extUserOK   = 5 // (addr, len): back the range, or -EFAULT
+	extRegister = 6 // (prov): route calls to prov from now on
+	extFdInfo   = 7 // (fd, prov): fd's handle if it is prov's, else -EBADF
+)
+
+type extSlot struct {
+	queued bool
+	next   int32 // queue link, -1 = none
+	req    Request
+}
+
+// ext is guarded by sched.lock (trap context).
+var ext struct {
+	on         [nProv]bool
+	slots      [MaxThreads]extSlot // indexed by the caller's thread index
+	head, tail int32               // requests waiting for the dispatcher, -1 = none
+	queueFd    int32               // the fdExtQueue descriptor
+	calls      [nProv]uint64
+	queuedMax  int32
+	nqueued    int32
+}
+
+var (
+	handlers   [nProv]atomic.Pointer[Handler]
+	dispatchOn sync.Once
+	extPanics  atomic.Uint64
+)
+
+// RegisterProvider routes prov's system calls to h. Call it once per
+// provider, from an init function or later; calls made before it get the
+// kernel's built-in answers.
+func RegisterProvider(prov int, h Handler) {
+	if prov <= 0 || prov >= nProv {
+		panic("kern.RegisterProvider: bad provider")
+	}
+	handlers[prov].Store(&h)
+	dispatchOn.Do(func() {
+		fd, _, _ := syscall.RawSyscall(sysSmpgoExt, extQueueFd, 0, 0)
+		if int(fd) < 0 {
+			panic("kern.RegisterProvider: no descriptor for the request queue")
+		}
+		go extDispatch(os.NewFile(fd, "ext-requests"))
+	})
+	syscall.RawSyscall(sysSmpgoExt, extRegister, uintptr(prov), 0)
+}
+
+// extDispatch reads requests (several per read when they are queued) and
+// serves each on its own goroutine.
+func extDispatch(q *os.File) {
+	const size = int(unsafe.Sizeof(Request{}))
+	buf := make([]Request, 16)
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), len(buf)*size)
+	for {
+		n, err := q.Read(raw)
+		if err != nil {
+			panic("kern: provider request queue: " + err.Error())
+		}
+		// The last request of a batch is served here (no goroutine
+		// hand-off for the common single request), the others each on
+		// their own goroutine, so concurrent callers are served in
+		// parallel.
+		k := n / size
+		for i := range k {
+			r := buf[i]
+			if i == k-1 {
+				serveOne(&r)
+				continue
+			}
+			go serveOne(&r)
+		}
+	}
+}
+
+func serveOne(r *Request) {
+	if res := serveExt(r); res != Deferred {
+		r.Complete(res)
+	}
+}
+
+// serveExt runs the handler; a panic in it is reported, counted, and the
+// call fails with EIO rather than taking the kernel down.
+func serveExt(r *Request) (res int64) {
+	defer func() {
+		if e := recover(); e != nil {
+			extPanics.Add(1)
+			buf := make([]byte, 4096)
+			buf = buf[:runtime.Stack(buf, false)]
+			fmt.Printf("kern: provider %d panicked on system call %d (%s): %v\n%s\n",
+				r.Prov, r.Nr, SyscallName(r.Nr), e, buf)
+			res = -EIO
+		}
+	}()
+	h := handlers[r.Prov].Load()
+	if h == nil {
+		return -ENOSYS
+	}
+	return (*h)(r)
+}
+
+// Complete ends a request with result res (once; a Deferred request's
+// provider calls it when the call can finish).
+func (r *Request) Complete(res int64) {
+	syscall.RawSyscall6(sysSmpgoExt, extDone, uintptr(r.slot), uintptr(r.tid), uintptr(res), 0, 0)
+}
+
+// ProviderPanics returns how many requests failed because their handler
+// panicked.
+func ProviderPanics() uint64 { return extPanics.Load() }
+
+// NewFd installs a descriptor for a provider's object: the lowest free
+// one, with open flags (O_NONBLOCK, O_APPEND and the access mode are kept
+// for fcntl) and whether epoll may watch it. It returns the descriptor or
+// -EMFILE.
+func NewFd(prov int, handle uint64, flags uint32, pollable bool) int {
+	a := uint64(flags)
+	if pollable {
+		a |= 1 << 32
+	}
+	r, _, _ := syscall.RawSyscall6(sysSmpgoExt, extNewFd, uintptr(prov), uintptr(handle), uintptr(a), 0, 0)
+	return int(r)
+}
+
+// FdHandle returns the handle of descriptor fd if it is one of prov's.
+// Handles are positive (below 1<<62).
+func FdHandle(fd, prov int) (uint64, bool) {
+	r, _, _ := syscall.RawSyscall6(sysSmpgoExt, extFdInfo, uintptr(fd), uintptr(prov), 0, 0, 0)
+	if int64(r) < 0 {
+		return 0, false
+	}
+	return uint64(r), true
+}
+
+// Notify reports that events (EPOLLIN 0x1, EPOLLOUT 0x4, EPOLLERR 0x8,
+// EPOLLHUP 0x10, EPOLLRDHUP 0x2000) occurred on descriptor fd, if fd
+// still names handle. Any goroutine may call it, with locks held: it does
+// not block.
+func Notify(fd int, handle uint64, events uint32) {
+	syscall.RawSyscall6(sysSmpgoExt, extNotify, uintptr(fd), uintptr(handle), uintptr(events), 0, 0)
+}
+
+// UserOK backs [addr, addr+n) and reports whether it is valid memory.
+// Handlers check a caller's buffer with it before touching it.
+func UserOK(addr uintptr, n int) bool {
+	if n < 0 || addr+uintptr(n) < addr {
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	r, _, _ := syscall.RawSyscall(sysSmpgoExt, extUserOK, addr, uintptr(n))
+	return r == 0
+}
+
+// UserBytes returns the caller's buffer [addr, addr+n) as a slice, or nil
+// if it is not valid memory. The slice is valid until the request
+// completes.
+func UserBytes(addr uintptr, n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	if addr == 0 || !UserOK(addr, n) {
+		return nil
+	}
+	return unsafe.Slice((*byte)(userPtr(addr)), n)
+}
+
+// UserString reads a NUL-terminated string of at most max bytes at addr
+// (a path); ok is false for bad memory or a missing terminator.
+func UserString(addr uintptr, max int) (s string, ok bool) {
+	if addr == 0 {
+		return "", false
+	}
+	var b []byte
+	for len(b) < max {
+		// One page (or its remainder) at a time: the string may end
+		// before a page that is not mapped.
+		n := int(vm.PageSize - (addr+uintptr(len(b)))%vm.PageSize)
+		p := UserBytes(addr+uintptr(len(b)), n)
+		if p == nil {
+			return "", false
+		}
+		for i, c := range p {
+			if c == 0 {
+				return string(append(b, p[:i]...)), true
+			}
+		}
+		b = append(b, p...)
+	}
+	return "", false
+}
+
+// userPtr converts a caller's address to a pointer. Reinterpreting the
+// uintptr's storage keeps go vet's unsafeptr check meaningful elsewhere;
+// it is sound because the memory belongs to a caller blocked in the system
+// call (its stack cannot move, its heap objects stay alive).
+func userPtr(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
+
+// Syscall classes for routing (extClass).
+const (
+	extNone   = iota
+	extFdCall // a0 is a descriptor: to its provider if it is fdExt
+	extAtCall // a path call (a0 a dirfd for *at calls): to ProvFS
+	extPath   // a path call without a dirfd: to ProvFS
+	extSocket // socket, socketpair: to ProvSock
+	extQuiet  // sendfile, splice, copy_file_range on fdExt: ENOSYS, no report (Go falls back)
+)
+
+var extClass = func() (c [nSyscalls]uint8) {
+	for _, nr := range []int{0, 1, 5, 8, 16, 17, 18, 19, 20, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+		52, 54, 55, 73, 74, 75, 77, 78, 81, 91, 93, 138, 217, 221, 285, 288} {
+		c[nr] = extFdCall
+	}
+	// open, stat, lstat, access, rename, mkdir, rmdir, creat, link,
+	// unlink, symlink, readlink, chmod, getcwd, chdir, truncate, statfs
+	for _, nr := range []int{2, 4, 6, 21, 76, 79, 80, 82, 83, 84, 85, 86, 87, 88, 89, 90, 137} {
+		c[nr] = extPath
+	}
+	// openat, mkdirat, newfstatat, unlinkat, renameat, linkat,
+	// readlinkat, fchmodat, faccessat, utimensat, renameat2, statx,
+	// faccessat2 (a second dirfd, of renameat and linkat, is looked up by
+	// the provider with FdHandle)
+	for _, nr := range []int{257, 258, 262, 263, 264, 265, 267, 268, 269, 280, 316, 332, 439} {
+		c[nr] = extAtCall
+	}
+	c[41], c[53] = extSocket, extSocket
+	c[40], c[275], c[326] = extQuiet, extQuiet, extQuiet
+	return
+}()
+
+// extRoute hands the current call to a provider when it belongs to one;
+// handled is false when the kernel's own code should serve it. Trap
+// context.
+func extRoute(c *CPU, t *Thread, nr uint64) (r int64, handled bool) {
+	if nr >= nSyscalls {
+		return 0, false
+	}
+	cl := extClass[nr]
+	if cl == extNone {
+		if nr == sysClose {
+			return extClose(c, t)
+		}
+		return 0, false
+	}
+	lockSched()
+	r, handled = extRouteLocked(c, t, nr, cl)
+	unlockSched()
+	return r, handled
+}
+
+func extRouteLocked(c *CPU, t *Thread, nr uint64, cl uint8) (r int64, handled bool) {
+	f := &t.Frame
+	fd, prov := -1, 0
+	switch cl {
+	case extFdCall, extQuiet:
+		fd = int(int32(f.RDI))
+		x := fileLocked(fd)
+		if x == nil && nr != sysRead && nr != sysWrite {
+			return -EBADF, true
+		}
+		if x == nil || x.kind != fdExt {
+			return 0, false
+		}
+		if cl == extQuiet {
+			return -ENOSYS, true
+		}
+		prov = int(x.prov)
+	case extAtCall:
+		if !ext.on[ProvFS] {
+			return 0, false
+		}
+		prov = ProvFS
+		if d := int(int32(f.RDI)); d != atFdcwd {
+			fd = d
+			if x := fileLocked(fd); x == nil || x.kind != fdExt {
+				return -EBADF, true
+			}
+		}
+	case extPath:
+		if !ext.on[ProvFS] {
+			return 0, false
+		}
+		prov = ProvFS
+	case extSocket:
+		if !ext.on[ProvSock] {
+			return -EAFNOSUPPORT, true
+		}
+		prov = ProvSock
+	}
+	var h uint64
+	var fl uint32
+	if x := fileLocked(fd); x != nil && x.kind == fdExt {
+		h, fl = x.handle, x.flags
+	}
+	extQueueLocked(c, t, nr, prov, fd, h, fl)
+	return blocked, true
+}
+
+const (
+	atFdcwd      = -100
+	EIO          = 5
+	EAFNOSUPPORT = 97
+	oAppend      = 0x400
+)
+
+// extClose releases an fdExt descriptor at once (the number is free for
+// reuse when close returns, as on Linux) and has its provider drop the
+// object; other descriptors are closed by closeFd.
+func extClose(c *CPU, t *Thread) (int64, bool) {
+	fd := int(int32(t.Frame.RDI))
+	lockSched()
+	x := fileLocked(fd)
+	if x == nil || x.kind != fdExt {
+		unlockSched()
+		return 0, false
+	}
+	prov, h, fl := int(x.prov), x.handle, x.flags
+	*x = file{epQueued: x.epQueued}
+	extQueueLocked(c, t, sysClose, prov, fd, h, fl)
+	unlockSched()
+	return blocked, true
+}
+
+// extQueueLocked builds t's request, hands it to a waiting worker or
+// queues it, and blocks t.
+func extQueueLocked(c *CPU, t *Thread, nr uint64, prov, fd int, handle uint64, flags uint32) {
+	i := int32(threadIndex(t))
+	s := &ext.slots[i]
+	f := &t.Frame
+	s.req = Request{Nr: int(nr), Args: [6]uint64{f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9},
+		Fd: fd, Handle: handle, Flags: flags, Prov: int32(prov), slot: i, tid: t.tid}
+	ext.calls[prov]++
+	s.next = -1
+	s.queued = true
+	if ext.tail < 0 {
+		ext.head = i
+	} else {
+		ext.slots[ext.tail].next = i
+	}
+	ext.tail = i
+	ext.nqueued++
+	ext.queuedMax = max(ext.queuedMax, ext.nqueued)
+	blockLocked(c, waitExt, uintptr(i), 0)
+	postEpollLocked(int(ext.queueFd), epollIn)
+}
+
+// extReadLocked is read(2) of the request queue: whole Requests, as many
+// as fit in n bytes and are queued; EAGAIN when none is (the dispatcher
+// then waits in the netpoller).
+func extReadLocked(buf, n uintptr) int64 {
+	size := unsafe.Sizeof(Request{})
+	if n < size {
+		return -EINVAL
+	}
+	var done uintptr
+	for done+size <= n && ext.head >= 0 {
+		i := ext.head
+		s := &ext.slots[i]
+		ext.head = s.next
+		if ext.head < 0 {
+			ext.tail = -1
+		}
+		s.queued = false
+		ext.nqueued--
+		*(*Request)(userPtr(buf + done)) = s.req
+		done += size
+	}
+	if done == 0 {
+		return -EAGAIN
+	}
+	return int64(done)
+}
+
+// extSyscall serves sysSmpgoExt. Trap context: no defer here (a
+// function with many returns gets heap-style defers, which need a real g).
+func extSyscall(c *CPU, t *Thread) int64 {
+	f := &t.Frame
+	op, a1, a2, a3 := f.RDI, f.RSI, f.RDX, f.R10
+	switch op {
+	case extUserOK:
+		if !vm.Ensure(uintptr(a1), uintptr(a2)) {
+			return -EFAULT
+		}
+		return 0
+	case extQueueFd, extDone, extNewFd, extNotify, extFdInfo, extRegister:
+	default:
+		return -EINVAL
+	}
+	lockSched()
+	r := extOpLocked(c, op, a1, a2, a3)
+	unlockSched()
+	return r
+}
+
+func extOpLocked(c *CPU, op, a1, a2, a3 uint64) int64 {
+	switch op {
+	case extQueueFd:
+		i := freeFdLocked(3)
+		if i < 0 {
+			return -EMFILE
+		}
+		files[i] = file{kind: fdExtQueue, epQueued: files[i].epQueued}
+		ext.queueFd = int32(i)
+		return int64(i)
+	case extDone:
+		if a1 >= MaxThreads {
+			return -EINVAL
+		}
+		w := &threads[a1]
+		if w.state != tBlocked || w.waitFor != waitExt || w.tid != int32(a2) {
+			return -ESRCH
+		}
+		wakeLocked(w, int64(a3))
+		return 0
+	case extNewFd:
+		i := freeFdLocked(3)
+		if i < 0 {
+			return -EMFILE
+		}
+		files[i] = file{kind: fdExt, prov: int32(a1), handle: a2, flags: uint32(a3),
+			pollable: a3>>32 != 0, epQueued: files[i].epQueued}
+		return int64(i)
+	case extNotify:
+		if x := fileLocked(int(a1)); x != nil && x.kind == fdExt && x.handle == a2 {
+			postEpollLocked(int(a1), uint32(a3))
+		}
+		return 0
+	case extFdInfo:
+		x := fileLocked(int(int32(a1)))
+		if x == nil || x.kind != fdExt || x.prov != int32(a2) {
+			return -EBADF
+		}
+		return int64(x.handle)
+	case extRegister:
+		if a1 <= 0 || a1 >= nProv {
+			return -EINVAL
+		}
+		ext.on[a1] = true
+		return 0
+	}
+	return -EINVAL
+}
+
+// ProviderCalls returns how many calls each provider was given.
+func ProviderCalls() (fs, sock uint64) {
+	return ext.calls[ProvFS], ext.calls[ProvSock]
+}
