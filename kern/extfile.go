@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/vm"
 )
 
@@ -88,6 +89,7 @@ const (
 	extUserOK   = 5 // (addr, len): back the range, or -EFAULT
 	extRegister = 6 // (prov): route calls to prov from now on
 	extFdInfo   = 7 // (fd, prov): fd's handle if it is prov's, else -EBADF
+	extSetAddrs = 8 // (fd, handle, local, peer): a socket's addresses
 )
 
 type extSlot struct {
@@ -105,6 +107,7 @@ var ext struct {
 	calls      [nProv]uint64
 	queuedMax  int32
 	nqueued    int32
+	nextSock   uint64 // socket handles made by socket(2)
 }
 
 var (
@@ -121,6 +124,9 @@ func RegisterProvider(prov int, h Handler) {
 		panic("kern.RegisterProvider: bad provider")
 	}
 	handlers[prov].Store(&h)
+	if !Booted() {
+		return // a host process (tests): there is no kernel to route calls
+	}
 	dispatchOn.Do(func() {
 		fd, _, _ := syscall.RawSyscall(sysSmpgoExt, extQueueFd, 0, 0)
 		if int(fd) < 0 {
@@ -288,13 +294,14 @@ const (
 	extFdCall // a0 is a descriptor: to its provider if it is fdExt
 	extAtCall // a path call (a0 a dirfd for *at calls): to ProvFS
 	extPath   // a path call without a dirfd: to ProvFS
-	extSocket // socket, socketpair: to ProvSock
-	extQuiet  // sendfile, splice, copy_file_range on fdExt: ENOSYS, no report (Go falls back)
+	extSocket // socket, socketpair: served here (see extSocketCall)
+	extName   // getsockname, getpeername: served here from the file table
+	extQuiet  // sendfile, splice, copy_file_range: EINVAL, the answer after which Go falls back to read/write
 )
 
 var extClass = func() (c [nSyscalls]uint8) {
-	for _, nr := range []int{0, 1, 5, 8, 16, 17, 18, 19, 20, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
-		52, 54, 55, 73, 74, 75, 77, 78, 81, 91, 93, 138, 217, 221, 285, 288} {
+	for _, nr := range []int{0, 1, 5, 8, 16, 17, 18, 19, 20, 42, 43, 44, 45, 46, 47, 48, 49, 50,
+		54, 55, 73, 74, 75, 77, 78, 81, 91, 93, 138, 217, 221, 285, 288} {
 		c[nr] = extFdCall
 	}
 	// open, stat, lstat, access, rename, mkdir, rmdir, creat, link,
@@ -310,6 +317,7 @@ var extClass = func() (c [nSyscalls]uint8) {
 		c[nr] = extAtCall
 	}
 	c[41], c[53] = extSocket, extSocket
+	c[51], c[52] = extName, extName
 	c[40], c[275], c[326] = extQuiet, extQuiet, extQuiet
 	return
 }()
@@ -322,11 +330,16 @@ func extRoute(c *CPU, t *Thread, nr uint64) (r int64, handled bool) {
 		return 0, false
 	}
 	cl := extClass[nr]
-	if cl == extNone {
+	switch cl {
+	case extNone:
 		if nr == sysClose {
 			return extClose(c, t)
 		}
 		return 0, false
+	case extSocket:
+		return extSocketCall(t, nr), true
+	case extName:
+		return extNameCall(t, nr), true
 	}
 	lockSched()
 	r, handled = extRouteLocked(c, t, nr, cl)
@@ -338,7 +351,9 @@ func extRouteLocked(c *CPU, t *Thread, nr uint64, cl uint8) (r int64, handled bo
 	f := &t.Frame
 	fd, prov := -1, 0
 	switch cl {
-	case extFdCall, extQuiet:
+	case extQuiet:
+		return -EINVAL, true
+	case extFdCall:
 		fd = int(int32(f.RDI))
 		x := fileLocked(fd)
 		if x == nil && nr != sysRead && nr != sysWrite {
@@ -346,9 +361,6 @@ func extRouteLocked(c *CPU, t *Thread, nr uint64, cl uint8) (r int64, handled bo
 		}
 		if x == nil || x.kind != fdExt {
 			return 0, false
-		}
-		if cl == extQuiet {
-			return -ENOSYS, true
 		}
 		prov = int(x.prov)
 	case extAtCall:
@@ -367,11 +379,6 @@ func extRouteLocked(c *CPU, t *Thread, nr uint64, cl uint8) (r int64, handled bo
 			return 0, false
 		}
 		prov = ProvFS
-	case extSocket:
-		if !ext.on[ProvSock] {
-			return -EAFNOSUPPORT, true
-		}
-		prov = ProvSock
 	}
 	var h uint64
 	var fl uint32
@@ -382,11 +389,146 @@ func extRouteLocked(c *CPU, t *Thread, nr uint64, cl uint8) (r int64, handled bo
 	return blocked, true
 }
 
+// Sockets are created here, in trap context, not by the provider: Go's
+// syscall package makes socket, getsockname and getpeername with
+// RawSyscall (no entersyscall), so a caller blocked in them would keep its
+// P, and with every P held that way the provider could never run. socket
+// allocates the descriptor with a handle that names the type
+// (SockHandle); the socket provider creates its object on the first other
+// call. The provider records each socket's addresses in its file entry
+// (SetSockAddrs), from which getsockname and getpeername answer.
+
+// SockHandle bits: handles made by socket(2) have bit 62 set and the
+// socket type in bits 56-59.
 const (
-	atFdcwd      = -100
-	EIO          = 5
-	EAFNOSUPPORT = 97
-	oAppend      = 0x400
+	SockHandleKernel = 1 << 62
+	sockTypeShift    = 56
+)
+
+// SockHandleType returns the socket type (SOCK_STREAM 1, SOCK_DGRAM 2) of
+// a handle made by socket(2), or 0.
+func SockHandleType(h uint64) int {
+	if h&SockHandleKernel == 0 {
+		return 0
+	}
+	return int(h>>sockTypeShift) & 0xf
+}
+
+func extSocketCall(t *Thread, nr uint64) int64 {
+	const afInet, sockStream, sockDgram, sockNonblock, sockCloexec = 2, 1, 2, 0x800, 0x80000
+	f := &t.Frame
+	if nr == 53 { // socketpair: AF_UNIX is not built
+		return -EAFNOSUPPORT
+	}
+	domain, typ, proto := int32(f.RDI), int32(f.RSI), int32(f.RDX)
+	if domain != afInet {
+		return -EAFNOSUPPORT
+	}
+	if typ&^(0xf|sockNonblock|sockCloexec) != 0 {
+		return -EINVAL
+	}
+	st := typ & 0xf
+	switch {
+	case st == sockStream && (proto == 0 || proto == 6):
+	case st == sockDgram && (proto == 0 || proto == 17):
+	case st == sockStream || st == sockDgram:
+		return -EPROTONOSUPPORT
+	default:
+		return -ESOCKTNOSUPPORT
+	}
+	lockSched()
+	r := extNewSocketLocked(st, typ&sockNonblock != 0)
+	unlockSched()
+	return r
+}
+
+func extNewSocketLocked(typ int32, nonblock bool) int64 {
+	if !ext.on[ProvSock] {
+		return -EAFNOSUPPORT
+	}
+	i := freeFdLocked(3)
+	if i < 0 {
+		return -EMFILE
+	}
+	ext.nextSock++
+	fl := uint32(2) // O_RDWR
+	if nonblock {
+		fl |= oNonblock
+	}
+	files[i] = file{kind: fdExt, prov: ProvSock, flags: fl, pollable: true, epQueued: files[i].epQueued,
+		handle: SockHandleKernel | uint64(typ)<<sockTypeShift | ext.nextSock&(1<<sockTypeShift-1)}
+	return int64(i)
+}
+
+// extNameCall is getsockname/getpeername(fd, addr, addrlen).
+func extNameCall(t *Thread, nr uint64) int64 {
+	f := &t.Frame
+	fd, addr, lenp := int(int32(f.RDI)), uintptr(f.RSI), uintptr(f.RDX)
+	lockSched()
+	x := fileLocked(fd)
+	var v uint64
+	var e int64
+	switch {
+	case x == nil:
+		e = -EBADF
+	case x.kind != fdExt || x.prov != ProvSock:
+		e = -ENOTSOCK
+	case nr == 51:
+		v = x.sockLocal
+	default:
+		v = x.sockPeer
+		if v == 0 {
+			e = -ENOTCONN
+		}
+	}
+	unlockSched()
+	if e != 0 {
+		return e
+	}
+	if !vm.Ensure(lenp, 4) {
+		return -EFAULT
+	}
+	have := int32(amd64.Load32(lenp))
+	if have < 0 {
+		return -EINVAL
+	}
+	// struct sockaddr_in: family, port (big-endian), address, zero.
+	var sa [16]byte
+	sa[0] = 2
+	sa[2], sa[3] = byte(v>>8), byte(v)
+	sa[4], sa[5], sa[6], sa[7] = byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16)
+	n := min(int(have), len(sa))
+	if n > 0 && !vm.Ensure(addr, uintptr(n)) {
+		return -EFAULT
+	}
+	for i := range n {
+		amd64.Store8(addr+uintptr(i), sa[i])
+	}
+	amd64.Store32(lenp, 16)
+	return 0
+}
+
+// SockAddr encodes an IPv4 address and port for SetSockAddrs (0: none).
+func SockAddr(ip [4]byte, port uint16) uint64 {
+	return 1<<48 | uint64(ip[0])<<40 | uint64(ip[1])<<32 | uint64(ip[2])<<24 | uint64(ip[3])<<16 | uint64(port)
+}
+
+// SetSockAddrs records a socket descriptor's local and peer addresses
+// (SockAddr values; 0 leaves one unchanged) for getsockname and
+// getpeername.
+func SetSockAddrs(fd int, handle, local, peer uint64) {
+	syscall.RawSyscall6(sysSmpgoExt, extSetAddrs, uintptr(fd), uintptr(handle), uintptr(local), uintptr(peer), 0)
+}
+
+const (
+	atFdcwd         = -100
+	EIO             = 5
+	EAFNOSUPPORT    = 97
+	ENOTSOCK        = 88
+	EPROTONOSUPPORT = 93
+	ESOCKTNOSUPPORT = 94
+	ENOTCONN        = 107
+	oAppend         = 0x400
 )
 
 // extClose releases an fdExt descriptor at once (the number is free for
@@ -468,11 +610,23 @@ func extSyscall(c *CPU, t *Thread) int64 {
 			return -EFAULT
 		}
 		return 0
-	case extQueueFd, extDone, extNewFd, extNotify, extFdInfo, extRegister:
+	case extQueueFd, extDone, extNewFd, extNotify, extFdInfo, extRegister, extSetAddrs:
 	default:
 		return -EINVAL
 	}
 	lockSched()
+	if op == extSetAddrs {
+		if x := fileLocked(int(a1)); x != nil && x.kind == fdExt && x.handle == a2 {
+			if a3 != 0 {
+				x.sockLocal = a3
+			}
+			if f.R8 != 0 {
+				x.sockPeer = f.R8
+			}
+		}
+		unlockSched()
+		return 0
+	}
 	r := extOpLocked(c, op, a1, a2, a3)
 	unlockSched()
 	return r

@@ -50,6 +50,9 @@ type file struct {
 	handle   uint64
 	flags    uint32 // open flags: access mode, O_APPEND, O_NONBLOCK
 	pollable bool   // epoll_ctl allowed (sockets; not regular files)
+
+	// Sockets: addresses for getsockname/getpeername (SockAddr).
+	sockLocal, sockPeer uint64
 }
 
 // epollInst is an epoll instance: a ring of descriptors that may have

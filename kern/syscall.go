@@ -80,7 +80,7 @@ var syscallNames = [...]string{
 	231: "exit_group", 232: "epoll_wait", 233: "epoll_ctl", 234: "tgkill", 257: "openat",
 	262: "newfstatat", 270: "pselect6", 281: "epoll_pwait", 284: "eventfd", 290: "eventfd2",
 	291: "epoll_create1", 293: "pipe2", 302: "prlimit64", 318: "getrandom", 324: "membarrier",
-	334: "rseq", 435: "clone3",
+	334: "rseq", 435: "clone3", 42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 48: "shutdown", 49: "bind", 50: "listen", 51: "getsockname", 52: "getpeername", 53: "socketpair", 54: "setsockopt", 55: "getsockopt", 18: "pwrite64", 19: "readv", 258: "mkdirat", 263: "unlinkat", 264: "renameat", 288: "accept4", 77: "ftruncate", 74: "fsync",
 }
 
 // SyscallName returns the name of system call nr, or "".

@@ -21,6 +21,13 @@ func dumpThreads() {
 		}
 		if t.state == tBlocked {
 			l.s(" wait=").s(dumpWaitNames[t.waitFor]).s(" key=").x(uint64(t.waitKey))
+			if t.waitFor == waitExt {
+				r := &ext.slots[t.waitKey].req
+				l.s(" call=").s(SyscallName(r.Nr)).s("/").d(int64(r.Nr)).s(" fd=").d(int64(r.Fd))
+				if ext.slots[t.waitKey].queued {
+					l.s(" queued")
+				}
+			}
 		}
 		l.s(" rip=").x(t.Frame.RIP).s(" rsp=").x(t.Frame.RSP).s(" syscalls=").u(t.syscalls).nl()
 		conWrite(l.buf[:l.n])

@@ -11,7 +11,15 @@ import (
 // waitq lets socket calls sleep without holding any lock: a caller takes
 // the channel under the socket's lock, drops the lock (and Giant), and
 // waits; wake closes the channel. Guarded by the owning socket's lock.
-type waitq struct{ ch chan struct{} }
+//
+// up, when set, is the socket's upcall (FreeBSD's so_upcall): every wake
+// calls it, with the socket's lock held, so a layer above (the kernel's
+// socket system calls, net/sock) learns of readiness without a blocked
+// reader. It must not block or call back into the socket.
+type waitq struct {
+	ch chan struct{}
+	up func()
+}
 
 func (w *waitq) wait() <-chan struct{} {
 	if w.ch == nil {
@@ -24,6 +32,9 @@ func (w *waitq) wake() {
 	if w.ch != nil {
 		close(w.ch)
 		w.ch = nil
+	}
+	if w.up != nil {
+		w.up()
 	}
 }
 

@@ -30,13 +30,14 @@ type TCPListener struct {
 }
 
 // ListenTCP opens a listening socket on laddr (unspecified address: all of
-// the stack's addresses). backlog 0 uses TCPConfig.AcceptQueue.
+// the stack's addresses; port 0: an ephemeral port). backlog 0 uses
+// TCPConfig.AcceptQueue.
 func (st *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, error) {
 	a := laddr.Addr().Unmap()
 	if !a.IsValid() {
 		a = netip.IPv4Unspecified()
 	}
-	if !a.Is4() || laddr.Port() == 0 {
+	if !a.Is4() {
 		return nil, ErrBadAddress
 	}
 	if backlog <= 0 {
@@ -51,6 +52,21 @@ func (st *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, err
 	t := &st.tcp
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if l.lport == 0 { // an ephemeral port nobody uses
+		for range ephemeralRange {
+			p := t.next
+			if t.next++; t.next < ephemeralLow {
+				t.next = ephemeralLow
+			}
+			if t.ports[p] == 0 && len(t.listeners[p]) == 0 {
+				l.lport = p
+				break
+			}
+		}
+		if l.lport == 0 {
+			return nil, ErrAddrInUse
+		}
+	}
 	for _, o := range t.listeners[l.lport] {
 		if o.laddr == l.laddr || o.laddr.IsUnspecified() || l.laddr.IsUnspecified() {
 			return nil, ErrAddrInUse
@@ -327,21 +343,7 @@ func (t *TCPConn) Read(p []byte) (int, error) {
 			return 0, t.opErr("read", net.ErrClosed)
 		}
 		if c.rcvLen > 0 {
-			n := c.rcv.CopyOut(0, p)
-			c.rcv = c.rcv.TrimHead(n)
-			c.rcvLen -= n
-			// Window update once the window opened by two segments or
-			// half the buffer (RFC 1122 §4.2.3.3, receiver SWS).
-			if c.state.synchronized() && !c.finRcvd {
-				adv := c.rcvAdv - c.rcvNxt
-				if seqLT(c.rcvAdv, c.rcvNxt) {
-					adv = 0
-				}
-				if space := c.rcvWindow(); space >= adv+uint32(2*c.mss) || space >= adv+uint32(st.cfg.TCP.RcvBuf/2) {
-					c.ackNow = true
-					c.output()
-				}
-			}
+			n := c.readLocked(p)
 			c.mu.Unlock()
 			st.exit()
 			return n, nil
@@ -375,6 +377,28 @@ func (t *TCPConn) Read(p []byte) (int, error) {
 		case <-c.rdl.done():
 		}
 	}
+}
+
+// readLocked takes up to len(p) received bytes (rcvLen > 0) and sends a
+// window update when reading opened the window enough.
+func (c *tcpConn) readLocked(p []byte) int {
+	st := c.st
+	n := c.rcv.CopyOut(0, p)
+	c.rcv = c.rcv.TrimHead(n)
+	c.rcvLen -= n
+	// Window update once the window opened by two segments or half the
+	// buffer (RFC 1122 §4.2.3.3, receiver SWS).
+	if c.state.synchronized() && !c.finRcvd {
+		adv := c.rcvAdv - c.rcvNxt
+		if seqLT(c.rcvAdv, c.rcvNxt) {
+			adv = 0
+		}
+		if space := c.rcvWindow(); space >= adv+uint32(2*c.mss) || space >= adv+uint32(st.cfg.TCP.RcvBuf/2) {
+			c.ackNow = true
+			c.output()
+		}
+	}
+	return n
 }
 
 // Write implements net.Conn: it returns once p is in the send buffer.

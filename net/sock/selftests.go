@@ -1,0 +1,438 @@
+package sock
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/smpgo/smpgo/kern"
+)
+
+// Sock/ self-tests: the standard library's net and net/http, unmodified,
+// over the kernel's sockets on loopback.
+func init() {
+	for _, tc := range []struct {
+		name string
+		fn   func(*kern.T)
+	}{
+		{"Sock/TCPCopy", testCopy},
+		{"Sock/ManyConns", testManyConns},
+		{"Sock/UDPEcho", testUDPEcho},
+		{"Sock/Deadlines", testDeadlines},
+		{"Sock/HTTP", testHTTP},
+		{"Sock/Errors", testErrors},
+	} {
+		kern.RegisterTest(kern.Test{Name: tc.name, Fn: tc.fn, Timeout: 3 * time.Minute})
+	}
+}
+
+// copyBytes is the size of Sock/TCPCopy's echo: 256 KiB in the boots
+// that run every test, SOCK_COPY_KIB KiB when set (the sock-copy4m smoke
+// boot runs it alone with 4096).
+func copyBytes() int {
+	if v, err := strconv.Atoi(os.Getenv("SOCK_COPY_KIB")); err == nil && v > 0 {
+		return v << 10
+	}
+	return 256 << 10
+}
+
+func pattern(seed int64, n int) []byte {
+	b := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(b)
+	return b
+}
+
+// echoServer accepts until l closes and echoes every connection with
+// io.Copy.
+func echoServer(l net.Listener) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return &wg
+}
+
+// roundTrip sends data on a new connection to addr, half-closes, and
+// checks the echo comes back whole.
+func roundTrip(addr string, data []byte) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		if err == nil {
+			err = c.(*net.TCPConn).CloseWrite()
+		}
+		werr <- err
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		return fmt.Errorf("read after %d bytes: %w", len(got), err)
+	}
+	if err := <-werr; err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if !bytes.Equal(got, data) {
+		i := 0
+		for i < len(got) && i < len(data) && got[i] == data[i] {
+			i++
+		}
+		return fmt.Errorf("echo differs: %d bytes back of %d, first difference at %d", len(got), len(data), i)
+	}
+	return nil
+}
+
+// baseline checks, at the end of a test, that every socket it opened was
+// closed.
+func baseline(t *kern.T) func() {
+	before := Open()
+	return func() {
+		for range 500 {
+			if Open() <= before {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("%d sockets open, %d before the test", Open(), before)
+	}
+}
+
+func testCopy(t *kern.T) {
+	defer baseline(t)()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	wg := echoServer(l)
+	data := pattern(1, copyBytes())
+	start := time.Now()
+	_, calls0 := kern.ProviderCalls()
+	if err := roundTrip(l.Addr().String(), data); err != nil {
+		t.Errorf("%d-byte echo: %v", len(data), err)
+	}
+	_, calls1 := kern.ProviderCalls()
+	t.Logf("%d bytes echoed over %s in %v, %d socket calls", len(data), l.Addr(),
+		time.Since(start).Round(time.Millisecond), calls1-calls0)
+	l.Close()
+	wg.Wait()
+}
+
+func testManyConns(t *kern.T) {
+	defer baseline(t)()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	wg := echoServer(l)
+	const conns = 16
+	errs := make(chan error, conns)
+	var cw sync.WaitGroup
+	for i := range conns {
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			errs <- roundTrip(l.Addr().String(), pattern(int64(100+i), 8<<10+i*97))
+		}()
+	}
+	cw.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("connection: %v", err)
+		}
+	}
+	l.Close()
+	wg.Wait()
+}
+
+func testUDPEcho(t *kern.T) {
+	defer baseline(t)()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("ListenPacket: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if _, err := pc.WriteTo(buf[:n], from); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatalf("Dial udp: %v", err)
+	}
+	buf := make([]byte, 2048)
+	for i := range 50 {
+		msg := pattern(int64(i), 1+i*37)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("echo %d: %d bytes, %v", i, n, err)
+		}
+	}
+	// ReadMsgUDP/WriteMsgUDP go through recvmsg/sendmsg.
+	uc := c.(*net.UDPConn)
+	if _, _, err := uc.WriteMsgUDP([]byte("msg"), nil, nil); err != nil {
+		t.Errorf("WriteMsgUDP: %v", err)
+	}
+	n, _, _, from, err := uc.ReadMsgUDP(buf, nil)
+	if err != nil || string(buf[:n]) != "msg" || from == nil || from.Port != pc.LocalAddr().(*net.UDPAddr).Port {
+		t.Errorf("ReadMsgUDP: %q from %v, %v", buf[:n], from, err)
+	}
+	c.Close()
+	pc.Close()
+	<-done
+}
+
+func testDeadlines(t *kern.T) {
+	defer baseline(t)()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer l.Close()
+	// Accept with a deadline and nobody connecting.
+	_ = l.(*net.TCPListener).SetDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := l.Accept(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Accept past its deadline: %v", err)
+	}
+	_ = l.(*net.TCPListener).SetDeadline(time.Time{})
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			t.Errorf("Accept: %v", err)
+		}
+		acc <- c
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	s := <-acc
+	if s == nil {
+		return
+	}
+	defer s.Close()
+	// A read with nothing to read times out with ErrDeadlineExceeded.
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	start := time.Now()
+	_, err = c.Read(make([]byte, 1))
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("Read past its deadline: %v", err)
+	}
+	if el := time.Since(start); el < 100*time.Millisecond {
+		t.Errorf("Read returned after %v, before its deadline", el)
+	}
+	// Data after the timeout is still read, once the deadline is lifted.
+	_ = c.SetReadDeadline(time.Time{})
+	if _, err := s.Write([]byte("late")); err != nil {
+		t.Errorf("Write: %v", err)
+	}
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "late" {
+		t.Errorf("read after the timeout: %q %v", b, err)
+	}
+	// A deadline set while a Read waits interrupts it.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_ = s.SetReadDeadline(time.Now())
+	}()
+	if _, err := s.Read(b); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Read interrupted by a deadline: %v", err)
+	}
+}
+
+func testHTTP(t *kern.T) {
+	defer baseline(t)()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	big := pattern(7, 256<<10)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s from cpu %d", r.URL.Query().Get("n"), kern.CPUID())
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(big) })
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		// HTTP/1.x: read the whole body before writing the response.
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write(b)
+	})
+	srv := &http.Server{Handler: mux}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	base := "http://" + l.Addr().String()
+	cl := &http.Client{Timeout: time.Minute}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 5 {
+				n := fmt.Sprint(i*10 + j)
+				resp, err := cl.Get(base + "/hello?n=" + n)
+				if err != nil {
+					t.Errorf("GET /hello: %v", err)
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || !bytes.HasPrefix(body, []byte("hello "+n+" ")) {
+					t.Errorf("GET /hello?n=%s: %d %q %v", n, resp.StatusCode, body, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	resp, err := cl.Get(base + "/big")
+	if err != nil {
+		t.Fatalf("GET /big: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(body, big) {
+		t.Errorf("GET /big: %d bytes, %v", len(body), err)
+	}
+	post := pattern(8, 100<<10)
+	resp, err = cl.Post(base+"/echo", "application/octet-stream", bytes.NewReader(post))
+	if err != nil {
+		t.Fatalf("POST /echo: %v", err)
+	}
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(body, post) {
+		t.Errorf("POST /echo: %d bytes, %v", len(body), err)
+	}
+	cl.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != http.ErrServerClosed {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+func testErrors(t *kern.T) {
+	defer baseline(t)()
+	// A port nobody listens on: ECONNREFUSED.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	addr := l.Addr().String()
+	// The same port again: EADDRINUSE.
+	if l2, err := net.Listen("tcp", addr); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("second Listen on %s: %v, want EADDRINUSE", addr, err)
+		if l2 != nil {
+			l2.Close()
+		}
+	}
+	l.Close()
+	if c, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Dial of a closed port: %v, want ECONNREFUSED", err)
+		if c != nil {
+			c.Close()
+		}
+	}
+	// What is not built says so.
+	if _, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_STREAM, 0); err != syscall.EAFNOSUPPORT {
+		t.Errorf("socket(AF_INET6): %v, want EAFNOSUPPORT", err)
+	}
+	if _, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0); err != syscall.EAFNOSUPPORT {
+		t.Errorf("socket(AF_UNIX): %v, want EAFNOSUPPORT", err)
+	}
+	if _, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, 1); err != syscall.ESOCKTNOSUPPORT {
+		t.Errorf("socket(SOCK_RAW): %v, want ESOCKTNOSUPPORT", err)
+	}
+	// Bad pointers: EFAULT, counted.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	before := Errors[syscall.EFAULT].Load()
+	if _, _, e := syscall.Syscall(syscall.SYS_BIND, uintptr(fd), 0x10, 16); e != syscall.EFAULT {
+		t.Errorf("bind(bad pointer): %v, want EFAULT", e)
+	}
+	if Errors[syscall.EFAULT].Load() == before {
+		t.Errorf("EFAULT not counted")
+	}
+	// A blocking socket: connect to a listener, then accept and read
+	// block (in their own goroutines inside the kernel) until data comes.
+	lfd, _ := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err := syscall.Bind(lfd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Errorf("bind: %v", err)
+	}
+	if err := syscall.Listen(lfd, 8); err != nil {
+		t.Errorf("listen: %v", err)
+	}
+	sa, _ := syscall.Getsockname(lfd)
+	if err := syscall.Connect(fd, sa); err != nil {
+		t.Errorf("blocking connect: %v", err)
+	}
+	nfd, _, err := syscall.Accept(lfd)
+	if err != nil {
+		t.Errorf("blocking accept: %v", err)
+	} else {
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			_, _ = syscall.Write(fd, []byte("blocking"))
+		}()
+		b := make([]byte, 8)
+		if n, err := syscall.Read(nfd, b); err != nil || string(b[:n]) != "blocking" {
+			t.Errorf("blocking read: %q %v", b[:n], err)
+		}
+		syscall.Close(nfd)
+	}
+	syscall.Close(lfd)
+	syscall.Close(fd)
+	if kern.ProviderPanics() != 0 {
+		t.Errorf("%d provider panics", kern.ProviderPanics())
+	}
+}

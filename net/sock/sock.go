@@ -1,0 +1,1058 @@
+// Package sock is the kernel's socket layer: the socket system calls Go's
+// unmodified net package makes (socket, bind, listen, accept4, connect,
+// getsockname, getpeername, setsockopt, getsockopt, read, write, readv,
+// writev, sendto, recvfrom, sendmsg, recvmsg, shutdown, close) served by
+// the kernel's IPv4 stack (net/inet), for AF_INET stream and datagram
+// sockets. It is the socket provider of kern's provider mechanism
+// (kern/extfile.go): the calls run in goroutine context, on descriptors
+// that epoll can watch, so the Go runtime's netpoller works as on Linux —
+// sockets are non-blocking (SOCK_NONBLOCK), a call that would wait
+// returns EAGAIN, and the stack's upcalls post EPOLLIN/EPOLLOUT edges
+// (inet.TCPConn.SetUpcall → kern.Notify). Blocking sockets work too: their
+// calls wait in a goroutine of their own (kern.Deferred). Errors are Linux
+// errnos (EAGAIN, EINPROGRESS, ECONNREFUSED, EADDRINUSE, ...).
+//
+// # The kernel's stack
+//
+// Sockets use the stack registered with SetStack (the one on the
+// machine's NICs, set up by whoever brings the network up at boot). Until
+// one is registered, the first socket call creates a stack with only the
+// loopback interface (127.0.0.1/8), so sockets work with no NIC at all.
+//
+// Not done: AF_INET6 and AF_UNIX (EAFNOSUPPORT: Go's net then uses IPv4
+// only), socket options beyond the ones Go sets (accepted and stored),
+// out-of-band data, MSG_PEEK, SO_RCVTIMEO, file descriptor passing.
+package sock
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/smpgo/smpgo/kern"
+	"github.com/smpgo/smpgo/net/inet"
+	"github.com/smpgo/smpgo/net/nlock"
+)
+
+var (
+	stackMu sync.Mutex
+	stack   atomic.Pointer[inet.Stack]
+)
+
+// SetStack makes st the stack that new sockets use (the kernel's stack,
+// with its interfaces). Sockets already open keep theirs.
+func SetStack(st *inet.Stack) {
+	stackMu.Lock()
+	stack.Store(st)
+	stackMu.Unlock()
+}
+
+// Stack returns the sockets' stack, creating a loopback-only one on first
+// use if none was registered.
+func Stack() (*inet.Stack, error) {
+	if st := stack.Load(); st != nil {
+		return st, nil
+	}
+	stackMu.Lock()
+	defer stackMu.Unlock()
+	if st := stack.Load(); st != nil {
+		return st, nil
+	}
+	st, err := inet.New(inet.Config{CPU: kern.CPUID})
+	if err != nil {
+		return nil, err
+	}
+	stack.Store(st)
+	return st, nil
+}
+
+// socket is one socket object (a descriptor's handle).
+type socket struct {
+	handle uint64 // (c)
+	typ    int    // (c) sockStream or sockDgram
+	st     *inet.Stack
+	fd     atomic.Int64 // the descriptor, for upcalls; -1 until installed
+
+	mu         nlock.Mutex // the socket's state below; before the stack's locks
+	laddr      netip.AddrPort
+	bound      bool
+	lis        *inet.TCPListener
+	conn       *inet.TCPConn
+	connecting bool
+	udp        *inet.UDPConn
+	peer       netip.AddrPort // connected UDP
+	shutRd     bool
+	closed     bool
+	opts       map[[2]int]int // options set (level, name) → value
+
+	wmu sync.Mutex    // leaf: the wake-up channel of blocking calls
+	wch chan struct{} // (wmu) closed by the next upcall
+}
+
+var (
+	sockMu  sync.Mutex
+	sockets = map[uint64]*socket{} // (sockMu)
+	handles atomic.Uint64
+
+	// Errors counts failed calls by errno (bad input is counted).
+	Errors [256]atomic.Uint64
+)
+
+// Open returns how many sockets are open.
+func Open() int {
+	sockMu.Lock()
+	defer sockMu.Unlock()
+	return len(sockets)
+}
+
+func init() {
+	kern.RegisterProvider(kern.ProvSock, serve)
+}
+
+// Linux constants.
+const (
+	afInet       = 2
+	sockStream   = 1
+	sockDgram    = 2
+	sockNonblock = 0x800
+	sockCloexec  = 0x80000
+	oNonblock    = 0x800
+	oRdwr        = 2
+
+	solSocket    = 1
+	ipprotoIP    = 0
+	ipprotoTCP   = 6
+	ipprotoUDP   = 17
+	soReuseaddr  = 2
+	soType       = 3
+	soError      = 4
+	soBroadcast  = 6
+	soSndbuf     = 7
+	soRcvbuf     = 8
+	soKeepalive  = 9
+	soLinger     = 13
+	soReuseport  = 15
+	soAcceptconn = 30
+	tcpNodelay   = 1
+
+	msgDontwait = 0x40
+	msgPeek     = 0x2
+
+	shutRd   = 0
+	shutWr   = 1
+	shutRdwr = 2
+
+	epollIn  = 0x1
+	epollOut = 0x4
+)
+
+// System call numbers.
+const (
+	sysRead        = 0
+	sysWrite       = 1
+	sysClose       = 3
+	sysFstat       = 5
+	sysIoctl       = 16
+	sysReadv       = 19
+	sysWritev      = 20
+	sysSocket      = 41
+	sysConnect     = 42
+	sysAccept      = 43
+	sysSendto      = 44
+	sysRecvfrom    = 45
+	sysSendmsg     = 46
+	sysRecvmsg     = 47
+	sysShutdown    = 48
+	sysBind        = 49
+	sysListen      = 50
+	sysGetsockname = 51
+	sysGetpeername = 52
+	sysSocketpair  = 53
+	sysSetsockopt  = 54
+	sysGetsockopt  = 55
+	sysAccept4     = 288
+)
+
+// fail counts and returns errno e, negated.
+func fail(e syscall.Errno) int64 {
+	if int(e) < len(Errors) {
+		Errors[e].Add(1)
+	}
+	return -int64(e)
+}
+
+// errnoOf maps the stack's errors to Linux errnos.
+func errnoOf(err error) syscall.Errno {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, inet.ErrWouldBlock):
+		return syscall.EAGAIN
+	case errors.Is(err, inet.ErrConnRefused):
+		return syscall.ECONNREFUSED
+	case errors.Is(err, inet.ErrConnReset):
+		return syscall.ECONNRESET
+	case errors.Is(err, inet.ErrAddrInUse):
+		return syscall.EADDRINUSE
+	case errors.Is(err, inet.ErrNoRoute):
+		return syscall.ENETUNREACH
+	case errors.Is(err, inet.ErrHostDown):
+		return syscall.EHOSTUNREACH
+	case errors.Is(err, inet.ErrMsgSize):
+		return syscall.EMSGSIZE
+	case errors.Is(err, inet.ErrConnAborted), errors.Is(err, inet.ErrTimeout):
+		return syscall.ETIMEDOUT
+	case errors.Is(err, inet.ErrNoBufs):
+		return syscall.ENOBUFS
+	case errors.Is(err, inet.ErrBadAddress):
+		return syscall.EADDRNOTAVAIL
+	case errors.Is(err, inet.ErrNotConnected):
+		return syscall.ENOTCONN
+	case errors.Is(err, inet.ErrClosed):
+		return syscall.EPIPE
+	case errors.Is(err, net.ErrClosed):
+		return syscall.EBADF
+	case errors.Is(err, inet.ErrStackClosed):
+		return syscall.ENETDOWN
+	}
+	return syscall.EIO
+}
+
+// serve is the provider's handler.
+func serve(r *kern.Request) int64 {
+	a := r.Args
+	sockMu.Lock()
+	s := sockets[r.Handle]
+	switch {
+	case r.Nr == sysClose:
+		delete(sockets, r.Handle)
+	case s == nil && kern.SockHandleType(r.Handle) != 0:
+		// The first call on a descriptor socket(2) made (in trap
+		// context, see kern/extfile.go): create the object now.
+		st, err := Stack()
+		if err != nil {
+			sockMu.Unlock()
+			return fail(syscall.ENETDOWN)
+		}
+		s = newSocket(st, kern.SockHandleType(r.Handle))
+		s.handle = r.Handle
+		s.fd.Store(int64(r.Fd))
+		sockets[r.Handle] = s
+	}
+	sockMu.Unlock()
+	if s == nil {
+		if r.Nr == sysClose {
+			return 0 // never used: nothing to release
+		}
+		return fail(syscall.EBADF)
+	}
+	nonblock := r.Flags&oNonblock != 0
+	switch r.Nr {
+	case sysClose:
+		s.close()
+		return 0
+	case sysBind:
+		return s.bind(uintptr(a[1]), int(a[2]))
+	case sysListen:
+		return s.listen(int(int32(a[1])))
+	case sysAccept, sysAccept4:
+		var flags int
+		if r.Nr == sysAccept4 {
+			flags = int(a[3])
+		}
+		return s.wait(r, nonblock, func() int64 { return s.accept(uintptr(a[1]), uintptr(a[2]), flags) })
+	case sysConnect:
+		return s.connect(r, nonblock, uintptr(a[1]), int(a[2]))
+	case sysSetsockopt:
+		return s.setsockopt(int(a[1]), int(a[2]), uintptr(a[3]), int(a[4]))
+	case sysGetsockopt:
+		return s.getsockopt(int(a[1]), int(a[2]), uintptr(a[3]), uintptr(a[4]))
+	case sysShutdown:
+		return s.shutdown(int(a[1]))
+	case sysRead, sysRecvfrom:
+		buf, n := uintptr(a[1]), int(min(a[2], 1<<30))
+		var from, fromLen uintptr
+		if r.Nr == sysRecvfrom {
+			nonblock = nonblock || a[3]&msgDontwait != 0
+			if a[3]&msgPeek != 0 {
+				return fail(syscall.EOPNOTSUPP)
+			}
+			from, fromLen = uintptr(a[4]), uintptr(a[5])
+		}
+		return s.wait(r, nonblock, func() int64 { return s.recv([]iovec{{buf, n}}, from, fromLen, nil) })
+	case sysReadv:
+		iov, e := readIovecs(uintptr(a[1]), int(a[2]))
+		if e != 0 {
+			return fail(e)
+		}
+		return s.wait(r, nonblock, func() int64 { return s.recv(iov, 0, 0, nil) })
+	case sysRecvmsg:
+		nonblock = nonblock || a[2]&msgDontwait != 0
+		return s.wait(r, nonblock, func() int64 { return s.recvmsg(uintptr(a[1])) })
+	case sysWrite, sysSendto:
+		buf, n := uintptr(a[1]), int(min(a[2], 1<<30))
+		var to uintptr
+		var toLen int
+		if r.Nr == sysSendto {
+			nonblock = nonblock || a[3]&msgDontwait != 0
+			to, toLen = uintptr(a[4]), int(a[5])
+		}
+		return s.wait(r, nonblock, func() int64 { return s.send([]iovec{{buf, n}}, to, toLen) })
+	case sysWritev:
+		iov, e := readIovecs(uintptr(a[1]), int(a[2]))
+		if e != 0 {
+			return fail(e)
+		}
+		return s.wait(r, nonblock, func() int64 { return s.send(iov, 0, 0) })
+	case sysSendmsg:
+		nonblock = nonblock || a[2]&msgDontwait != 0
+		return s.wait(r, nonblock, func() int64 { return s.sendmsg(uintptr(a[1])) })
+	case sysFstat:
+		b := kern.UserBytes(uintptr(a[1]), 144)
+		if b == nil {
+			return fail(syscall.EFAULT)
+		}
+		clear(b)
+		b[24], b[25] = 0xff, 0xc1 // st_mode S_IFSOCK|0777 (0o140777), little-endian
+		return 0
+	case sysIoctl:
+		return fail(syscall.ENOTTY)
+	}
+	return fail(syscall.ENOSYS)
+}
+
+// wait runs op; for a blocking socket whose op would block, it waits for
+// the socket's next upcall and retries, in a goroutine of its own
+// (kern.Deferred), so a blocked call never holds up the provider.
+func (s *socket) wait(r *kern.Request, nonblock bool, op func() int64) int64 {
+	ch := s.changed()
+	res := op()
+	if res != -int64(syscall.EAGAIN) || nonblock {
+		return res
+	}
+	go func() {
+		for {
+			<-ch
+			ch = s.changed()
+			if res := op(); res != -int64(syscall.EAGAIN) {
+				r.Complete(res)
+				return
+			}
+		}
+	}()
+	return kern.Deferred
+}
+
+// changed returns a channel closed by the socket's next upcall (or close).
+func (s *socket) changed() <-chan struct{} {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.wch == nil {
+		s.wch = make(chan struct{})
+	}
+	return s.wch
+}
+
+// upcall is installed in the stack's socket: it posts events for epoll
+// and wakes blocked calls. The stack's lock is held: no socket lock here.
+func (s *socket) upcall(events uint32) func() {
+	return func() {
+		if fd := s.fd.Load(); fd >= 0 {
+			kern.Notify(int(fd), s.handle, events)
+		}
+		s.wmu.Lock()
+		if s.wch != nil {
+			close(s.wch)
+			s.wch = nil
+		}
+		s.wmu.Unlock()
+	}
+}
+
+// publish records the socket's addresses in its descriptor, for
+// getsockname and getpeername (served in trap context); an invalid one is
+// left as it was.
+func (s *socket) publish(local, peer netip.AddrPort) {
+	fd := s.fd.Load()
+	if fd < 0 {
+		return
+	}
+	enc := func(ap netip.AddrPort) uint64 {
+		if !ap.IsValid() {
+			return 0
+		}
+		return kern.SockAddr(ap.Addr().Unmap().As4(), ap.Port())
+	}
+	kern.SetSockAddrs(int(fd), s.handle, enc(local), enc(peer))
+}
+
+func newSocket(st *inet.Stack, typ int) *socket {
+	s := &socket{handle: handles.Add(1), typ: typ, st: st, opts: map[[2]int]int{}}
+	s.fd.Store(-1)
+	s.mu.Init("socket", nlock.DupOK)
+	return s
+}
+
+// install gives s a descriptor (flags: SOCK_NONBLOCK).
+func install(s *socket, flags int) int64 {
+	fl := uint32(oRdwr)
+	if flags&sockNonblock != 0 {
+		fl |= oNonblock
+	}
+	sockMu.Lock()
+	sockets[s.handle] = s
+	sockMu.Unlock()
+	fd := kern.NewFd(kern.ProvSock, s.handle, fl, true)
+	if fd < 0 {
+		sockMu.Lock()
+		delete(sockets, s.handle)
+		sockMu.Unlock()
+		s.close()
+		return int64(fd)
+	}
+	s.fd.Store(int64(fd))
+	return int64(fd)
+}
+
+func (s *socket) close() {
+	s.mu.Lock()
+	s.closed = true
+	lis, conn, udp := s.lis, s.conn, s.udp
+	s.mu.Unlock()
+	if lis != nil {
+		lis.SetUpcall(nil)
+		_ = lis.Close()
+	}
+	if conn != nil {
+		conn.SetUpcall(nil, nil)
+		_ = conn.Close()
+	}
+	if udp != nil {
+		udp.SetUpcall(nil)
+		_ = udp.Close()
+	}
+	s.upcall(0)() // wake blocked calls: they fail now
+}
+
+// localLocked is the socket's local address.
+func (s *socket) localLocked() netip.AddrPort {
+	switch {
+	case s.lis != nil:
+		return s.lis.Addr().(*net.TCPAddr).AddrPort()
+	case s.conn != nil:
+		return s.conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	case s.udp != nil:
+		return s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	if s.bound {
+		return s.laddr
+	}
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+}
+
+// peerAddr is the connected peer's address.
+func (s *socket) peerAddr() (netip.AddrPort, bool) {
+	s.mu.Lock()
+	conn, peer := s.conn, s.peer
+	s.mu.Unlock()
+	if conn != nil {
+		if ok, _ := conn.Connected(); !ok {
+			return netip.AddrPort{}, false
+		}
+		return conn.RemoteAddr().(*net.TCPAddr).AddrPort(), true
+	}
+	return peer, peer.IsValid()
+}
+
+func (s *socket) bind(addr uintptr, n int) int64 {
+	ap, e := getSockaddr(addr, n)
+	if e != 0 {
+		return fail(e)
+	}
+	if a := ap.Addr(); !a.IsUnspecified() && !s.st.IsLocal(a.As4()) {
+		return fail(syscall.EADDRNOTAVAIL)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bound || s.conn != nil || s.lis != nil || s.udp != nil {
+		return fail(syscall.EINVAL)
+	}
+	if s.typ == sockDgram {
+		u, err := s.st.ListenUDP(ap)
+		if err != nil {
+			return fail(errnoOf(err))
+		}
+		s.setUDPLocked(u)
+	}
+	s.laddr, s.bound = ap, true
+	s.publish(s.localLocked(), netip.AddrPort{})
+	return 0
+}
+
+func (s *socket) setUDPLocked(u *inet.UDPConn) {
+	s.udp = u
+	u.SetUpcall(s.upcall(epollIn))
+}
+
+func (s *socket) listen(backlog int) int64 {
+	if s.typ != sockStream {
+		return fail(syscall.EOPNOTSUPP)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lis != nil {
+		return 0 // a second listen only changes the backlog
+	}
+	if s.conn != nil {
+		return fail(syscall.EINVAL)
+	}
+	laddr := s.laddr
+	if !s.bound {
+		laddr = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	backlog = min(max(backlog, 1), 4096)
+	l, err := s.st.ListenTCP(laddr, backlog)
+	if err != nil {
+		return fail(errnoOf(err))
+	}
+	s.lis = l
+	l.SetUpcall(s.upcall(epollIn))
+	s.publish(s.localLocked(), netip.AddrPort{})
+	return 0
+}
+
+func (s *socket) accept(addr, addrLen uintptr, flags int) int64 {
+	if flags&^(sockNonblock|sockCloexec) != 0 {
+		return fail(syscall.EINVAL)
+	}
+	s.mu.Lock()
+	lis := s.lis
+	s.mu.Unlock()
+	if lis == nil {
+		return fail(syscall.EINVAL)
+	}
+	c, err := lis.TryAccept()
+	if err != nil {
+		if errors.Is(err, inet.ErrWouldBlock) {
+			return -int64(syscall.EAGAIN)
+		}
+		return fail(errnoOf(err))
+	}
+	ns := newSocket(s.st, sockStream)
+	ns.conn = c
+	s.mu.Lock()
+	keep := s.opts[[2]int{solSocket, soKeepalive}]
+	s.mu.Unlock()
+	if keep != 0 {
+		_ = c.SetKeepAlive(true)
+	}
+	fd := install(ns, flags)
+	if fd < 0 {
+		return fd
+	}
+	c.SetUpcall(ns.upcall(epollIn), ns.upcall(epollOut))
+	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	ns.publish(c.LocalAddr().(*net.TCPAddr).AddrPort(), peer)
+	if addr != 0 {
+		if e := putSockaddr(addr, addrLen, peer); e != 0 {
+			return e // the connection stays open on fd, as on Linux
+		}
+	}
+	return fd
+}
+
+func (s *socket) connect(r *kern.Request, nonblock bool, addr uintptr, n int) int64 {
+	ap, e := getSockaddr(addr, n)
+	if e != 0 {
+		return fail(e)
+	}
+	s.mu.Lock()
+	if s.typ == sockDgram {
+		defer s.mu.Unlock()
+		if s.udp == nil {
+			u, err := s.st.DialUDP(ap)
+			if err != nil {
+				return fail(errnoOf(err))
+			}
+			s.setUDPLocked(u)
+		} else if err := s.udp.Connect(ap); err != nil {
+			return fail(errnoOf(err))
+		}
+		s.peer = ap
+		s.publish(s.localLocked(), ap)
+		return 0
+	}
+	switch {
+	case s.lis != nil:
+		s.mu.Unlock()
+		return fail(syscall.EISCONN)
+	case s.conn != nil && s.connecting:
+		s.mu.Unlock()
+		return fail(syscall.EALREADY)
+	case s.conn != nil:
+		s.mu.Unlock()
+		return fail(syscall.EISCONN)
+	}
+	if ap.Addr().IsUnspecified() {
+		ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())
+	}
+	c, err := s.st.StartDialTCP(ap)
+	if err != nil {
+		s.mu.Unlock()
+		return fail(errnoOf(err))
+	}
+	s.conn, s.connecting = c, true
+	keep := s.opts[[2]int{solSocket, soKeepalive}]
+	s.publish(s.localLocked(), netip.AddrPort{})
+	s.mu.Unlock()
+	if keep != 0 {
+		_ = c.SetKeepAlive(true)
+	}
+	c.SetUpcall(s.upcall(epollIn), s.upcall(epollOut))
+	if nonblock {
+		if ok, err := c.Connected(); ok || err != nil {
+			return s.connectDone()
+		}
+		return -int64(syscall.EINPROGRESS)
+	}
+	return s.wait(r, false, s.connectDone)
+}
+
+// connectDone ends a connect: 0 once connected, the error if it failed,
+// EAGAIN while it is under way.
+func (s *socket) connectDone() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok, err := s.conn.Connected()
+	switch {
+	case err != nil:
+		s.connecting = false
+		return fail(errnoOf(err))
+	case ok:
+		s.connecting = false
+		s.publish(netip.AddrPort{}, s.conn.RemoteAddr().(*net.TCPAddr).AddrPort())
+		return 0
+	}
+	return -int64(syscall.EAGAIN)
+}
+
+func (s *socket) shutdown(how int) int64 {
+	s.mu.Lock()
+	conn, udp := s.conn, s.udp
+	s.mu.Unlock()
+	if how < shutRd || how > shutRdwr {
+		return fail(syscall.EINVAL)
+	}
+	if conn == nil && (udp == nil || !s.peerOK()) {
+		return fail(syscall.ENOTCONN)
+	}
+	if how != shutWr {
+		s.mu.Lock()
+		s.shutRd = true
+		s.mu.Unlock()
+		s.upcall(epollIn)()
+	}
+	if how != shutRd && conn != nil {
+		if err := conn.CloseWrite(); err != nil {
+			return fail(errnoOf(err))
+		}
+	}
+	return 0
+}
+
+func (s *socket) peerOK() bool {
+	_, ok := s.peerAddr()
+	return ok
+}
+
+// iovec is one buffer of the caller's.
+type iovec struct {
+	base uintptr
+	len  int
+}
+
+func readIovecs(iov uintptr, cnt int) ([]iovec, syscall.Errno) {
+	if cnt < 0 || cnt > 1024 {
+		return nil, syscall.EINVAL
+	}
+	raw := kern.UserBytes(iov, 16*cnt)
+	if raw == nil {
+		return nil, syscall.EFAULT
+	}
+	out := make([]iovec, cnt)
+	for i := range out {
+		out[i] = iovec{uintptr(le64(raw[16*i:])), int(min(le64(raw[16*i+8:]), 1<<30))}
+	}
+	return out, 0
+}
+
+func le64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+func put64(b []byte, v uint64) {
+	for i := range 8 {
+		b[i] = byte(v >> (8 * i))
+	}
+}
+
+// recv reads into iov; for datagrams it stores the sender at from. trunc,
+// when set, learns whether a datagram was cut short.
+func (s *socket) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
+	total := 0
+	for _, v := range iov {
+		total += v.len
+	}
+	bufs := make([][]byte, len(iov))
+	for i, v := range iov {
+		if bufs[i] = kern.UserBytes(v.base, v.len); bufs[i] == nil {
+			return fail(syscall.EFAULT)
+		}
+	}
+	s.mu.Lock()
+	conn, udp, shut, closed := s.conn, s.udp, s.shutRd, s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return fail(syscall.EBADF)
+	case conn != nil:
+		if shut {
+			return 0
+		}
+		got := 0
+		for _, b := range bufs {
+			if len(b) == 0 {
+				continue
+			}
+			n, err := conn.TryRead(b)
+			got += n
+			if err != nil {
+				if got > 0 {
+					break
+				}
+				if err == io.EOF {
+					return 0
+				}
+				if errors.Is(err, inet.ErrWouldBlock) {
+					return -int64(syscall.EAGAIN)
+				}
+				return fail(errnoOf(err))
+			}
+			if n < len(b) {
+				break
+			}
+		}
+		return int64(got)
+	case udp != nil:
+		if shut {
+			return 0
+		}
+		tmp := make([]byte, max(total, 1))
+		n, ap, err := udp.TryReadFrom(tmp)
+		if err != nil {
+			if errors.Is(err, inet.ErrWouldBlock) {
+				return -int64(syscall.EAGAIN)
+			}
+			return fail(errnoOf(err))
+		}
+		tmp = tmp[:n]
+		if trunc != nil {
+			*trunc = n > total
+		}
+		copied := 0
+		for _, b := range bufs {
+			copied += copy(b, tmp[copied:])
+		}
+		if from != 0 {
+			if e := putSockaddr(from, fromLen, ap); e != 0 {
+				return e
+			}
+		}
+		return int64(copied)
+	case s.typ == sockDgram:
+		return -int64(syscall.EAGAIN) // unbound: nothing can arrive
+	}
+	return fail(syscall.ENOTCONN)
+}
+
+// send writes iov; datagram sockets send one datagram to to (or the
+// connected peer), binding an ephemeral port first if needed.
+func (s *socket) send(iov []iovec, to uintptr, toLen int) int64 {
+	var bufs [][]byte
+	total := 0
+	for _, v := range iov {
+		b := kern.UserBytes(v.base, v.len)
+		if b == nil {
+			return fail(syscall.EFAULT)
+		}
+		bufs = append(bufs, b)
+		total += len(b)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fail(syscall.EBADF)
+	}
+	if s.typ == sockStream {
+		conn := s.conn
+		s.mu.Unlock()
+		if conn == nil {
+			return fail(syscall.ENOTCONN)
+		}
+		sent := 0
+		for _, b := range bufs {
+			for len(b) > 0 {
+				n, err := conn.TryWrite(b)
+				sent += n
+				b = b[n:]
+				if err != nil {
+					if sent > 0 {
+						return int64(sent)
+					}
+					if errors.Is(err, inet.ErrWouldBlock) {
+						return -int64(syscall.EAGAIN)
+					}
+					return fail(errnoOf(err))
+				}
+			}
+		}
+		return int64(sent)
+	}
+	dst := s.peer
+	if to != 0 {
+		ap, e := getSockaddr(to, toLen)
+		if e != 0 {
+			s.mu.Unlock()
+			return fail(e)
+		}
+		dst = ap
+	}
+	if !dst.IsValid() {
+		s.mu.Unlock()
+		return fail(syscall.EDESTADDRREQ)
+	}
+	if s.udp == nil {
+		u, err := s.st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+		if err != nil {
+			s.mu.Unlock()
+			return fail(errnoOf(err))
+		}
+		s.setUDPLocked(u)
+		s.publish(s.localLocked(), netip.AddrPort{})
+	}
+	udp := s.udp
+	s.mu.Unlock()
+	p := bufs[0]
+	if len(bufs) > 1 {
+		p = make([]byte, 0, total)
+		for _, b := range bufs {
+			p = append(p, b...)
+		}
+	}
+	n, err := udp.WriteToAddrPort(p, dst)
+	if err != nil {
+		return fail(errnoOf(err))
+	}
+	return int64(n)
+}
+
+// struct msghdr: name(8) namelen(4) pad(4) iov(8) iovlen(8) control(8)
+// controllen(8) flags(4).
+func (s *socket) recvmsg(msg uintptr) int64 {
+	m := kern.UserBytes(msg, 56)
+	if m == nil {
+		return fail(syscall.EFAULT)
+	}
+	iov, e := readIovecs(uintptr(le64(m[16:])), int(le64(m[24:])))
+	if e != 0 {
+		return fail(e)
+	}
+	name := uintptr(le64(m[0:]))
+	var trunc bool
+	n := s.recv(iov, name, msg+8, &trunc)
+	if n < 0 {
+		return n
+	}
+	put64(m[40:], 0) // no control messages
+	flags := uint32(0)
+	if trunc {
+		flags = 0x20 // MSG_TRUNC
+	}
+	m[48], m[49], m[50], m[51] = byte(flags), byte(flags>>8), byte(flags>>16), byte(flags>>24)
+	return n
+}
+
+func (s *socket) sendmsg(msg uintptr) int64 {
+	m := kern.UserBytes(msg, 56)
+	if m == nil {
+		return fail(syscall.EFAULT)
+	}
+	iov, e := readIovecs(uintptr(le64(m[16:])), int(le64(m[24:])))
+	if e != 0 {
+		return fail(e)
+	}
+	if le64(m[40:]) != 0 {
+		return fail(syscall.EOPNOTSUPP) // control messages
+	}
+	name := uintptr(le64(m[0:]))
+	nameLen := int(uint32(le64(m[8:])))
+	if name == 0 {
+		nameLen = 0
+	}
+	return s.send(iov, name, nameLen)
+}
+
+// getSockaddr reads a struct sockaddr_in.
+func getSockaddr(addr uintptr, n int) (netip.AddrPort, syscall.Errno) {
+	if n < 2 {
+		return netip.AddrPort{}, syscall.EINVAL
+	}
+	b := kern.UserBytes(addr, min(n, 16))
+	if b == nil {
+		return netip.AddrPort{}, syscall.EFAULT
+	}
+	if fam := int(b[0]) | int(b[1])<<8; fam != afInet {
+		return netip.AddrPort{}, syscall.EAFNOSUPPORT
+	}
+	if n < 16 {
+		return netip.AddrPort{}, syscall.EINVAL
+	}
+	port := uint16(b[2])<<8 | uint16(b[3])
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port), 0
+}
+
+// putSockaddr writes ap as a struct sockaddr_in at addr, truncated to the
+// caller's *addrLen, and stores the full length there.
+func putSockaddr(addr, addrLen uintptr, ap netip.AddrPort) int64 {
+	lb := kern.UserBytes(addrLen, 4)
+	if lb == nil {
+		return fail(syscall.EFAULT)
+	}
+	have := int(int32(uint32(lb[0]) | uint32(lb[1])<<8 | uint32(lb[2])<<16 | uint32(lb[3])<<24))
+	if have < 0 {
+		return fail(syscall.EINVAL)
+	}
+	var sa [16]byte
+	sa[0] = afInet
+	sa[2], sa[3] = byte(ap.Port()>>8), byte(ap.Port())
+	a4 := ap.Addr().Unmap().As4()
+	copy(sa[4:8], a4[:])
+	if k := min(have, len(sa)); k > 0 {
+		b := kern.UserBytes(addr, k)
+		if b == nil {
+			return fail(syscall.EFAULT)
+		}
+		copy(b, sa[:k])
+	}
+	lb[0], lb[1], lb[2], lb[3] = 16, 0, 0, 0
+	return 0
+}
+
+func (s *socket) setsockopt(level, name int, val uintptr, n int) int64 {
+	if n < 0 {
+		return fail(syscall.EINVAL)
+	}
+	var v int
+	if n > 0 {
+		b := kern.UserBytes(val, min(n, 4))
+		if b == nil {
+			return fail(syscall.EFAULT)
+		}
+		for i := len(b) - 1; i >= 0; i-- {
+			v = v<<8 | int(b[i])
+		}
+	}
+	switch level {
+	case solSocket:
+		switch name {
+		case soReuseaddr, soReuseport, soBroadcast, soSndbuf, soRcvbuf, soLinger:
+		case soKeepalive:
+			s.mu.Lock()
+			conn := s.conn
+			s.mu.Unlock()
+			if conn != nil {
+				_ = conn.SetKeepAlive(v != 0)
+			}
+		default:
+			return fail(syscall.ENOPROTOOPT)
+		}
+	case ipprotoTCP:
+		if s.typ != sockStream {
+			return fail(syscall.ENOPROTOOPT)
+		}
+		// TCP_NODELAY (the stack sends at once already), keepalive
+		// timing (TCP_KEEPIDLE 4, TCP_KEEPINTVL 5, TCP_KEEPCNT 6):
+		// stored; the stack's keepalive timers are its own.
+	case ipprotoIP:
+	default:
+		return fail(syscall.ENOPROTOOPT)
+	}
+	s.mu.Lock()
+	s.opts[[2]int{level, name}] = v
+	s.mu.Unlock()
+	return 0
+}
+
+func (s *socket) getsockopt(level, name int, val, lenp uintptr) int64 {
+	lb := kern.UserBytes(lenp, 4)
+	if lb == nil {
+		return fail(syscall.EFAULT)
+	}
+	have := int(int32(uint32(lb[0]) | uint32(lb[1])<<8 | uint32(lb[2])<<16 | uint32(lb[3])<<24))
+	if have < 0 {
+		return fail(syscall.EINVAL)
+	}
+	var v int
+	s.mu.Lock()
+	switch {
+	case level == solSocket && name == soError:
+		if s.conn != nil && s.connecting {
+			ok, err := s.conn.Connected()
+			switch {
+			case err != nil:
+				v = int(errnoOf(err))
+				s.connecting = false
+			case !ok:
+				v = int(syscall.EINPROGRESS)
+			default:
+				s.connecting = false
+				s.publish(netip.AddrPort{}, s.conn.RemoteAddr().(*net.TCPAddr).AddrPort())
+			}
+		}
+	case level == solSocket && name == soType:
+		v = s.typ
+	case level == solSocket && name == soAcceptconn:
+		if s.lis != nil {
+			v = 1
+		}
+	case level == solSocket && (name == soSndbuf || name == soRcvbuf):
+		v = 256 << 10
+		if o, ok := s.opts[[2]int{level, name}]; ok {
+			v = o
+		}
+	case level == solSocket || level == ipprotoTCP || level == ipprotoIP:
+		v = s.opts[[2]int{level, name}]
+	default:
+		s.mu.Unlock()
+		return fail(syscall.ENOPROTOOPT)
+	}
+	s.mu.Unlock()
+	k := min(have, 4)
+	b := kern.UserBytes(val, k)
+	if b == nil {
+		return fail(syscall.EFAULT)
+	}
+	for i := range k {
+		b[i] = byte(v >> (8 * i))
+	}
+	lb[0], lb[1], lb[2], lb[3] = byte(k), 0, 0, 0
+	return 0
+}
