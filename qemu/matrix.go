@@ -55,7 +55,7 @@ var boots = []Boot{
 		Expect: Expectation{Program: true, Output: []string{"2 mappers on 2 CPU(s)", "wordfreq: counts agree"}}},
 	{Name: "example-httpd", Tier: Smoke, App: "./examples/httpd", Config: Config{SMP: 4, Append: "-- -fetch 12"},
 		Expect: Expectation{Program: true, Output: []string{"httpd: serving /srv/www on 0.0.0.0:8080", "httpd: 12 fetches", "httpd: pages agree"}}},
-	{Name: "sock-copy4m", Tier: Smoke, Config: Config{SMP: 4, Append: "test=Sock/TCPCopy SOCK_COPY_KIB=4096"}},
+	{Name: "sock-copy4m", Tier: Smoke, Config: Config{SMP: 4, Timeout: 4 * time.Minute, Append: "test=Sock/TCPCopy SOCK_COPY_KIB=4096"}},
 	{Name: "app-args", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 1, Append: "GOGC=50 -- args -x GOGC=off"},
 		Expect: Expectation{Program: true, Output: []string{`badapp: args ["args" "-x" "GOGC=off"]`, "badapp: env GOGC=50"}}},
 	{Name: "app-panic", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 2, Append: "-- panic"},

@@ -36,14 +36,14 @@ func init() {
 	}
 }
 
-// copyBytes is the size of Sock/TCPCopy's echo: 256 KiB in the boots
+// copyBytes is the size of Sock/TCPCopy's echo: 128 KiB in the boots
 // that run every test, SOCK_COPY_KIB KiB when set (the sock-copy4m smoke
 // boot runs it alone with 4096).
 func copyBytes() int {
 	if v, err := strconv.Atoi(os.Getenv("SOCK_COPY_KIB")); err == nil && v > 0 {
 		return v << 10
 	}
-	return 256 << 10
+	return 128 << 10
 }
 
 func pattern(seed int64, n int) []byte {
@@ -150,14 +150,14 @@ func testManyConns(t *kern.T) {
 		t.Fatalf("Listen: %v", err)
 	}
 	wg := echoServer(l)
-	const conns = 16
+	const conns = 8
 	errs := make(chan error, conns)
 	var cw sync.WaitGroup
 	for i := range conns {
 		cw.Add(1)
 		go func() {
 			defer cw.Done()
-			errs <- roundTrip(l.Addr().String(), pattern(int64(100+i), 8<<10+i*97))
+			errs <- roundTrip(l.Addr().String(), pattern(int64(100+i), 4<<10+i*97))
 		}()
 	}
 	cw.Wait()
@@ -288,7 +288,7 @@ func testHTTP(t *kern.T) {
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	big := pattern(7, 256<<10)
+	big := pattern(7, 64<<10)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello %s from cpu %d", r.URL.Query().Get("n"), kern.CPUID())
@@ -309,11 +309,11 @@ func testHTTP(t *kern.T) {
 	base := "http://" + l.Addr().String()
 	cl := &http.Client{Timeout: time.Minute}
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range 5 {
+			for j := range 3 {
 				n := fmt.Sprint(i*10 + j)
 				resp, err := cl.Get(base + "/hello?n=" + n)
 				if err != nil {
@@ -338,7 +338,7 @@ func testHTTP(t *kern.T) {
 	if err != nil || !bytes.Equal(body, big) {
 		t.Errorf("GET /big: %d bytes, %v", len(body), err)
 	}
-	post := pattern(8, 100<<10)
+	post := pattern(8, 32<<10)
 	resp, err = cl.Post(base+"/echo", "application/octet-stream", bytes.NewReader(post))
 	if err != nil {
 		t.Fatalf("POST /echo: %v", err)
