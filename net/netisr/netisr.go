@@ -89,6 +89,7 @@ type proto struct {
 type worker struct {
 	mu     nlock.Mutex
 	queues []mbuf.Queue // (mu) one per protocol
+	closed bool         // (mu) the worker drained its queues and exited
 	wake   chan struct{}
 }
 
@@ -180,7 +181,9 @@ func (n *Netisr) Dispatch(id int, m *mbuf.Mbuf) error {
 	}
 	w := n.workers[n.WorkerFor(id, m)]
 	w.mu.Lock()
-	ok := w.queues[id].Enqueue(m)
+	// After Close nobody drains the queue: a late packet (a driver or
+	// link still delivering) is dropped, not left there forever.
+	ok := !w.closed && w.queues[id].Enqueue(m)
 	w.mu.Unlock()
 	if !ok {
 		p.drops.Add(1)
@@ -206,6 +209,7 @@ func (n *Netisr) run(i int, w *worker) {
 		select {
 		case <-n.stop:
 			w.mu.Lock()
+			w.closed = true
 			for q := range w.queues {
 				w.queues[q].Drain()
 			}

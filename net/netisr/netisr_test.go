@@ -131,3 +131,20 @@ func TestPolicies(t *testing.T) {
 	assert.Equal(t, n.WorkerFor(bySrc, m), n.WorkerFor(byFlow, m), "no flow id: by source")
 	n.SetMode(byCPU, Queued)
 }
+
+// A packet dispatched after Close (a link still delivering while its
+// stack shuts down) is dropped and freed, not left on a queue no worker
+// drains.
+func TestDispatchAfterCloseFrees(t *testing.T) {
+	before := mbuf.ReadStats()
+	n := New(Config{Workers: 2})
+	id := n.Register(Proto{Name: "late", Mode: Queued, Policy: PolicyFlow, Handler: func(m *mbuf.Mbuf) { m.FreeChain() }})
+	n.Close()
+	for i := 0; i < 10; i++ {
+		require.ErrorIs(t, n.Dispatch(id, pkt(uint32(i), 1)), ErrFull)
+	}
+	assert.Equal(t, uint64(10), n.Stats(id).Drops)
+	now := mbuf.ReadStats()
+	assert.Equal(t, before.Mbufs, now.Mbufs)
+	assert.Equal(t, before.Clusters, now.Clusters)
+}
