@@ -13,6 +13,9 @@ BUILD     := build
 KPKG      := ./boot/kernel
 SMP       ?= 4
 QEMUFLAGS ?=
+# NETFLAGS: make run's NIC and the services forwarded to 127.0.0.1 (README).
+NETFLAGS  ?= -nic e1000 -hostfwd tcp:127.0.0.1:10007-:7 -hostfwd tcp:127.0.0.1:10009-:9 \
+	-hostfwd tcp:127.0.0.1:10019-:19 -hostfwd tcp:127.0.0.1:10080-:80
 
 .PHONY: all build examples image run test test-host test-qemu test-full lint bench deps deps-image clean
 
@@ -52,7 +55,7 @@ deps-image:
 	@bash tools/deps.sh image
 
 run: deps build
-	$(GO) run ./qemu/cmd/qemurun -i -smp $(SMP) $(QEMUFLAGS) -kernel $(BUILD)/kernel.img -- $(ARGS)
+	$(GO) run ./qemu/cmd/qemurun -i -smp $(SMP) $(NETFLAGS) $(QEMUFLAGS) -kernel $(BUILD)/kernel.img -- $(ARGS)
 
 lint:
 	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

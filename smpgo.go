@@ -15,7 +15,8 @@
 // options and only the words after it reach the program, verbatim (even
 // NAME=value). Kernel options are those of ParseOptions: test=REGEXP runs
 // the kernel's self-tests, bench=REGEXP its benchmarks, crash=, exit=,
-// acpidump=1 (and witness=off|warn|panic, which sets the WITNESS mode);
+// acpidump=1 (and witness=off|warn|panic, which sets the WITNESS mode,
+// and the subsystems' options such as net=off, kern.RegisterOption);
 // any of them but witness= makes the kernel act on it during initialisation
 // and exit, before the program's main runs. os.Exit (and returning from
 // main) ends the machine with the status; panics print Go's report on the
@@ -35,13 +36,27 @@ import (
 func init() {
 	kopts, args, ok := SplitArgs(os.Args)
 	if !ok {
+		// The kernel's own image (Main parses its options and starts
+		// the subsystems), or a program booted without kernel options:
+		// it runs without the start-up work.
 		return
 	}
 	os.Args = args
 	o := parseOrExit(kopts)
+	Start(o)
 	if Acts(o) {
 		Act(o)
 	}
+}
+
+// Start runs the subsystems' start-up work (kern.RunStartup: PCI probe,
+// network interfaces and services, ...) unless o asks for a crash, an
+// exit or an ACPI dump, which must not depend on devices.
+func Start(o kern.Options) {
+	if o.Crash != "" || o.ACPIDump || o.Exit >= 0 {
+		return
+	}
+	kern.RunStartup()
 }
 
 // SplitArgs splits a command line at its first "--" word (never args[0]):
@@ -63,6 +78,7 @@ func SplitArgs(args []string) (kopts, argv []string, ok bool) {
 // the console until `halt`.
 func Main() {
 	o := parseOrExit(os.Args[1:])
+	Start(o)
 	if Acts(o) {
 		Act(o)
 	}
@@ -92,6 +108,7 @@ func parseOrExit(args []string) kern.Options {
 	if m, err := witness.ParseMode(o.Witness); err == nil {
 		witness.SetMode(m)
 	}
+	kern.SetBootOptions(o)
 	return o
 }
 

@@ -17,6 +17,9 @@ type Options struct {
 	Exit     int    // exit=N, -1 if absent
 	ACPIDump bool   // acpidump=1: print the ACPI tables and exit
 	Witness  string // witness=off|warn|panic, "" = the default (warn)
+	// Sub holds subsystem options (RegisterOption) by name; nil when
+	// none was given.
+	Sub map[string]string
 }
 
 var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true, "appanic": true, "wtext": true, "stackoverflow": true}
@@ -57,7 +60,23 @@ func ParseOptions(args []string) (Options, error) {
 			}
 			o.Exit = n
 		default:
-			return o, fmt.Errorf("unknown option %q (known: test=, bench=, crash=, exit=, acpidump=, witness=)", a)
+			spec, ok := lookupOption(k)
+			if !ok {
+				known := "test=, bench=, crash=, exit=, acpidump=, witness="
+				if sub := subOptionNames(); sub != "" {
+					known += ", " + sub
+				}
+				return o, fmt.Errorf("unknown option %q (known: %s)", a, known)
+			}
+			if spec.Check != nil {
+				if err := spec.Check(v); err != nil {
+					return o, fmt.Errorf("bad option %q: %v", a, err)
+				}
+			}
+			if o.Sub == nil {
+				o.Sub = map[string]string{}
+			}
+			o.Sub[k] = v
 		}
 	}
 	return o, nil

@@ -1,6 +1,7 @@
 package kern
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,4 +25,36 @@ func TestParseOptions(t *testing.T) {
 		require.Error(t, err, bad)
 		require.Contains(t, err.Error(), bad)
 	}
+}
+
+func TestSubsystemOptions(t *testing.T) {
+	RegisterOption(OptionSpec{Name: "frob.level", Help: "0..3", Check: func(v string) error {
+		if v < "0" || v > "3" || len(v) != 1 {
+			return errors.New("want 0..3")
+		}
+		return nil
+	}})
+	o, err := ParseOptions([]string{"test=x", "frob.level=2"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"frob.level": "2"}, o.Sub)
+	SetBootOptions(o)
+	v, ok := BootOption("frob.level")
+	require.True(t, ok)
+	require.Equal(t, "2", v)
+	_, ok = BootOption("frob.other")
+	require.False(t, ok)
+
+	_, err = ParseOptions([]string{"frob.level=9"})
+	require.EqualError(t, err, `bad option "frob.level=9": want 0..3`)
+	_, err = ParseOptions([]string{"frob.nope=1"})
+	require.ErrorContains(t, err, `unknown option "frob.nope=1"`)
+	require.ErrorContains(t, err, "frob.level=")
+
+	var ran []string
+	RegisterStartup(Startup{Name: "a", Fn: func() { ran = append(ran, "a") }})
+	RegisterStartup(Startup{Name: "b", Fn: func() { panic("boom") }})
+	RegisterStartup(Startup{Name: "c", Fn: func() { ran = append(ran, "c") }})
+	RunStartup()
+	RunStartup()
+	require.Equal(t, []string{"a", "c"}, ran)
 }

@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"context"
 	"io"
 	"time"
 )
@@ -81,7 +82,17 @@ type Config struct {
 	NIC string
 	// HostFwd lists port forwards "tcp:127.0.0.1:HOSTPORT-:GUESTPORT"
 	// (or udp); the host address must be 127.0.0.1. Needs a NIC.
+	// HOSTPORT 0 makes Run pick a free port (Result.HostFwd says which),
+	// so that boots running at the same time never collide.
 	HostFwd []string
+	// Host is host-side code that runs during the boot, e.g. a test
+	// dialing the forwarded ports: Run starts it once a serial line
+	// contains HostAfter, with the forwards as resolved and a writer for
+	// its log lines (prefixed "host: " on the output), and waits for it
+	// before returning; ctx ends when QEMU does. Its error is
+	// Result.HostErr (also set when HostAfter never appeared).
+	Host      func(ctx context.Context, fwds []HostFwd, log io.Writer) error
+	HostAfter string
 	// BIOS is BIOSSeaBIOS (default) or BIOSQboot.
 	BIOS string
 	// Machine is "" (QEMU's default, pc), MachinePC or MachineQ35.

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ type HostFwd struct {
 // ParseHostFwd parses a forward in QEMU's hostfwd syntax,
 // "tcp:127.0.0.1:HOSTPORT-:GUESTPORT" (udp too; a guest address may
 // stand before the guest port). Any host address other than 127.0.0.1,
-// including an empty one (all interfaces), is rejected.
+// including an empty one (all interfaces), is rejected. HOSTPORT 0 asks
+// Run to pick a free port (ResolveHostFwd).
 func ParseHostFwd(s string) (HostFwd, error) {
 	bad := func(why string) (HostFwd, error) {
 		return HostFwd{}, fmt.Errorf("qemu: -hostfwd %s: %s (want tcp:127.0.0.1:HOSTPORT-:GUESTPORT)", s, why)
@@ -44,8 +46,10 @@ func ParseHostFwd(s string) (HostFwd, error) {
 		return bad(fmt.Sprintf("host address %q is not %s", hp[1], HostFwdAddr))
 	}
 	var err error
-	if f.HostPort, err = parsePort(hp[2]); err != nil {
-		return bad("host " + err.Error())
+	if hp[2] != "0" {
+		if f.HostPort, err = parsePort(hp[2]); err != nil {
+			return bad("host " + err.Error())
+		}
 	}
 	ga, gp, ok := strings.Cut(guest, ":")
 	if !ok {
@@ -76,3 +80,61 @@ func parsePort(s string) (int, error) {
 	}
 	return n, nil
 }
+
+// ResolveHostFwd parses fwds and gives every forward with host port 0 a
+// port that is free on 127.0.0.1 now (the kernel picks it; another
+// process may still take it before QEMU binds it, which Run retries).
+// It returns the forwards in QEMU's syntax and parsed, and whether any
+// port was picked.
+func ResolveHostFwd(fwds []string) ([]string, []HostFwd, bool, error) {
+	var out []string
+	var parsed []HostFwd
+	picked := false
+	for _, s := range fwds {
+		f, err := ParseHostFwd(s)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if f.HostPort == 0 {
+			if f.HostPort, err = freePort(f.Proto); err != nil {
+				return nil, nil, false, err
+			}
+			picked = true
+		}
+		out = append(out, f.String())
+		parsed = append(parsed, f)
+	}
+	return out, parsed, picked, nil
+}
+
+// freePort asks the kernel for a free port on 127.0.0.1.
+func freePort(proto string) (int, error) {
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp", HostFwdAddr+":0")
+		if err != nil {
+			return 0, fmt.Errorf("qemu: pick a free port: %w", err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp", HostFwdAddr+":0")
+	if err != nil {
+		return 0, fmt.Errorf("qemu: pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// HostPort returns the host port forwarded to guest port gp over proto,
+// or 0.
+func HostPort(fwds []HostFwd, proto string, gp int) int {
+	for _, f := range fwds {
+		if f.Proto == proto && f.GuestPort == gp {
+			return f.HostPort
+		}
+	}
+	return 0
+}
+
+// hostFwdBusy is QEMU's complaint when a forward's host port is taken.
+const hostFwdBusy = "Could not set up host forwarding rule"

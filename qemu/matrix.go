@@ -17,11 +17,16 @@ import (
 //	{Name: "ud2", Tier: Full, Config: Config{Append: "test=Trap/UD2"}, Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC", "#UD"}}},
 var boots = []Boot{
 	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=."}},
-	{Name: "smp4", Tier: Smoke, Config: Config{SMP: 4, Timeout: allTestsTimeout, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}},
+	// smp4 is also virtio-net's network boot with the host side (NetPeer).
+	{Name: "smp4", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, Timeout: allTestsTimeout, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}, NetPeerConfig{})},
 	// virtio-net's INTx fallback (MSI-X is what the smp4 boot uses).
 	{Name: "virtio-intx-smp2", Tier: Smoke, Config: Config{SMP: 2, NIC: NICVirtio, Append: "test=VirtioNet/|PCI/ SMPGO_PCI=1af4:1041 SMPGO_VTNET=intx"},
 		Expect: Expectation{Output: []string{"vtnet0 52:54:00:12:34:56 (intx,"}}},
-	{Name: "numa2", Tier: Smoke, Config: Config{SMP: 4, NUMA: 2, Timeout: allTestsTimeout, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}},
+	// numa2 is also the fine-grained network boot: host code dials the
+	// guest's services through hostfwd (NetNIC/HostPeer, qemu.NetPeer):
+	// 4 MiB echoed, 100 connections at once, discard, chargen, HTTP.
+	{Name: "numa2", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, NUMA: 2, Timeout: allTestsTimeout, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}, NetPeerConfig{})},
+	{Name: "e1000-giant-smp4", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/|Net/TCPTransferGiant"}, NetPeerConfig{})},
 	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Timeout: allTestsTimeout, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
 	// The bootable ISO (make image) through GRUB's multiboot2, with 4 GiB
 	// so that the memory map reaches above 4 GiB. GRUB gets the command
@@ -66,6 +71,20 @@ var boots = []Boot{
 		Expect: Expectation{Outcome: Timeout, Output: []string{"badapp: hanging", "KERNEL PANIC: NMI", "KERNEL PANIC: stopped by panicking CPU", "KERNEL THREADS", "wait=futex", "END KERNEL THREADS"}}},
 	{Name: "app-kernel-tests", Tier: Full, App: "./examples/primes", Config: Config{SMP: 2, Append: "test=Kern/ --"}},
 	{Name: "smp2", Tier: Full, Config: Config{SMP: 2, Append: "test=."}},
+	{Name: "e1000-smp1", Tier: Full, Config: withNetPeer(Config{SMP: 1, NIC: NICE1000, Append: "test=NetNIC/|E1000/|Net/"}, NetPeerConfig{})},
+	{Name: "e1000-giant-smp1", Tier: Full, Config: withNetPeer(Config{SMP: 1, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/"}, NetPeerConfig{})},
+	{Name: "e1000-queued-smp4", Tier: Full, Config: withNetPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.isr=queued test=NetNIC/"}, NetPeerConfig{})},
+	{Name: "e1000-large-smp4", Tier: Full, Config: withNetPeer(Config{SMP: 4, NIC: NICE1000, Timeout: 15 * time.Minute, Append: "test=NetNIC/HostPeer"},
+		NetPeerConfig{EchoBytes: 32 << 20, Conns: 100, Rounds: 10, DiscardBytes: 32 << 20, ChargenBytes: 32 << 20})},
+	{Name: "e1000-large-giant-smp4", Tier: Full, Config: withNetPeer(Config{SMP: 4, NIC: NICE1000, Timeout: 15 * time.Minute, Append: "net.giant=1 test=NetNIC/HostPeer"},
+		NetPeerConfig{EchoBytes: 32 << 20, Conns: 100, Rounds: 10, DiscardBytes: 32 << 20, ChargenBytes: 32 << 20})},
+	{Name: "virtio-smp1", Tier: Full, Config: withNetPeer(Config{SMP: 1, NIC: NICVirtio, Append: "test=NetNIC/|VirtioNet/"}, NetPeerConfig{})},
+	{Name: "virtio-giant-smp4", Tier: Full, Config: withNetPeer(Config{SMP: 4, NIC: NICVirtio, Append: "net.giant=1 test=NetNIC/|VirtioNet/"}, NetPeerConfig{})},
+	{Name: "virtio-giant-smp1", Tier: Full, Config: withNetPeer(Config{SMP: 1, NIC: NICVirtio, Append: "net.giant=1 test=NetNIC/"}, NetPeerConfig{})},
+	{Name: "net-off", Tier: Full, Config: Config{SMP: 2, NIC: NICE1000, Append: "net=off test=NetNIC/|E1000/"},
+		Expect: Expectation{Output: []string{"smpgo: net: off", "network stack off (net=off): nothing to test"}}},
+	{Name: "net-static", Tier: Full, Config: Config{SMP: 2, NIC: NICE1000, Append: "net.ip=10.0.2.15/24 net.gw=10.0.2.2 test=NetNIC/"},
+		Expect: Expectation{Output: []string{"smpgo: net: em0 52:54:00:12:34:56 10.0.2.15/24 gateway 10.0.2.2 (static, fine-grained)"}}},
 	{Name: "smp8", Tier: Full, Config: Config{SMP: 8, Append: "test=."}},
 	{Name: "smp4-sockets2", Tier: Full, Config: Config{SMP: 4, Sockets: 2, Cores: 2, Threads: 1, Append: "test=."}},
 	{Name: "numa3", Tier: Full, Config: Config{SMP: 6, NUMA: 3, MemMiB: 1536, Append: "test=."}},
@@ -88,13 +107,31 @@ var boots = []Boot{
 		Expect: Expectation{Outcome: Fail, Status: 2, Output: []string{`unknown option "frob=1"`}}},
 }
 
+// withNetPeer makes c a boot whose host side (NetPeer with pc) dials the
+// guest's services through forwards on free ports while the kernel runs
+// NetNIC/HostPeer.
+func withNetPeer(c Config, pc NetPeerConfig) Config {
+	c.HostFwd = append(c.HostFwd, NetPeerForwards()...)
+	c.Host, c.HostAfter = NetPeer(pc), NetPeerReady
+	c.Append = "net.hostpeer=1 " + c.Append
+	return c
+}
+
+// BootTimeout bounds a matrix boot that sets no Timeout of its own. It is
+// generous: on a loaded 2-core host TCG runs 4 vCPUs many times slower
+// than alone (the whole self-test list once took over 5 minutes), and a
+// timeout must mean a hang, not a busy machine.
+const BootTimeout = 10 * time.Minute
+
 // isoTimeout bounds an ISO boot: firmware and GRUB add seconds (OVMF
 // many) before the kernel's own tests.
 const isoTimeout = 5 * time.Minute
 
 // allTestsTimeout bounds the -smp 4 boots that run every self-test: about
-// 100 s on an idle 2-core host, far more when several QEMUs share it.
-const allTestsTimeout = 4 * time.Minute
+// 100 s on an idle 2-core host, far more when several QEMUs share it (the
+// numa2 boot, with the host side's network transfers, once ran past 5
+// minutes at a load average of 22).
+const allTestsTimeout = 8 * time.Minute
 
 // Tier selects how much of the boot matrix to run.
 type Tier int
@@ -171,6 +208,9 @@ func (e Expectation) Check(r *Result) error {
 	if r.Outcome != want {
 		return fmt.Errorf("want %s, got %s", want, r.Summary())
 	}
+	if r.HostErr != nil {
+		return fmt.Errorf("host side: %v (%s)", r.HostErr, r.Summary())
+	}
 	switch {
 	case want == Pass && r.Passed < 0 && !e.Program:
 		return fmt.Errorf("want a 'N passed, N failed' summary line, got none (%s)", r.Summary())
@@ -207,6 +247,9 @@ func Matrix(tier Tier) []Boot {
 	var out []Boot
 	for _, b := range append(slices.Clone(boots), stdBoots()...) {
 		if b.Tier <= tier {
+			if b.Config.Timeout == 0 {
+				b.Config.Timeout = BootTimeout
+			}
 			b.Config.HostFwd = slices.Clone(b.Config.HostFwd)
 			b.Config.Marks = slices.Clone(b.Config.Marks)
 			b.Config.Extra = slices.Clone(b.Config.Extra)

@@ -45,10 +45,9 @@ func TestMatrixBootsAreValid(t *testing.T) {
 func TestMatrixFirstBoots(t *testing.T) {
 	m := Matrix(Full)
 	want := map[string]Config{
-		"smp1": {SMP: 1, Append: "test=."},
-		"smp4": {SMP: 4, Timeout: allTestsTimeout, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"},
-		"smp2": {SMP: 2, Append: "test=."},
-		"smp8": {SMP: 8, Append: "test=."},
+		"smp1": {SMP: 1, Append: "test=.", Timeout: BootTimeout},
+		"smp2": {SMP: 2, Append: "test=.", Timeout: BootTimeout},
+		"smp8": {SMP: 8, Append: "test=.", Timeout: BootTimeout},
 	}
 	for _, b := range m {
 		if c, ok := want[b.Name]; ok {
@@ -56,6 +55,35 @@ func TestMatrixFirstBoots(t *testing.T) {
 			require.Equal(t, Expectation{}, b.Expect, b.Name)
 		}
 	}
+}
+
+// The network boots run the host side against forwards on free ports.
+func TestMatrixNetPeerBoots(t *testing.T) {
+	for _, b := range Matrix(Smoke) {
+		if b.Name == "smp4" {
+			require.Equal(t, allTestsTimeout, b.Config.Timeout)
+			require.Equal(t, NICVirtio, b.Config.NIC)
+			require.Equal(t, "net.hostpeer=1 test=. SMPGO_PCI=1af4:1041", b.Config.Append)
+		}
+	}
+	n := 0
+	for _, b := range Matrix(Smoke) {
+		if b.Config.Host == nil {
+			continue
+		}
+		n++
+		require.Equal(t, NetPeerReady, b.Config.HostAfter, b.Name)
+		require.Contains(t, b.Config.Append, "net.hostpeer=1", b.Name)
+		require.NotEqual(t, NICNone, b.Config.NIC, b.Name)
+		require.NotEmpty(t, b.Config.NIC, b.Name)
+		_, fwds, picked, err := ResolveHostFwd(b.Config.HostFwd)
+		require.NoError(t, err, b.Name)
+		require.True(t, picked, b.Name)
+		for _, gp := range []int{GuestEcho, GuestDiscard, GuestChargen, GuestHTTP, GuestControl} {
+			require.NotZero(t, HostPort(fwds, "tcp", gp), "%s: guest port %d", b.Name, gp)
+		}
+	}
+	require.GreaterOrEqual(t, n, 2, "a fine-grained and a Giant network boot in the smoke tier")
 }
 
 func TestMatrixReturnsCopies(t *testing.T) {

@@ -41,7 +41,7 @@ func TestQEMUTinyKernel(t *testing.T) {
 		{"fail", "1 passed, 1 failed\r\n", exitWith(5), 0, Fail, 5, "kernel exited with status 5"},
 		{"panic", fullPanic, exitWith(PanicStatus), 0, Panic, PanicStatus, "KERNEL PANIC: page fault in kernel"},
 		{"triple fault", "booting\r\n", tripleFault, 0, Crash, -1, "QEMU exited with status 0 without isa-debug-exit (triple fault or shutdown?)"},
-		{"timeout", "booting\r\n", hang, time.Second, Timeout, -1, "no isa-debug-exit within 1s: QEMU killed"},
+		{"timeout", "booting\r\n", hang, 8 * time.Second, Timeout, -1, "no isa-debug-exit within 8s: QEMU killed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tinyConfig(tinyKernel(t, tc.text, tc.end))

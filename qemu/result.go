@@ -41,6 +41,10 @@ type Result struct {
 	// says why they did not all complete.
 	Monitor    string
 	MonitorErr error
+	// HostFwd are the port forwards with their host ports resolved.
+	HostFwd []HostFwd
+	// HostErr is Config.Host's error, or why it did not run.
+	HostErr error
 }
 
 var summaryRE = regexp.MustCompile(`^\s*(?:[\w.-]+:\s*)?(\d+) passed, (\d+) failed(?:, \d+ skipped)?\s*$`)

@@ -34,6 +34,27 @@ var errTimedOut = errors.New("qemu: timeout")
 // failing to start, and ctx being canceled (with the Result of the killed
 // run); a boot that failed in any way is an Outcome, not an error.
 func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
+	fwdSpecs := c.HostFwd
+	for try := 1; ; try++ {
+		var fwds []HostFwd
+		var picked bool
+		var err error
+		if c.HostFwd, fwds, picked, err = ResolveHostFwd(fwdSpecs); err != nil {
+			return nil, err
+		}
+		r, err := run(ctx, c, out)
+		if r != nil {
+			r.HostFwd = fwds
+		}
+		// A port picked free was taken before QEMU bound it: pick again.
+		if picked && try < 4 && err == nil && r.Outcome != Pass && r.Output == "" && strings.Contains(r.Stderr, hostFwdBusy) {
+			continue
+		}
+		return r, err
+	}
+}
+
+func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	args, err := c.Args()
 	if err != nil {
 		return nil, err
@@ -91,17 +112,25 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 		cmd.Stdin = pr // an *os.File: QEMU reads it directly
 	}
 	serialSent := false
+	host := hostJob{done: make(chan struct{})}
+	if c.Host != nil && c.HostAfter != "" {
+		marks = append(slices.Clone(marks), c.HostAfter)
+	}
+	hostCtx, hostCancel := context.WithCancel(runCtx)
+	defer hostCancel()
 	stdout := newConsole(&mu, out, c.Interactive, marks)
-	if len(c.Monitor) > 0 || c.SerialInput != "" {
-		stdout.onMark = func(m string) {
-			if len(c.Monitor) > 0 && m == c.MonitorAfter && !mon.started {
-				mon.started = true
-				go mon.run(c.monitorSock, c.Monitor)
-			}
-			if serialIn != nil && m == c.SerialAfter && !serialSent {
-				serialSent = true
-				go typeSerial(serialIn, c.SerialInput)
-			}
+	stdout.onMark = func(m string) {
+		if len(c.Monitor) > 0 && m == c.MonitorAfter && !mon.started {
+			mon.started = true
+			go mon.run(c.monitorSock, c.Monitor)
+		}
+		if serialIn != nil && m == c.SerialAfter && !serialSent {
+			serialSent = true
+			go typeSerial(serialIn, c.SerialInput)
+		}
+		if c.Host != nil && m == c.HostAfter && !host.started {
+			host.started = true
+			go host.run(hostCtx, c, &lineWriter{mu: &mu, out: out, prefix: "host: "})
 		}
 	}
 	stderr := newConsole(&mu, out, c.Interactive, nil)
@@ -142,6 +171,10 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	if mon.started {
 		<-mon.done // QEMU is gone: the connection ends at once
 	}
+	hostCancel()
+	if host.started {
+		<-host.done
+	}
 	if cmd.ProcessState == nil {
 		return nil, fmt.Errorf("qemu: wait for %s: %w", bin, waitErr)
 	}
@@ -157,6 +190,12 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	}
 	if mon.started {
 		r.Monitor, r.MonitorErr = mon.out, mon.err
+	}
+	switch {
+	case host.started:
+		r.HostErr = host.err
+	case c.Host != nil:
+		r.HostErr = fmt.Errorf("qemu: the host side never ran: no serial line contained %q", c.HostAfter)
 	}
 	e := exitInfo{code: cmd.ProcessState.ExitCode(), timeout: timeout}
 	if e.code < 0 && runCtx.Err() != nil {
@@ -182,6 +221,52 @@ func Run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 		return r, ctx.Err()
 	}
 	return r, nil
+}
+
+// hostJob runs Config.Host once.
+type hostJob struct {
+	started bool // set from the console's Write, read after Wait
+	done    chan struct{}
+	err     error
+}
+
+func (j *hostJob) run(ctx context.Context, c Config, log io.Writer) {
+	defer close(j.done)
+	_, parsed, _, err := ResolveHostFwd(c.HostFwd) // resolved already: no port 0 left
+	if err != nil {
+		j.err = err
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			j.err = fmt.Errorf("qemu: host side panicked: %v", r)
+		}
+	}()
+	j.err = c.Host(ctx, parsed, log)
+}
+
+// lineWriter writes each line to out with a prefix, under mu (shared
+// with the console streams).
+type lineWriter struct {
+	mu     *sync.Mutex
+	out    io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		_, _ = w.out.Write(append([]byte(w.prefix), w.buf[:i+1]...))
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
 }
 
 // monitorJob runs Config.Monitor's commands once.

@@ -75,14 +75,25 @@ func testARP(t *kern.T) {
 	if !d.LinkUp() || ifp.LinkState() != netif.LINK_STATE_UP {
 		t.Fatalf("link %v (STATUS.LU %v)", ifp.LinkState(), d.LinkUp())
 	}
+	// Tap the interface: the system's network stack (net/kstack) may
+	// own it already, so frames go on to whatever input was installed
+	// and it is put back afterwards.
 	replies := make(chan struct{}, 1024)
-	ifp.SetInput(func(_ *netif.Interface, m *mbuf.Mbuf) {
+	prev := ifp.InputFunc()
+	ifp.SetInput(func(ifp *netif.Interface, m *mbuf.Mbuf) {
 		if isARPReply(m.Linearize(), mac) {
-			replies <- struct{}{}
+			select {
+			case replies <- struct{}{}:
+			default:
+			}
+		}
+		if prev != nil {
+			prev(ifp, m)
+			return
 		}
 		m.FreeChain()
 	})
-	defer ifp.SetInput(nil)
+	defer ifp.SetInput(prev)
 	if err := ifp.SetUp(true); err != nil {
 		t.Fatalf("SetUp: %v", err)
 	}

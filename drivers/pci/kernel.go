@@ -108,6 +108,9 @@ func init() {
 	mmio = amd64MMIO{}
 	mapMMIO = kernelMapMMIO
 	kern.RegisterCommand("pci", "PCI functions: address, IDs, class, BARs, capabilities, driver", cmdPCI)
+	// At boot, drivers attach to what the bus holds (NICs join the
+	// network stack through net/if's attach listeners).
+	kern.RegisterStartup(kern.Startup{Name: "pci", Fn: func() { Probe() }})
 }
 
 // kernelMapMMIO maps an MMIO range uncached at its identity address with

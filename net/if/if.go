@@ -153,6 +153,10 @@ type Config struct {
 	// GiantQueueLen bounds the deferred transmit queue of an
 	// IFF_NEEDSGIANT driver (0: 512).
 	GiantQueueLen int
+	// Pseudo marks a software interface (an in-memory link between test
+	// stacks) that the system's stack must leave alone: OnAttach
+	// listeners that configure NICs skip it.
+	Pseudo bool
 }
 
 // InputFunc is the stack's receive entry point.
@@ -163,14 +167,15 @@ type LinkFunc func(ifp *Interface, s LinkState)
 
 // Interface is one attached network interface.
 type Interface struct {
-	name  string // (c)
-	index int    // (c) 1-based, never reused
-	typ   Type   // (c)
-	mac   HWAddr // (c)
-	caps  Caps   // (c)
-	drv   Driver // (c)
-	rx    []queueCounters
-	tx    []queueCounters
+	name   string // (c)
+	index  int    // (c) 1-based, never reused
+	typ    Type   // (c)
+	mac    HWAddr // (c)
+	caps   Caps   // (c)
+	drv    Driver // (c)
+	pseudo bool   // (c)
+	rx     []queueCounters
+	tx     []queueCounters
 
 	mtu      atomic.Int32
 	flags    atomic.Uint32
@@ -247,12 +252,13 @@ func Attach(cfg Config, d Driver) (*Interface, error) {
 		return nil, ErrBadConfig
 	}
 	ifp := &Interface{
-		typ:  cfg.Type,
-		mac:  cfg.MAC,
-		caps: cfg.Caps,
-		drv:  d,
-		rx:   make([]queueCounters, cfg.RxQueues),
-		tx:   make([]queueCounters, cfg.TxQueues),
+		typ:    cfg.Type,
+		mac:    cfg.MAC,
+		caps:   cfg.Caps,
+		drv:    d,
+		pseudo: cfg.Pseudo,
+		rx:     make([]queueCounters, cfg.RxQueues),
+		tx:     make([]queueCounters, cfg.TxQueues),
 	}
 	ifp.mu.Init("ifnet state")
 	ifp.mtu.Store(int32(cfg.MTU))
@@ -351,6 +357,9 @@ func (ifp *Interface) MAC() HWAddr { return ifp.mac }
 // Caps returns the offload capabilities.
 func (ifp *Interface) Caps() Caps { return ifp.caps }
 
+// Pseudo reports whether the interface is a software one (Config.Pseudo).
+func (ifp *Interface) Pseudo() bool { return ifp.pseudo }
+
 // Driver returns the driver.
 func (ifp *Interface) Driver() Driver { return ifp.drv }
 
@@ -440,6 +449,15 @@ func (ifp *Interface) Multicast() []HWAddr {
 	ifp.mu.Lock()
 	defer ifp.mu.Unlock()
 	return append([]HWAddr(nil), ifp.multi...)
+}
+
+// InputFunc returns the installed receive function, nil if none (a test
+// that taps the interface chains to it and restores it).
+func (ifp *Interface) InputFunc() InputFunc {
+	if fn := ifp.input.Load(); fn != nil {
+		return *fn
+	}
+	return nil
 }
 
 // SetInput installs the stack's receive function (nil detaches the stack).

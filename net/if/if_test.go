@@ -252,3 +252,20 @@ func TestNeedsGiantDefersTransmit(t *testing.T) {
 	ifp.Detach()
 	assert.ErrorIs(t, ifp.Transmit(mbuf.FromBytes([]byte{1}, 0)), ErrDetached)
 }
+
+func TestPseudoAndInputFunc(t *testing.T) {
+	d := &fakeDriver{}
+	ifp, err := Attach(Config{Name: "pz", Type: IFT_ETHER, Pseudo: true}, d)
+	require.NoError(t, err)
+	defer ifp.Detach()
+	require.True(t, ifp.Pseudo())
+	require.Nil(t, ifp.InputFunc())
+	n := 0
+	ifp.SetInput(func(*Interface, *mbuf.Mbuf) { n++ })
+	ifp.InputFunc()(ifp, nil)
+	require.Equal(t, 1, n)
+	ifp2, err := Attach(Config{Name: "pz", Type: IFT_ETHER}, d)
+	require.NoError(t, err)
+	defer ifp2.Detach()
+	require.False(t, ifp2.Pseudo())
+}

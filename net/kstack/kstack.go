@@ -5,6 +5,14 @@
 // global lock and would hide the difference), and the Net/ self-tests and
 // benchmarks themselves.
 //
+// It also runs the system's stack (system.go): at boot every Ethernet
+// interface a NIC driver attaches through net/if joins one stack, NIC
+// independent (e1000's em0, virtio-net's vtnet0 alike), configured by DHCP
+// or the net.* boot options, with the kernel's services on top
+// (services.go: echo, discard, chargen, an HTTP status page), the shell's
+// ifconfig and netstat (shell.go), and the NetNIC/ self-tests, whose
+// HostPeer test serves the harness's host side (qemu.NetPeer).
+//
 // Everything here runs in goroutine context. The stack's locks are the lock
 // package's (net/nlock in the kernel), so the self-tests run with WITNESS
 // checking the stack's declared lock order (witness.Order) on every

@@ -79,10 +79,10 @@ func New(cfg Config) (*Link, error) {
 	l.ba = newPipe(cfg.QueueLen, fb)
 	var err error
 	flags := netif.IFF_BROADCAST | netif.IFF_MULTICAST | cfg.Flags
-	if l.A, err = netif.Attach(netif.Config{Name: cfg.Name, MAC: mac(1), MTU: cfg.MTU, Flags: flags}, l.ab); err != nil {
+	if l.A, err = netif.Attach(netif.Config{Name: cfg.Name, MAC: mac(1), MTU: cfg.MTU, Flags: flags, Pseudo: true}, l.ab); err != nil {
 		return nil, err
 	}
-	if l.B, err = netif.Attach(netif.Config{Name: cfg.Name, MAC: mac(2), MTU: cfg.MTU, Flags: flags}, l.ba); err != nil {
+	if l.B, err = netif.Attach(netif.Config{Name: cfg.Name, MAC: mac(2), MTU: cfg.MTU, Flags: flags, Pseudo: true}, l.ba); err != nil {
 		l.A.Detach()
 		return nil, err
 	}

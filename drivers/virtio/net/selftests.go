@@ -144,6 +144,9 @@ type collector struct {
 	echo   map[uint16]bool // seq → payload verified
 	badEco int
 	kick   chan struct{}
+	// prev is the input the test displaced (the system's network stack,
+	// net/kstack, owns the interface from boot); it is put back after.
+	prev netif.InputFunc
 }
 
 func (c *collector) input(mac netif.HWAddr) netif.InputFunc {
@@ -253,7 +256,7 @@ func testARPAndPing(t *kern.T) {
 		return
 	}
 	ifp := d.Interface()
-	defer ifp.SetInput(nil)
+	defer ifp.SetInput(c.prev)
 	mac := d.MAC()
 	if mac == (netif.HWAddr{}) || mac.IsMulticast() {
 		t.Fatalf("MAC %s", mac)
@@ -382,7 +385,7 @@ func setup(t *kern.T) (*Device, *collector, bool) {
 		return nil, nil, false
 	}
 	d := devs[0]
-	c := &collector{arp: map[[4]byte]int{}, echo: map[uint16]bool{}, kick: make(chan struct{}, 1)}
+	c := &collector{arp: map[[4]byte]int{}, echo: map[uint16]bool{}, kick: make(chan struct{}, 1), prev: d.Interface().InputFunc()}
 	d.Interface().SetInput(c.input(d.MAC()))
 	if err := d.Interface().SetUp(true); err != nil {
 		t.Fatalf("SetUp: %v", err)
@@ -398,7 +401,7 @@ func testResetRecovery(t *kern.T) {
 	if !ok {
 		return
 	}
-	defer d.Interface().SetInput(nil)
+	defer d.Interface().SetInput(c.prev)
 	mac := d.MAC()
 	if n := arpRounds(t, d.Interface(), c, mac, 64); n != 64 {
 		t.Fatalf("before the reset: %d of 64 ARP requests answered", n)
@@ -444,7 +447,7 @@ func testStopsResponding(t *kern.T) {
 	if !ok {
 		return
 	}
-	defer d.Interface().SetInput(nil)
+	defer d.Interface().SetInput(c.prev)
 	mac := d.MAC()
 	r0 := d.Resets.Load()
 	d.pci.SetCommand(0, pci.CMD_BUS_MASTER)

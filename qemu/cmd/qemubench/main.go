@@ -3,10 +3,13 @@
 // boot times (QEMU start to the runtime, to main, to the shell prompt) per
 // firmware. It never fails on timing: the ratios are for reading.
 //
-//	go run ./qemu/cmd/qemubench [-smp 1,2,4] [-bench REGEXP] [-kernel build/kernel.img] [-nic virtio]
+//	go run ./qemu/cmd/qemubench [-smp 1,2,4] [-bench REGEXP] [-kernel build/kernel.img] [-nic virtio] [-net MiB]
 //
 // The boots have a NIC (default virtio, on restricted user networking) so
-// the drivers' benchmarks have a device; -nic none leaves it out.
+// the drivers' benchmarks have a device; -nic none leaves it out. Then,
+// on that NIC (e1000 with -nic none), it measures TCP throughput between
+// host programs and the kernel's services through hostfwd (host→guest,
+// guest→host, echo), fine-grained and Giant, per CPU count.
 package main
 
 import (
@@ -41,6 +44,7 @@ func main() {
 	verbose := flag.Bool("v", false, "stream the serial console")
 	kargs := flag.String("args", "", "more kernel options, e.g. witness=off")
 	nic := flag.String("nic", qemu.NICVirtio, "network device for the driver benchmarks (none, e1000, virtio)")
+	netMiB := flag.Int("net", 8, "MiB per direction for the TCP-through-hostfwd measurements (0: skip them)")
 	flag.Parse()
 	var cpus []int
 	for _, f := range strings.Split(*smpList, ",") {
@@ -91,6 +95,14 @@ func main() {
 		fmt.Println()
 	}
 	ratios(cpus, results)
+	if *netMiB > 0 {
+		fmt.Println()
+		netNIC := *nic
+		if netNIC == qemu.NICNone {
+			netNIC = qemu.NICE1000
+		}
+		netBench(*kernel, netNIC, cpus, *kargs, *netMiB<<20, out)
+	}
 }
 
 // ratios prints each benchmark's ns/op at N CPUs relative to the first

@@ -22,7 +22,10 @@ flags:
   -numa K            K NUMA nodes sharing CPUs and memory evenly (default 0: none)
   -mem MiB           guest memory (default 1024)
   -nic none|e1000|virtio   network device on restricted user networking (default none)
-  -hostfwd tcp:127.0.0.1:HOST-:GUEST   forward a host port to the guest (repeatable; needs -nic)
+  -hostfwd tcp:127.0.0.1:HOST-:GUEST   forward a host port to the guest (repeatable; needs -nic;
+                     HOST 0 picks a free port)
+  -netpeer           run the host side of NetNIC/HostPeer against the guest's services (needs -nic;
+                     forwards free ports and adds net.hostpeer=1 to the command line)
   -bios seabios|qboot|ovmf firmware (default seabios; ovmf is UEFI and boots -cdrom or -usb only)
   -firmware PATH     UEFI firmware image for -bios ovmf (default: the ovmf package's OVMF.fd)
   -machine pc|q35          machine type (default QEMU's, pc)
@@ -80,6 +83,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Func("mark", "", func(s string) error { o.cfg.Marks = append(o.cfg.Marks, s); return nil })
 	fs.Func("device", "", func(s string) error { o.cfg.Extra = append(o.cfg.Extra, "-device", s); return nil })
 	fs.BoolVar(&o.cfg.Interactive, "i", false, "")
+	netpeer := fs.Bool("netpeer", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, errHelp
@@ -87,6 +91,11 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("%v (see qemurun -h)", err)
 	}
 	o.cfg.Append = strings.Join(fs.Args(), " ")
+	if *netpeer {
+		o.cfg.HostFwd = append(o.cfg.HostFwd, qemu.NetPeerForwards()...)
+		o.cfg.Host, o.cfg.HostAfter = qemu.NetPeer(qemu.NetPeerConfig{}), qemu.NetPeerReady
+		o.cfg.Append = strings.TrimSpace("net.hostpeer=1 " + o.cfg.Append)
+	}
 
 	s, err := qemu.ParseSMP(*smp)
 	if err != nil {

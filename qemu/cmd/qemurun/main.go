@@ -75,6 +75,15 @@ func run(ctx context.Context, args []string, dir string, stdin io.Reader, stdout
 		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintf(stderr, "qemurun: %s\n", res.Summary())
+	for _, f := range res.HostFwd {
+		fmt.Fprintf(stderr, "qemurun: forwarded %s\n", f)
+	}
+	if res.HostErr != nil {
+		fmt.Fprintf(stderr, "qemurun: host side: %v\n", res.HostErr)
+		if res.Outcome == qemu.Pass {
+			return qemu.Fail.ExitCode()
+		}
+	}
 	for _, m := range o.cfg.Marks {
 		if t, ok := res.Marks[m]; ok {
 			fmt.Fprintf(stderr, "qemurun: mark %q at %.2fs\n", m, t.Seconds())
