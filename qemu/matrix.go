@@ -36,7 +36,7 @@ var boots = []Boot{
 	// The shell driven from QEMU's PS/2 keyboard (monitor sendkey), not
 	// the serial port: the i8042 interrupt path end to end, the echo, and
 	// history (Up, Enter runs the command again: 4 more characters).
-	{Name: "kbd-shell", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: slices.Concat(sendKeys("show atkbd\n"), []string{"sendkey up", "sendkey ret"}, sendKeys("halt\n"))},
+	{Name: "kbd-shell", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: slices.Concat(sendKeys("show atkbd\n"), []string{sendKey("up"), sendKey("ret")}, sendKeys("halt\n"))},
 		Expect: Expectation{Program: true, Output: []string{"smpgo> show atkbd", "atkbd0: i8042 on IRQ 1", " scan codes, 11 characters", " scan codes, 15 characters", " 0 unmapped keys", "smpgo> halt"}}},
 	{Name: "shell-panic", Tier: Smoke, Config: Config{SMP: 2, MonitorAfter: "Type 'help'", Monitor: sendKeys("panic yes\n")},
 		Expect: Expectation{Outcome: Panic, Output: []string{"smpgo: panic requested from the shell", "KERNEL PANIC: fault in kernel", "END KERNEL PANIC"}}},
@@ -261,18 +261,22 @@ func Matrix(tier Tier) []Boot {
 }
 
 // sendKeys returns the monitor commands that type s on QEMU's keyboard
-// (letters, digits, space and newline).
+// (letters, digits, space and newline). Each key is held 10 ms, not
+// sendkey's default 100 ms: on a loaded host a long hold can outlast the
+// keyboard's typematic delay in guest time and repeat the key.
 func sendKeys(s string) []string {
 	var cmds []string
 	for _, c := range s {
 		switch {
 		case c == '\n':
-			cmds = append(cmds, "sendkey ret")
+			cmds = append(cmds, sendKey("ret"))
 		case c == ' ':
-			cmds = append(cmds, "sendkey spc")
+			cmds = append(cmds, sendKey("spc"))
 		default:
-			cmds = append(cmds, "sendkey "+string(c))
+			cmds = append(cmds, sendKey(string(c)))
 		}
 	}
 	return cmds
 }
+
+func sendKey(k string) string { return "sendkey " + k + " 10" }
