@@ -502,19 +502,27 @@ func testUpgrade(t *kern.T) {
 	if !sx.TryUpgrade() || !sx.XLocked() {
 		t.Errorf("sole reader could not upgrade: %s", sx)
 	}
-	in := make(chan bool)
-	go func() { sx.SLock(); in <- true; sx.SUnlock() }()
+	// The helper readers signal when they are in, and again once they
+	// have let go: the final "unlocked" check must not race their
+	// SUnlock (it did, under load: "shared by 1").
+	in, out := make(chan bool), make(chan bool)
+	go func() { sx.SLock(); in <- true; sx.SUnlock(); out <- true }()
+	entered := false
 	select {
 	case <-in:
 		t.Errorf("a reader got in while exclusively held")
+		entered = true
 	case <-time.After(5 * time.Millisecond):
 	}
 	sx.Downgrade()
-	<-in // the reader joins after the downgrade
+	if !entered {
+		<-in // the reader joins after the downgrade
+	}
+	<-out
 	sx.SUnlock()
 	sx.SLock()
-	got := make(chan bool)
-	go func() { sx.SLock(); got <- true; sx.SUnlock() }()
+	got, gone := make(chan bool), make(chan bool)
+	go func() { sx.SLock(); got <- true; sx.SUnlock(); gone <- true }()
 	<-got
 	if sx.TryUpgrade() && sx.XLocked() {
 		// upgraded only if the other reader had already gone
@@ -522,6 +530,7 @@ func testUpgrade(t *kern.T) {
 	} else {
 		sx.SUnlock()
 	}
+	<-gone
 	rw := NewRW("lock test upgrade rw")
 	rw.RLock()
 	if !rw.TryUpgrade() {
