@@ -438,29 +438,10 @@ func testShellAndWitness(t *kern.T) {
 		if !strings.HasPrefix(r.Class, "callout") && !strings.HasPrefix(r.Lock, "callout") {
 			continue
 		}
-		if runtimeBlockInCritical(r) {
+		if r.RuntimeBlockInCritical() {
 			t.Logf("not ours: %s", r.Why)
 			continue
 		}
 		t.Errorf("witness report on a callout lock: %+v", r)
 	}
-}
-
-// runtimeBlockInCritical reports a witness report of a thread that blocked
-// in a system call inside a critical section (kern.OnCriticalBlock): the
-// Go runtime waiting on one of its own locks while some code (witness's
-// bookkeeping among them) was in a critical section. It names the locks
-// the goroutine held at that moment, but none of this package's code
-// blocks there; its own sleeps are reported by the lock package with
-// their wait channel ("cv_wait", ...), and those still count.
-func runtimeBlockInCritical(r witness.Report) bool {
-	if r.Kind != witness.ReportBlocking {
-		return false
-	}
-	for _, p := range []string{"futex wait", "nanosleep", "epoll wait", "console read", "pipe read", "pipe write"} {
-		if strings.HasPrefix(r.Why, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -190,6 +190,25 @@ type HeldLock struct {
 	Stack       []uintptr
 }
 
+// RuntimeBlockInCritical reports a blocking report of a thread that
+// blocked in a system call inside a critical section (kern.OnCriticalBlock):
+// the Go runtime waiting on one of its own locks while some code
+// (witness's bookkeeping among them) was in a critical section. It names
+// the locks the goroutine held at that moment, though none of their
+// owners' code blocked there; sleeps on the lock package's own wait
+// channels ("cv_wait", ...) are not of this kind.
+func (r Report) RuntimeBlockInCritical() bool {
+	if r.Kind != ReportBlocking {
+		return false
+	}
+	for _, p := range []string{"futex wait", "nanosleep", "epoll wait", "console read", "pipe read", "pipe write"} {
+		if strings.HasPrefix(r.Why, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Report is one detection. Reports are deduplicated: the same kind on the
 // same class (or class pair) is reported once and counted in Count.
 type Report struct {
