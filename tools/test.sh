@@ -28,6 +28,15 @@ else
 	bad=1
 fi
 
+# Repeat what failed at the end, where a log's tail shows it: the failing
+# Go tests, the kernel's failing self-tests and panics (boot output lines
+# are prefixed "name| "), and the harness's verdict on each failing boot.
+if grep -qE -- '--- FAIL' "$log.host" "$log"; then
+	echo "== failures"
+	grep -hE -A6 -- '\| --- FAIL|\| (panic|fatal|PANIC)' "$log" | head -80
+	cat "$log.host" "$log" | grep -E -- '^\s*--- FAIL: Test|boot_test.go:[0-9]+: [^ ]+: (want|host side|screen)|Error Trace|Error:' | head -40
+fi
+
 passed=$(cat "$log.host" "$log" | grep -cE '^\s*--- PASS: Test')
 failed=$(cat "$log.host" "$log" | grep -cE '^\s*--- FAIL: Test')
 rm -f "$log.host"
