@@ -253,8 +253,10 @@ func testDeadlines(t *kern.T) {
 	}
 	defer s.Close()
 	// A read with nothing to read times out with ErrDeadlineExceeded.
-	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	// The deadline is taken from start itself: a switch between two
+	// time.Now calls (a loaded host) made the read look early by the gap.
 	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(100 * time.Millisecond))
 	_, err = c.Read(make([]byte, 1))
 	var ne net.Error
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
