@@ -42,6 +42,7 @@ func init() {
 		return
 	}
 	os.Args = args
+	kern.SetApp(true)
 	o := parseOrExit(kopts)
 	Start(o)
 	if Acts(o) {

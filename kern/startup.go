@@ -35,7 +35,26 @@ var (
 	startups []Startup
 	bootOpts Options // (subMu) set by SetBootOptions
 	started  bool    // (subMu)
+	isApp    bool    // (subMu) set by SetApp
 )
+
+// SetApp records that the running image is an application (package smpgo
+// saw a "--" on the command line: a program's main runs after start-up),
+// not the kernel's own image. Subsystems read it to pick defaults that
+// leave the machine to the program (the network services stay off, so
+// that its net.Listen(":80") finds the port free).
+func SetApp(v bool) {
+	subMu.Lock()
+	isApp = v
+	subMu.Unlock()
+}
+
+// App reports whether the running image is an application (SetApp).
+func App() bool {
+	subMu.Lock()
+	defer subMu.Unlock()
+	return isApp
+}
 
 // RegisterOption adds a subsystem option that ParseOptions accepts.
 func RegisterOption(o OptionSpec) {

@@ -68,8 +68,8 @@ func TestMatrixNetPeerBoots(t *testing.T) {
 	}
 	n := 0
 	for _, b := range Matrix(Smoke) {
-		if b.Config.Host == nil {
-			continue
+		if b.Config.Host == nil || b.App != "" {
+			continue // the applications' host sides: TestMatrixAppHostSides
 		}
 		n++
 		require.Equal(t, NetPeerReady, b.Config.HostAfter, b.Name)
@@ -84,6 +84,29 @@ func TestMatrixNetPeerBoots(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, n, 2, "a fine-grained and a Giant network boot in the smoke tier")
+}
+
+// examples/httpd is fetched from the host through hostfwd in the smoke
+// tier, on guest port 80, with the kernel's services off.
+func TestMatrixAppHostSides(t *testing.T) {
+	found := false
+	for _, b := range Matrix(Smoke) {
+		if b.Name != "example-httpd" {
+			continue
+		}
+		found = true
+		require.NotNil(t, b.Config.Host)
+		require.NotEqual(t, NICNone, b.Config.NIC)
+		require.NotEmpty(t, b.Config.NIC)
+		require.Contains(t, b.Config.Append, "-addr :80")
+		require.Contains(t, b.Config.Append, "-quit "+HTTPPeerQuit)
+		_, fwds, picked, err := ResolveHostFwd(b.Config.HostFwd)
+		require.NoError(t, err)
+		require.True(t, picked)
+		require.NotZero(t, HostPort(fwds, "tcp", 80))
+		require.Contains(t, b.Expect.Output, HTTPPeerReady)
+	}
+	require.True(t, found)
 }
 
 func TestMatrixReturnsCopies(t *testing.T) {

@@ -8,11 +8,20 @@
 // boots it under QEMU. With -fetch N it also runs N clients inside the
 // guest that fetch the pages over loopback (127.0.0.1), check them, print
 // a summary and exit 0 (1 on any mismatch); without it, it serves until
-// the machine is switched off.
+// the machine is switched off. With -quit PATH it serves (after the
+// fetches, if any) until a client GETs PATH, then exits 0: how a test on
+// the host ends it after fetching through QEMU's hostfwd,
+//
+//	go run github.com/smpgo/smpgo/cmd/smpgo run -smp 4 -nic e1000 \
+//	    -hostfwd tcp:127.0.0.1:8080-:80 ./examples/httpd -- -addr :80
+//
+// serves the pages on the host's http://127.0.0.1:8080/ (the kernel's own
+// services stay off in an application, so port 80 is free).
 package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/smpgo/smpgo"
@@ -36,6 +46,7 @@ func main() {
 	addr := flag.String("addr", ":8080", "listen `address`")
 	root := flag.String("root", "/srv/www", "directory to serve (created in the in-memory file system)")
 	fetch := flag.Int("fetch", 0, "fetch the pages `N` times over loopback, check them and exit")
+	quit := flag.String("quit", "", "after the fetches, serve until a client GETs `path`, then exit 0")
 	flag.Parse()
 
 	if err := os.MkdirAll(*root, 0o755); err != nil {
@@ -51,17 +62,52 @@ func main() {
 		log.Fatalf("httpd: %v", err)
 	}
 	fmt.Printf("httpd: serving %s on %s\n", *root, l.Addr())
-	srv := &http.Server{Handler: http.FileServer(http.Dir(*root)), ReadHeaderTimeout: 10 * time.Second}
-	if *fetch == 0 {
+	var requests atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir(*root)))
+	quitting := make(chan struct{})
+	if *quit != "" {
+		var once sync.Once
+		mux.HandleFunc(*quit, func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "httpd: quitting after %d requests\n", requests.Load())
+			once.Do(func() { close(quitting) })
+		})
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			mux.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	if *fetch == 0 && *quit == "" {
 		log.Fatal(srv.Serve(l))
 	}
 	go srv.Serve(l)
+	if *fetch > 0 {
+		fetchAll(l, *fetch)
+	}
+	if *quit != "" {
+		<-quitting
+		// Shutdown lets the answer to the quit request go out first.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Fatalf("httpd: shutdown: %v", err)
+		}
+		fmt.Printf("httpd: %d requests served, quit by GET %s\n", requests.Load(), *quit)
+	}
+}
+
+// fetchAll fetches the pages n times at once over loopback, checks them,
+// prints a summary, and exits 1 on any mismatch.
+func fetchAll(l net.Listener, n int) {
 	port := l.Addr().(*net.TCPAddr).Port
 	start := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	bad, bytesIn := 0, 0
-	for i := range *fetch {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -80,7 +126,7 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	fmt.Printf("httpd: %d fetches, %d bytes in %v, %d bad\n", *fetch, bytesIn, time.Since(start).Round(time.Millisecond), bad)
+	fmt.Printf("httpd: %d fetches, %d bytes in %v, %d bad\n", n, bytesIn, time.Since(start).Round(time.Millisecond), bad)
 	if bad > 0 {
 		os.Exit(1)
 	}

@@ -99,6 +99,17 @@ func sysOrSkip(t *kern.T) *System {
 	return s
 }
 
+// servicesOrSkip returns the system's stack if its services run, or nil
+// after logging why not (net=off, net.services=off, an application).
+func servicesOrSkip(t *kern.T) *System {
+	s := sysOrSkip(t)
+	if s != nil && s.Services == nil {
+		t.Logf("services off (net.services): nothing to test")
+		return nil
+	}
+	return s
+}
+
 // nicOrSkip waits for the first NIC to be configured; nil (logged) when
 // the boot has none.
 func nicOrSkip(t *kern.T) (*System, *IfConf) {
@@ -271,7 +282,7 @@ func testGatewayTCP(t *kern.T) {
 // testServicesLoopback: the services answer on 127.0.0.1 with exact
 // content, over the system's stack.
 func testServicesLoopback(t *kern.T) {
-	s := sysOrSkip(t)
+	s := servicesOrSkip(t)
 	if s == nil {
 		return
 	}
@@ -397,7 +408,7 @@ func waitServicesIdle(t *kern.T, s *System) {
 
 // testShellViews: ifconfig and netstat show the system's stack.
 func testShellViews(t *kern.T) {
-	s := sysOrSkip(t)
+	s := servicesOrSkip(t)
 	if s == nil {
 		return
 	}
@@ -453,6 +464,9 @@ func testHostPeer(t *kern.T) {
 	if !s.Config.HostPeer {
 		t.Logf("no host peer (net.hostpeer=1 with the harness's host side): nothing to test")
 		return
+	}
+	if s.Services == nil {
+		t.Fatalf("net.hostpeer=1 but the services are off (net.services=on)")
 	}
 	_, ic := nicOrSkip(t)
 	if ic == nil {

@@ -100,6 +100,10 @@ func cmdNetstat(w io.Writer, args []string) {
 	case "-s":
 		st.WriteStats(w)
 	case "-S":
+		if s.Services == nil {
+			fmt.Fprintln(w, "services off (net.services=off, or an application's default)")
+			break
+		}
 		s.Services.Write(w)
 	case "-a":
 		for _, ifp := range st.Interfaces() {

@@ -15,6 +15,7 @@ import (
 	"github.com/smpgo/smpgo/net/inet"
 	"github.com/smpgo/smpgo/net/netisr"
 	"github.com/smpgo/smpgo/net/nlock"
+	"github.com/smpgo/smpgo/net/sock"
 	"github.com/smpgo/smpgo/net/wire"
 )
 
@@ -23,6 +24,9 @@ import (
 // virtio-net, whatever appears; software links marked Pseudo are left to
 // their tests), configured by DHCP from QEMU's user network or statically
 // from the command line, with the kernel's services on top (services.go).
+// It is also the stack of the socket system calls (net/sock.SetStack), so
+// Go's net in the kernel and in applications reaches the NICs; its
+// loopback interface keeps 127.0.0.1 working with or without a NIC.
 //
 // Boot options (kern.RegisterOption):
 //
@@ -31,6 +35,10 @@ import (
 //	net.isr=direct|queued  netisr dispatch of received frames (default direct)
 //	net.ip=dhcp|A.B.C.D/N  the first NIC's address (default dhcp)
 //	net.gw=A.B.C.D      default gateway with a static net.ip
+//	net.services=on|off the kernel's services (echo, discard, chargen, the
+//	                    status page on 80); default on for the kernel's
+//	                    image, off for applications (kern.App), whose
+//	                    own net.Listen(":80") must find the port free
 //	net.hostpeer=1      the harness runs host-side code against the services
 //	                    (NetNIC/HostPeer waits for it)
 //
@@ -53,6 +61,18 @@ type NetConfig struct {
 	StaticIP netip.Prefix // invalid: DHCP
 	Gateway  wire.Addr    // with StaticIP
 	HostPeer bool
+	// Services is "on", "off" or "" (not given: on for the kernel's
+	// image, off for applications; see ServicesOn).
+	Services string
+}
+
+// ServicesOn reports whether the kernel's services run: as asked, else
+// in the kernel's own image only (app is kern.App()).
+func (c NetConfig) ServicesOn(app bool) bool {
+	if c.Services != "" {
+		return c.Services == "on"
+	}
+	return !app
 }
 
 // ParseNetConfig reads the net options from a parsed command line's
@@ -84,6 +104,9 @@ func ParseNetConfig(get func(string) (string, bool)) (NetConfig, error) {
 	}
 	if v, ok := get("net.hostpeer"); ok {
 		c.HostPeer = v == "1"
+	}
+	if v, ok := get("net.services"); ok {
+		c.Services = v
 	}
 	return c, nil
 }
@@ -133,6 +156,7 @@ func init() {
 		_, err := parseIPv4(v)
 		return err
 	}})
+	kern.RegisterOption(kern.OptionSpec{Name: "net.services", Help: "on|off: the kernel's echo, discard, chargen and status-page services (default on, off in applications)", Check: oneOf("on", "off")})
 	kern.RegisterOption(kern.OptionSpec{Name: "net.hostpeer", Help: "0|1: the harness's host side dials the services (NetNIC/HostPeer)", Check: oneOf("0", "1")})
 	kern.RegisterStartup(kern.Startup{Name: "net", Fn: bootNet})
 	// One Giant: the interface layer's (non-MPSAFE drivers' deferred
@@ -147,7 +171,7 @@ type System struct {
 	Stack    *inet.Stack
 	ISR      *netisr.Netisr // nil with direct dispatch
 	Config   NetConfig
-	Services *Services
+	Services *Services // nil when the services are off (net.services)
 
 	mu  sync.Mutex
 	ifs map[string]*IfConf // by interface name (mu)
@@ -185,7 +209,7 @@ func bootNet() {
 		fmt.Println("smpgo: net: off")
 		return
 	}
-	s, err := StartSystem(cfg)
+	s, err := StartSystem(cfg, cfg.ServicesOn(kern.App()))
 	if err != nil {
 		fmt.Println("smpgo: net:", err)
 		return
@@ -193,13 +217,17 @@ func bootNet() {
 	sysMu.Lock()
 	sys = s
 	sysMu.Unlock()
+	// Sockets made from now on (Go's net, in the kernel and in the
+	// application) live on this stack: its NICs and its loopback.
+	sock.SetStack(s.Stack)
 	netif.OnAttach(s.attach)
 }
 
 // StartSystem creates the system's stack (Giant mode on lock.Giant, the
-// one Giant the non-MPSAFE drivers and the rest of the kernel share) and
-// starts its services on every address. Interfaces join through attach.
-func StartSystem(cfg NetConfig) (*System, error) {
+// one Giant the non-MPSAFE drivers and the rest of the kernel share) and,
+// with services, starts the kernel's services on every address.
+// Interfaces join through attach.
+func StartSystem(cfg NetConfig, services bool) (*System, error) {
 	s := &System{Config: cfg, ifs: map[string]*IfConf{}}
 	c := inet.Config{CPU: kern.CPUID, Giant: cfg.Giant, GiantLock: lock.Giant}
 	if cfg.Queued {
@@ -211,6 +239,10 @@ func StartSystem(cfg NetConfig) (*System, error) {
 		return nil, err
 	}
 	s.Stack = st
+	if !services {
+		fmt.Println("smpgo: net: services off (net.services=on starts them)")
+		return s, nil
+	}
 	if s.Services, err = StartServices(st); err != nil {
 		st.Close()
 		return nil, err

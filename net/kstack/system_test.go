@@ -16,12 +16,18 @@ func TestParseNetConfig(t *testing.T) {
 	c, err := ParseNetConfig(get(nil))
 	require.NoError(t, err)
 	require.Equal(t, NetConfig{}, c)
+	// Not given: on in the kernel's image, off in applications.
+	require.True(t, c.ServicesOn(false))
+	require.False(t, c.ServicesOn(true))
+	require.True(t, NetConfig{Services: "on"}.ServicesOn(true))
 
 	c, err = ParseNetConfig(get(map[string]string{"net": "on", "net.giant": "1", "net.isr": "queued",
-		"net.ip": "192.168.7.9/16", "net.gw": "192.168.0.1", "net.hostpeer": "1"}))
+		"net.ip": "192.168.7.9/16", "net.gw": "192.168.0.1", "net.hostpeer": "1", "net.services": "off"}))
 	require.NoError(t, err)
 	require.Equal(t, NetConfig{Giant: true, Queued: true, StaticIP: netip.MustParsePrefix("192.168.7.9/16"),
-		Gateway: wire.MustAddr("192.168.0.1"), HostPeer: true}, c)
+		Gateway: wire.MustAddr("192.168.0.1"), HostPeer: true, Services: "off"}, c)
+	require.False(t, c.ServicesOn(false))
+	require.False(t, c.ServicesOn(true))
 
 	c, err = ParseNetConfig(get(map[string]string{"net": "off", "net.ip": "10.0.2.20"}))
 	require.NoError(t, err)
@@ -37,10 +43,10 @@ func TestParseNetConfig(t *testing.T) {
 // The options are registered with the kernel's parser, which rejects bad
 // values with the option named.
 func TestNetOptionsRegistered(t *testing.T) {
-	o, err := kern.ParseOptions([]string{"net=off", "net.giant=1", "net.isr=queued", "net.ip=dhcp", "net.gw=10.0.2.2", "net.hostpeer=0"})
+	o, err := kern.ParseOptions([]string{"net=off", "net.giant=1", "net.isr=queued", "net.ip=dhcp", "net.gw=10.0.2.2", "net.hostpeer=0", "net.services=on"})
 	require.NoError(t, err)
 	require.Equal(t, "off", o.Sub["net"])
-	for _, bad := range []string{"net=maybe", "net.giant=2", "net.isr=fast", "net.ip=x", "net.gw=10.0.2", "net.hostpeer=yes"} {
+	for _, bad := range []string{"net=maybe", "net.giant=2", "net.isr=fast", "net.ip=x", "net.gw=10.0.2", "net.hostpeer=yes", "net.services=1"} {
 		_, err := kern.ParseOptions([]string{bad})
 		require.ErrorContains(t, err, bad)
 	}
