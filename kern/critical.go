@@ -40,6 +40,26 @@ func CriticalExit() {
 	procUnpin()
 }
 
+// CriticalEnterQuiet enters a critical section for lock-checking
+// bookkeeping (witness's internal locks): a block in a system call inside
+// it (the Go runtime waiting for one of its own locks while the
+// bookkeeping allocates) is counted (QuietCriticalBlocks) but not
+// recorded as the goroutine blocking inside a critical section, since the
+// code being checked did not block there. A block recorded before, in an
+// enclosing section, stays recorded. Leave with CriticalExitQuiet.
+func CriticalEnterQuiet() {
+	procPin()
+	t := curThread()
+	t.critNest++
+	t.critQuiet++
+}
+
+// CriticalExitQuiet leaves a section entered with CriticalEnterQuiet.
+func CriticalExitQuiet() {
+	curThread().critQuiet--
+	CriticalExit()
+}
+
 // CriticalEnterCPU is CriticalEnter for per-CPU data fast paths (UMA
 // buckets): it returns the index of the CPU the goroutine now stays on,
 // and a token for CriticalExitCPU, with one assembly call in all (the

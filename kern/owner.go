@@ -52,10 +52,26 @@ var critBlocks atomic.Uint64
 // while inside a critical section.
 func CriticalBlocks() uint64 { return critBlocks.Load() }
 
+// quietBlocks counts blocks inside bookkeeping sections
+// (CriticalEnterQuiet), which are not recorded (a).
+var quietBlocks atomic.Uint64
+
+// QuietCriticalBlocks returns how many times a thread blocked in a system
+// call inside a bookkeeping section (CriticalEnterQuiet): the Go runtime
+// waiting for one of its own locks while witness allocated.
+func QuietCriticalBlocks() uint64 { return quietBlocks.Load() }
+
 // noteCriticalBlock records that t blocks for why inside a critical
 // section. Trap context, sched.lock held.
 func noteCriticalBlock(t *Thread, why int32) {
 	if t.critNest == 0 || t.idle {
+		return
+	}
+	if t.critQuiet > 0 {
+		// Lock-checking bookkeeping (witness's internal locks) blocked
+		// in the runtime, typically a contended runtime lock while it
+		// allocates: not the blocking of the code it checks.
+		quietBlocks.Add(1)
 		return
 	}
 	t.critBlockWhy = why

@@ -70,6 +70,7 @@ type Thread struct {
 	critNest       int32 // (o) critical-section nesting (kern.CriticalEnter)
 	preemptPending int32 // (o) a tick deferred preemption during it
 	critBlockWhy   int32 // (o) waitFor of a block inside a critical section, 0 = none
+	critQuiet      int32 // (o) nesting of bookkeeping sections (CriticalEnterQuiet)
 
 	sigmask  uint64     // (o) blocked signals (bit n-1 for signal n)
 	pending  uint64     // (s) pending signals

@@ -374,7 +374,7 @@ func runMatrixCase(sc *mscen, col mcol) (ok bool, detail string) {
 	w := witness.New()
 	w.SetPrinter(nil)
 	if kern.Booted() {
-		w.SetHooks(witness.Hooks{Enter: kern.CriticalEnter, Exit: kern.CriticalExit, Relax: pause})
+		w.SetHooks(witness.Hooks{Enter: kern.CriticalEnterQuiet, Exit: kern.CriticalExitQuiet, Relax: pause})
 	}
 	e := &menv{w: w, col: col, opts: sc.opts, locks: map[string]any{}}
 	want := sc.expect(col)
