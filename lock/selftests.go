@@ -384,15 +384,17 @@ func testGiant(t *kern.T) {
 	took := make(chan bool)
 	go func() {
 		Giant.Lock() // possible only while the sleeper dropped it
+		x = 1
 		WakeupOne(unsafe.Pointer(&x))
 		Giant.Unlock()
 		took <- true
 	}()
-	for {
-		// Loop until the helper's wake-up: Sleep may return early.
-		if Sleep(unsafe.Pointer(&x), nil, "giant", 20*time.Millisecond) {
-			break
-		}
+	// Sleep until the helper has run, checking under Giant: its wake-up
+	// finds nobody asleep if our 20 ms timed out and we were waiting to
+	// take Giant back meanwhile (seen on a loaded host: the old loop on
+	// Sleep's result then slept again forever).
+	for x == 0 {
+		Sleep(unsafe.Pointer(&x), nil, "giant", 20*time.Millisecond)
 	}
 	<-took
 	if !Giant.Owned() || Giant.recurse != 1 {
