@@ -53,6 +53,11 @@ func (c Config) validated() (Config, error) {
 	default:
 		return c, fmt.Errorf("qemu: -nic %s: want none, e1000 or virtio", c.NIC)
 	}
+	if c.Tap != nil {
+		if err := c.Tap.validate(c.NIC, c.HostFwd); err != nil {
+			return c, err
+		}
+	}
 	for _, f := range c.HostFwd {
 		if _, err := ParseHostFwd(f); err != nil {
 			return c, err
@@ -153,7 +158,11 @@ func (c Config) Args() ([]string, error) {
 		add("-serial", "stdio", "-monitor", mon)
 	}
 	add("-device", debugExitIO)
-	add(nicArgs(c.NIC, c.HostFwd)...)
+	if c.Tap != nil {
+		add(tapNICArgs(c.NIC, *c.Tap)...)
+	} else {
+		add(nicArgs(c.NIC, c.HostFwd)...)
+	}
 	add(c.Extra...)
 	return a, nil
 }

@@ -91,8 +91,15 @@ type Config struct {
 	// its log lines (prefixed "host: " on the output), and waits for it
 	// before returning; ctx ends when QEMU does. Its error is
 	// Result.HostErr (also set when HostAfter never appeared).
+	// On a Tap boot there are no forwards: the host side finds the tap
+	// network with TapFrom(ctx) and dials the guest's address through it.
 	Host      func(ctx context.Context, fwds []HostFwd, log io.Writer) error
 	HostAfter string
+	// Tap, when set, puts the NIC on a tap device inside a network
+	// namespace made for this boot alone (tap.go) instead of user
+	// networking; QEMU and the host side run inside it. The guest needs
+	// TapGuestOptions on its command line. Needs root and /dev/net/tun.
+	Tap *TapConfig
 	// BIOS is BIOSSeaBIOS (default) or BIOSQboot.
 	BIOS string
 	// Machine is "" (QEMU's default, pc), MachinePC or MachineQ35.

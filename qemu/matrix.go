@@ -27,6 +27,10 @@ var boots = []Boot{
 	// 4 MiB echoed, 100 connections at once, discard, chargen, HTTP.
 	{Name: "numa2", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, NUMA: 2, Timeout: allTestsTimeout, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}, NetPeerConfig{})},
 	{Name: "e1000-giant-smp4", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/|Net/TCPTransferGiant"}, NetPeerConfig{})},
+	// Tap networking (a namespace of its own, the Linux kernel's stack as
+	// the peer): UDP echo, TCP echo, short and concurrent connections.
+	{Name: "tap-e1000-smp4", Tier: Smoke, Config: withTapPeer(Config{SMP: 4, NIC: NICE1000, Timeout: 4 * time.Minute, Append: "test=NetNIC/"},
+		NetPeerConfig{EchoBytes: 1 << 20, UDPDatagrams: 200, SeqConns: 100, Conns: 100, DiscardBytes: 1 << 20, ChargenBytes: 1 << 20})},
 	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Timeout: allTestsTimeout, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
 	// The bootable ISO (make image) through GRUB's multiboot2, with 4 GiB
 	// so that the memory map reaches above 4 GiB. GRUB gets the command
@@ -86,6 +90,14 @@ var boots = []Boot{
 		NetPeerConfig{EchoBytes: 32 << 20, Conns: 100, Rounds: 10, DiscardBytes: 32 << 20, ChargenBytes: 32 << 20})},
 	{Name: "e1000-large-giant-smp4", Tier: Full, Config: withNetPeer(Config{SMP: 4, NIC: NICE1000, Timeout: 15 * time.Minute, Append: "net.giant=1 test=NetNIC/HostPeer"},
 		NetPeerConfig{EchoBytes: 32 << 20, Conns: 100, Rounds: 10, DiscardBytes: 32 << 20, ChargenBytes: 32 << 20})},
+	// The long tap runs: 64 MiB each way, 10,000 connections one after
+	// another, 1,000 open at once, 2,000 UDP datagrams, per NIC.
+	{Name: "tap-e1000-large-smp4", Tier: Full, Config: withTapPeer(Config{SMP: 4, NIC: NICE1000, Timeout: tapLargeTimeout, Append: "test=NetNIC/HostPeer"}, tapLarge)},
+	{Name: "tap-virtio-large-smp4", Tier: Full, Config: withTapPeer(Config{SMP: 4, NIC: NICVirtio, Timeout: tapLargeTimeout, Append: "test=NetNIC/HostPeer"}, tapLarge)},
+	{Name: "tap-virtio-smp4", Tier: Full, Config: withTapPeer(Config{SMP: 4, NIC: NICVirtio, Append: "test=NetNIC/|VirtioNet/"},
+		NetPeerConfig{EchoBytes: 4 << 20, UDPDatagrams: 500, SeqConns: 500, Conns: 100})},
+	{Name: "tap-e1000-giant-smp4", Tier: Full, Config: withTapPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/"},
+		NetPeerConfig{EchoBytes: 4 << 20, UDPDatagrams: 500, SeqConns: 500, Conns: 100})},
 	{Name: "virtio-smp1", Tier: Full, Config: withNetPeer(Config{SMP: 1, NIC: NICVirtio, Append: "test=NetNIC/|VirtioNet/"}, NetPeerConfig{})},
 	{Name: "virtio-giant-smp4", Tier: Full, Config: withNetPeer(Config{SMP: 4, NIC: NICVirtio, Append: "net.giant=1 test=NetNIC/|VirtioNet/"}, NetPeerConfig{})},
 	{Name: "virtio-giant-smp1", Tier: Full, Config: withNetPeer(Config{SMP: 1, NIC: NICVirtio, Append: "net.giant=1 test=NetNIC/"}, NetPeerConfig{})},
@@ -124,6 +136,25 @@ func withNetPeer(c Config, pc NetPeerConfig) Config {
 	c.Append = "net.hostpeer=1 " + c.Append
 	return c
 }
+
+// withTapPeer makes c a tap boot (its own network namespace) whose host
+// side (NetPeer with pc) dials the guest's static tap address from inside
+// the namespace while the kernel runs NetNIC/HostPeer.
+func withTapPeer(c Config, pc NetPeerConfig) Config {
+	c.Tap = &TapConfig{}
+	c.Host, c.HostAfter = NetPeer(pc), NetPeerReady
+	c.Append = "net.hostpeer=1 " + TapGuestOptions + " " + c.Append
+	return c
+}
+
+// tapLarge is the full tier's long tap run.
+var tapLarge = NetPeerConfig{EchoBytes: 64 << 20, DiscardBytes: 64 << 20, ChargenBytes: 64 << 20,
+	SeqConns: 10000, Conns: 1000, UDPDatagrams: 2000}
+
+// tapLargeTimeout bounds a tapLarge boot: under TCG on a loaded host
+// the echo runs at under 1 MB/s each way and a short connection takes
+// tens of milliseconds.
+const tapLargeTimeout = 40 * time.Minute
 
 // BootTimeout bounds a matrix boot that sets no Timeout of its own. It is
 // generous: on a loaded 2-core host TCG runs 4 vCPUs many times slower
@@ -259,6 +290,10 @@ func Matrix(tier Tier) []Boot {
 				b.Config.Timeout = BootTimeout
 			}
 			b.Config.HostFwd = slices.Clone(b.Config.HostFwd)
+			if b.Config.Tap != nil {
+				t := *b.Config.Tap
+				b.Config.Tap = &t
+			}
 			b.Config.Marks = slices.Clone(b.Config.Marks)
 			b.Config.Extra = slices.Clone(b.Config.Extra)
 			b.Expect.Output = slices.Clone(b.Expect.Output)

@@ -66,7 +66,7 @@ func TestMatrixNetPeerBoots(t *testing.T) {
 			require.Equal(t, "net.hostpeer=1 test=. SMPGO_PCI=1af4:1041", b.Config.Append)
 		}
 	}
-	n := 0
+	n, taps := 0, 0
 	for _, b := range Matrix(Smoke) {
 		if b.Config.Host == nil || b.App != "" {
 			continue // the applications' host sides: TestMatrixAppHostSides
@@ -76,6 +76,17 @@ func TestMatrixNetPeerBoots(t *testing.T) {
 		require.Contains(t, b.Config.Append, "net.hostpeer=1", b.Name)
 		require.NotEqual(t, NICNone, b.Config.NIC, b.Name)
 		require.NotEmpty(t, b.Config.NIC, b.Name)
+		vc := b.Config
+		vc.Kernel = "k.img"
+		require.NoError(t, vc.Validate(), b.Name)
+		if b.Config.Tap != nil {
+			// The tap boots have no forwards: the guest's static tap
+			// address is dialed from inside the namespace.
+			require.Empty(t, b.Config.HostFwd, b.Name)
+			require.Contains(t, b.Config.Append, TapGuestOptions, b.Name)
+			taps++
+			continue
+		}
 		_, fwds, picked, err := ResolveHostFwd(b.Config.HostFwd)
 		require.NoError(t, err, b.Name)
 		require.True(t, picked, b.Name)
@@ -83,7 +94,15 @@ func TestMatrixNetPeerBoots(t *testing.T) {
 			require.NotZero(t, HostPort(fwds, "tcp", gp), "%s: guest port %d", b.Name, gp)
 		}
 	}
-	require.GreaterOrEqual(t, n, 2, "a fine-grained and a Giant network boot in the smoke tier")
+	require.GreaterOrEqual(t, n-taps, 2, "a fine-grained and a Giant network boot in the smoke tier")
+	require.Equal(t, 1, taps, "one short tap boot in the smoke tier")
+	full := 0
+	for _, b := range Matrix(Full) {
+		if b.Config.Tap != nil {
+			full++
+		}
+	}
+	require.Greater(t, full, taps, "the long tap runs are in the full tier")
 }
 
 // examples/httpd is fetched from the host through hostfwd in the smoke

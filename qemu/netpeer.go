@@ -10,6 +10,8 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +57,13 @@ type NetPeerConfig struct {
 	ConnBytes    int // bytes each of them echoes (default 1024)
 	DiscardBytes int // sent to discard (default 4 MiB)
 	ChargenBytes int // read from chargen (default 4 MiB)
+	// SeqConns short echo connections are made one after another
+	// (default 0: none), each echoing SeqBytes (default 64), verified.
+	SeqConns, SeqBytes int
+	// UDPDatagrams are echoed by the guest's UDP echo service one at a
+	// time (tap boots only; default 0: none), sizes cycling from 1 byte
+	// to 1472 (a full Ethernet frame), each checked byte for byte.
+	UDPDatagrams int
 	// Stats, when set, receives the throughputs measured.
 	Stats *NetPeerStats
 }
@@ -65,6 +74,10 @@ type NetPeerStats struct {
 	Echo        float64 // the big echo, each way at once
 	HostToGuest float64 // into discard, until the guest closed after reading all
 	GuestToHost float64 // from chargen, pattern verified
+	// UDPRoundTrip is the mean round trip of a UDP echo datagram.
+	UDPRoundTrip time.Duration
+	// SeqConnsPerSec is the rate of the sequential short connections.
+	SeqConnsPerSec float64
 }
 
 func (c *NetPeerConfig) defaults() {
@@ -79,22 +92,39 @@ func (c *NetPeerConfig) defaults() {
 	def(&c.ConnBytes, 1024)
 	def(&c.DiscardBytes, 4<<20)
 	def(&c.ChargenBytes, 4<<20)
+	def(&c.SeqBytes, 64)
 }
 
-// NetPeer returns a Config.Host function running cfg's work.
+// NetPeer returns a Config.Host function running cfg's work. On a
+// user-network boot it dials the forwards on 127.0.0.1; on a Tap boot it
+// dials the guest's tap address from inside the boot's namespace, where
+// it can also run UDPDatagrams (slirp with restrict=on drops the guest's
+// UDP).
 func NetPeer(cfg NetPeerConfig) func(ctx context.Context, fwds []HostFwd, log io.Writer) error {
 	cfg.defaults()
 	return func(ctx context.Context, fwds []HostFwd, log io.Writer) error {
-		addr := func(gp int) string { return fmt.Sprintf("%s:%d", HostFwdAddr, HostPort(fwds, "tcp", gp)) }
-		for _, gp := range []int{GuestEcho, GuestDiscard, GuestChargen, GuestHTTP, GuestControl} {
-			if HostPort(fwds, "tcp", gp) == 0 {
-				return fmt.Errorf("netpeer: no forward to guest port %d", gp)
+		p := &netPeer{ctx: ctx, log: log, cfg: cfg}
+		if tap := TapFrom(ctx); tap != nil {
+			p.tap, p.guest = tap, tap.Guest.String()
+			p.addr = func(gp int) string { return netip.AddrPortFrom(tap.Guest, uint16(gp)).String() }
+			p.dialFn = tap.Dial
+		} else {
+			for _, gp := range []int{GuestEcho, GuestDiscard, GuestChargen, GuestHTTP, GuestControl} {
+				if HostPort(fwds, "tcp", gp) == 0 {
+					return fmt.Errorf("netpeer: no forward to guest port %d", gp)
+				}
 			}
+			if cfg.UDPDatagrams > 0 {
+				return errors.New("netpeer: UDP echo needs a tap boot (slirp with restrict=on drops the guest's UDP)")
+			}
+			p.guest = "10.0.2.15"
+			p.addr = func(gp int) string { return fmt.Sprintf("%s:%d", HostFwdAddr, HostPort(fwds, "tcp", gp)) }
+			var d net.Dialer
+			p.dialFn = d.DialContext
 		}
-		p := &netPeer{ctx: ctx, log: log, addr: addr, cfg: cfg}
 		verdict := p.work()
-		report := fmt.Sprintf("echo_conns=%d echo_bytes=%d echo_peak=%d discard_bytes=%d chargen_conns=%d http_gets=%d",
-			p.echoConns, p.echoBytes, p.peakConns, p.discardBytes, p.chargenConns, p.httpGets)
+		report := fmt.Sprintf("echo_conns=%d echo_bytes=%d echo_peak=%d discard_bytes=%d chargen_conns=%d http_gets=%d udp_sent=%d udp_echoed=%d udp_bytes=%d",
+			p.echoConns, p.echoBytes, p.peakConns, p.discardBytes, p.chargenConns, p.httpGets, p.udpSent, p.udpEchoed, p.udpBytes)
 		msg := "done ok " + report
 		if verdict != nil {
 			msg = "done fail " + strings.ReplaceAll(verdict.Error(), "\n", " ") + " " + report
@@ -115,20 +145,25 @@ func NetPeer(cfg NetPeerConfig) func(ctx context.Context, fwds []HostFwd, log io
 }
 
 type netPeer struct {
-	ctx  context.Context
-	log  io.Writer
-	addr func(guestPort int) string
-	cfg  NetPeerConfig
+	ctx    context.Context
+	log    io.Writer
+	addr   func(guestPort int) string
+	dialFn func(ctx context.Context, network, addr string) (net.Conn, error)
+	tap    *Tap   // nil: user networking
+	guest  string // the guest's address
+	cfg    NetPeerConfig
 
 	mu                                   sync.Mutex
 	echoConns, echoBytes                 int
 	discardBytes, chargenConns, httpGets int
 	peakConns                            int
+	udpSent, udpEchoed, udpBytes         int
 }
 
 func (p *netPeer) dial(gp int) (net.Conn, error) {
-	d := net.Dialer{Timeout: 30 * time.Second}
-	c, err := d.DialContext(p.ctx, "tcp", p.addr(gp))
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	c, err := p.dialFn(ctx, "tcp", p.addr(gp))
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +181,12 @@ func mbps(n int, d time.Duration) float64 { return float64(n) / d.Seconds() / 1e
 func (p *netPeer) work() error {
 	if err := p.echoBig(); err != nil {
 		return fmt.Errorf("echo %d bytes: %w", p.cfg.EchoBytes, err)
+	}
+	if err := p.udpEcho(); err != nil {
+		return fmt.Errorf("UDP echo: %w", err)
+	}
+	if err := p.seqConns(); err != nil {
+		return fmt.Errorf("%d sequential echo connections: %w", p.cfg.SeqConns, err)
 	}
 	if err := p.manyConns(); err != nil {
 		return fmt.Errorf("%d echo connections: %w", p.cfg.Conns, err)
@@ -213,6 +254,123 @@ func (p *netPeer) echoBig() error {
 		p.cfg.Stats.Echo = mbps(len(data), d)
 	}
 	fmt.Fprintf(p.log, "echo: %d bytes each way verified in %v (%.2f MB/s each way)\n", len(data), d.Round(time.Millisecond), mbps(len(data), d))
+	return nil
+}
+
+// seqConns makes SeqConns short echo connections one after another:
+// connect, SeqBytes each way, the host's FIN, the guest's FIN.
+func (p *netPeer) seqConns() error {
+	if p.cfg.SeqConns == 0 {
+		return nil
+	}
+	start := time.Now()
+	rng := rand.New(rand.NewSource(3))
+	data := make([]byte, p.cfg.SeqBytes)
+	for i := 0; i < p.cfg.SeqConns; i++ {
+		rng.Read(data)
+		if err := p.echo(data); err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		if (i+1)%2000 == 0 && i+1 < p.cfg.SeqConns {
+			fmt.Fprintf(p.log, "echo: %d sequential connections so far (%v)\n", i+1, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	d := time.Since(start)
+	rate := float64(p.cfg.SeqConns) / d.Seconds()
+	if p.cfg.Stats != nil {
+		p.cfg.Stats.SeqConnsPerSec = rate
+	}
+	fmt.Fprintf(p.log, "echo: %d sequential connections of %d bytes each way verified in %v (%.0f connections/s)\n",
+		p.cfg.SeqConns, p.cfg.SeqBytes, d.Round(time.Millisecond), rate)
+	return nil
+}
+
+// udpMax is the largest UDP payload in one Ethernet frame.
+const udpMax = 1500 - 20 - 8
+
+// udpEcho sends UDPDatagrams to the guest's UDP echo service one at a
+// time and checks every reply byte for byte. A datagram unanswered within a second is sent again (up
+// to 5 times); late replies to an earlier one are recognised by their
+// number and dropped.
+func (p *netPeer) udpEcho() error {
+	if p.cfg.UDPDatagrams == 0 {
+		return nil
+	}
+	c, err := p.tap.ListenPacket("udp4", netip.AddrPortFrom(p.tap.Host.Addr(), 0).String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.tap.Guest, GuestEcho))
+	rng := rand.New(rand.NewSource(9))
+	buf := make([]byte, 2048)
+	var rtt time.Duration
+	late, retries := 0, 0
+	var resent [][]byte // datagrams sent more than once
+	start := time.Now()
+	for i := 0; i < p.cfg.UDPDatagrams; i++ {
+		size := 8 + (i*37)%(udpMax-8+1) // 8 to udpMax bytes, all sizes met
+		if i%3 == 0 {
+			size = 1 + i%8 // and the smallest ones
+		}
+		data := make([]byte, size)
+		rng.Read(data)
+		ok, retriesBefore := false, retries
+		for try := 0; try < 5 && !ok; try++ {
+			if try > 0 {
+				retries++
+			}
+			sent := time.Now()
+			if _, err := c.WriteTo(data, to); err != nil {
+				return fmt.Errorf("datagram %d: write: %w", i, err)
+			}
+			p.mu.Lock()
+			p.udpSent++
+			p.mu.Unlock()
+			_ = c.SetReadDeadline(sent.Add(time.Second))
+			for {
+				n, from, err := c.ReadFrom(buf)
+				if err != nil {
+					if ne, isNet := err.(net.Error); isNet && ne.Timeout() {
+						break
+					}
+					return fmt.Errorf("datagram %d: read: %w", i, err)
+				}
+				if fa, _ := from.(*net.UDPAddr); fa == nil || fa.AddrPort() != to.AddrPort() {
+					return fmt.Errorf("datagram %d: a reply from %v, want %v", i, from, to)
+				}
+				if !bytes.Equal(buf[:n], data) {
+					// Only a datagram sent more than once may be answered
+					// twice: a late second answer is dropped, anything
+					// else is corruption.
+					if !slices.ContainsFunc(resent, func(d []byte) bool { return bytes.Equal(buf[:n], d) }) {
+						return fmt.Errorf("datagram %d (%d bytes): %d bytes back that match no datagram sent", i, size, n)
+					}
+					late++
+					continue
+				}
+				rtt += time.Since(sent)
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("datagram %d (%d bytes): no reply after 5 tries", i, size)
+		}
+		if retries > retriesBefore {
+			resent = append(resent, data)
+		}
+		p.mu.Lock()
+		p.udpEchoed++
+		p.udpBytes += size
+		p.mu.Unlock()
+	}
+	mean := rtt / time.Duration(p.cfg.UDPDatagrams)
+	if p.cfg.Stats != nil {
+		p.cfg.Stats.UDPRoundTrip = mean
+	}
+	fmt.Fprintf(p.log, "udp: %d datagrams of 1 to %d bytes echoed and verified in %v, mean round trip %v (%d resent, %d late replies)\n",
+		p.cfg.UDPDatagrams, udpMax, time.Since(start).Round(time.Millisecond), mean.Round(time.Microsecond), retries, late)
 	return nil
 }
 
@@ -382,7 +540,9 @@ func ChargenLine(i int) []byte {
 
 // status GETs the status page, HTML and text, and checks its sections.
 func (p *netPeer) status() error {
-	cl := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}
+	// No proxy: the guest is dialed directly, through the tap's namespace
+	// on a tap boot.
+	cl := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DisableKeepAlives: true, DialContext: p.dialFn}}
 	for _, path := range []string{"/", "/text"} {
 		req, err := http.NewRequestWithContext(p.ctx, "GET", "http://"+p.addr(GuestHTTP)+path, nil)
 		if err != nil {
@@ -403,7 +563,7 @@ func (p *netPeer) status() error {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("GET %s: %s", path, resp.Status)
 		}
-		for _, want := range []string{"CPUs", "Threads", "Interfaces", "inet 10.0.2.15", "UMA zones", "Interrupts", "Lock order (WITNESS)", "tcp/echo"} {
+		for _, want := range []string{"CPUs", "Threads", "Interfaces", "inet " + p.guest, "UMA zones", "Interrupts", "Lock order (WITNESS)", "tcp/echo"} {
 			if !strings.Contains(string(body), want) {
 				return fmt.Errorf("GET %s: no %q in %d bytes", path, want, len(body))
 			}

@@ -87,11 +87,24 @@ func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
+	var tap *Tap
+	if c.Tap != nil {
+		if tap, err = openTap(*c.Tap); err != nil {
+			return nil, err
+		}
+		// On the early returns; a boot that ran closes it below and
+		// reports a failure to delete it.
+		defer tap.Close()
+	}
 	timeout := c.EffectiveTimeout()
 	runCtx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 
-	cmd := exec.CommandContext(runCtx, bin, args...)
+	cmdBin, cmdArgs := bin, args
+	if tap != nil {
+		cmdBin, cmdArgs = tapCommand(tap.NS, bin, args)
+	}
+	cmd := exec.CommandContext(runCtx, cmdBin, cmdArgs...)
 	var mu sync.Mutex
 	nmiSent := false
 	marks := c.Marks
@@ -117,6 +130,9 @@ func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 		marks = append(slices.Clone(marks), c.HostAfter)
 	}
 	hostCtx, hostCancel := context.WithCancel(runCtx)
+	if tap != nil {
+		hostCtx = context.WithValue(hostCtx, tapKey{}, tap)
+	}
 	defer hostCancel()
 	stdout := newConsole(&mu, out, c.Interactive, marks)
 	stdout.onMark = func(m string) {
@@ -175,6 +191,10 @@ func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	if host.started {
 		<-host.done
 	}
+	var tapErr error
+	if tap != nil {
+		tapErr = tap.Close() // QEMU and the host side are gone
+	}
 	if cmd.ProcessState == nil {
 		return nil, fmt.Errorf("qemu: wait for %s: %w", bin, waitErr)
 	}
@@ -196,6 +216,9 @@ func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 		r.HostErr = host.err
 	case c.Host != nil:
 		r.HostErr = fmt.Errorf("qemu: the host side never ran: no serial line contained %q", c.HostAfter)
+	}
+	if tapErr != nil {
+		r.HostErr = errors.Join(r.HostErr, tapErr)
 	}
 	e := exitInfo{code: cmd.ProcessState.ExitCode(), timeout: timeout}
 	if e.code < 0 && runCtx.Err() != nil {

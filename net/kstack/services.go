@@ -29,8 +29,9 @@ const (
 	PortHTTP    = 80
 
 	// maxConns bounds each TCP service's concurrent connections; more
-	// are closed at once and counted as refused.
-	maxConns = 512
+	// are closed at once and counted as refused. The tap boots hold
+	// 1,000 echo connections open at once.
+	maxConns = 2048
 	// idleTimeout closes a connection that sends nothing for this long.
 	idleTimeout = 2 * time.Minute
 )

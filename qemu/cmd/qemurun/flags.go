@@ -26,6 +26,13 @@ flags:
                      HOST 0 picks a free port)
   -netpeer           run the host side of NetNIC/HostPeer against the guest's services (needs -nic;
                      forwards free ports and adds net.hostpeer=1 to the command line)
+  -tap               put the NIC on a tap device in a network namespace made for this boot (needs root;
+                     the guest gets a static 10.99.0.2/24, the host side 10.99.0.1 inside the namespace)
+  -tap-queues N      virtio-net queue pairs on the tap (multiqueue, needs -nic virtio; default 1)
+  -udp N             with -netpeer on -tap: N UDP echo datagrams, content checked
+  -seqconns N        with -netpeer: N short echo connections one after another
+  -conns N           with -netpeer: echo connections open at once (default 100)
+  -echo-mib N        with -netpeer: MiB echoed, sent to discard and read from chargen (default 4)
   -bios seabios|qboot|ovmf firmware (default seabios; ovmf is UEFI and boots -cdrom or -usb only)
   -firmware PATH     UEFI firmware image for -bios ovmf (default: the ovmf package's OVMF.fd)
   -machine pc|q35          machine type (default QEMU's, pc)
@@ -84,6 +91,13 @@ func parseFlags(args []string) (options, error) {
 	fs.Func("device", "", func(s string) error { o.cfg.Extra = append(o.cfg.Extra, "-device", s); return nil })
 	fs.BoolVar(&o.cfg.Interactive, "i", false, "")
 	netpeer := fs.Bool("netpeer", false, "")
+	tap := fs.Bool("tap", false, "")
+	tapQueues := fs.Int("tap-queues", 0, "")
+	var pc qemu.NetPeerConfig
+	fs.IntVar(&pc.UDPDatagrams, "udp", 0, "")
+	fs.IntVar(&pc.SeqConns, "seqconns", 0, "")
+	fs.IntVar(&pc.Conns, "conns", 0, "")
+	echoMiB := fs.Int("echo-mib", 0, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, errHelp
@@ -91,9 +105,25 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("%v (see qemurun -h)", err)
 	}
 	o.cfg.Append = strings.Join(fs.Args(), " ")
+	if *tapQueues != 0 && !*tap {
+		return o, errors.New("-tap-queues: needs -tap")
+	}
+	if *tap {
+		o.cfg.Tap = &qemu.TapConfig{Queues: *tapQueues}
+		o.cfg.Append = strings.TrimSpace(qemu.TapGuestOptions + " " + o.cfg.Append)
+	}
+	if (pc.UDPDatagrams != 0 || pc.SeqConns != 0 || pc.Conns != 0 || *echoMiB != 0) && !*netpeer {
+		return o, errors.New("-udp, -seqconns, -conns, -echo-mib: need -netpeer")
+	}
+	if pc.UDPDatagrams < 0 || pc.SeqConns < 0 || pc.Conns < 0 || *echoMiB < 0 {
+		return o, errors.New("-udp, -seqconns, -conns, -echo-mib: cannot be negative")
+	}
+	pc.EchoBytes, pc.DiscardBytes, pc.ChargenBytes = *echoMiB<<20, *echoMiB<<20, *echoMiB<<20
 	if *netpeer {
-		o.cfg.HostFwd = append(o.cfg.HostFwd, qemu.NetPeerForwards()...)
-		o.cfg.Host, o.cfg.HostAfter = qemu.NetPeer(qemu.NetPeerConfig{}), qemu.NetPeerReady
+		if !*tap {
+			o.cfg.HostFwd = append(o.cfg.HostFwd, qemu.NetPeerForwards()...)
+		}
+		o.cfg.Host, o.cfg.HostAfter = qemu.NetPeer(pc), qemu.NetPeerReady
 		o.cfg.Append = strings.TrimSpace("net.hostpeer=1 " + o.cfg.Append)
 	}
 

@@ -243,3 +243,24 @@ func TestNoRepoRoot(t *testing.T) {
 	require.Equal(t, 2, run(context.Background(), nil, "/", nil, &stdout, &stderr))
 	require.Equal(t, "qemurun: no -kernel given, and no repository root to find build/kernel.img in: no go.mod in / or any directory above it\n", stderr.String())
 }
+
+func TestParseFlagsTap(t *testing.T) {
+	o, err := parseFlags([]string{"-nic", "virtio", "-tap", "-tap-queues", "2", "-netpeer", "-udp", "10", "-seqconns", "5", "-conns", "3", "-echo-mib", "1", "--", "test=NetNIC/"})
+	require.NoError(t, err)
+	require.Equal(t, &qemu.TapConfig{Queues: 2}, o.cfg.Tap)
+	require.Empty(t, o.cfg.HostFwd, "no forwards on a tap")
+	require.Equal(t, "net.hostpeer=1 "+qemu.TapGuestOptions+" test=NetNIC/", o.cfg.Append)
+	require.NotNil(t, o.cfg.Host)
+	require.Equal(t, qemu.NetPeerReady, o.cfg.HostAfter)
+
+	for args, want := range map[string]string{
+		"-tap":                          "qemu: -tap: needs a NIC (-nic e1000 or -nic virtio), not none",
+		"-nic e1000 -tap-queues 2":      "-tap-queues: needs -tap",
+		"-nic e1000 -tap -udp 3":        "-udp, -seqconns, -conns, -echo-mib: need -netpeer",
+		"-nic e1000 -netpeer -udp -1":   "-udp, -seqconns, -conns, -echo-mib: cannot be negative",
+		"-nic e1000 -tap -tap-queues 2": "qemu: -tap queues 2: multiqueue needs -nic virtio",
+	} {
+		_, err := parseFlags(strings.Fields(args))
+		require.EqualError(t, err, want, args)
+	}
+}

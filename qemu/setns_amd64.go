@@ -1,0 +1,5 @@
+package qemu
+
+// sysSetns is setns(2)'s number on linux/amd64 (the syscall package has
+// no name for it).
+const sysSetns = 308
