@@ -47,11 +47,15 @@ type Device struct {
 	rxScratch  [bufSize]byte // (mu) a frame copied out of its DMA buffer
 
 	causes atomic.Uint32 // (a) ICR bits the filter read, for the thread
+	txLast time.Time     // (mu) last transmit completion, or when the ring stopped being empty
+	itr    atomic.Uint32 // (a) interrupt moderation, restored by Reset
+
+	lastReset atomic.Pointer[string] // why the watchdog last reset the device
 
 	// Counters (a).
-	Interrupts, Stray, RxFrames, TxFrames, RxBad, TxFull, BadHead atomic.Uint64
-	stats                                                         [len(statRegs)]atomic.Uint64
-	loggedBad                                                     atomic.Bool
+	Interrupts, Stray, RxFrames, TxFrames, RxBad, TxFull, BadHead, Resets atomic.Uint64
+	stats                                                                 [len(statRegs)]atomic.Uint64
+	loggedBad                                                             atomic.Bool
 }
 
 // dmaRing is a descriptor ring and its buffers in physically contiguous
@@ -135,7 +139,7 @@ func Attach(p *pci.Device) (*Device, error) {
 	}
 	d.initRx()
 	d.initTx()
-	d.write(ITR, DefaultITR)
+	d.SetITR(DefaultITR)
 
 	// Interrupts: INTx through the I/O APIC (the 82540EM has no MSI).
 	d.ev, err = ithread.SetupISA(fmt.Sprintf("em@%s", p.Addr), int(p.InterruptLine), kern.NumCPU()-1)
@@ -160,6 +164,7 @@ func Attach(p *pci.Device) (*Device, error) {
 	devMu.Lock()
 	devices = append(devices, d)
 	devMu.Unlock()
+	go d.watchdog()
 	return d, nil
 }
 
@@ -268,7 +273,10 @@ func (d *Device) Event() *ithread.Event { return d.ev }
 func (d *Device) LinkUp() bool { return d.read(STATUS)&STATUS_LU != 0 }
 
 // SetITR sets interrupt moderation (256 ns units; 0 = off).
-func (d *Device) SetITR(v uint32) { d.write(ITR, v) }
+func (d *Device) SetITR(v uint32) {
+	d.itr.Store(v)
+	d.write(ITR, v)
+}
 
 // filter runs in primary interrupt context: reading ICR acknowledges the
 // causes and deasserts INTx (§13.4.17); a zero ICR means another device
@@ -398,6 +406,7 @@ func (d *Device) txeofLocked() {
 			break
 		}
 		r.Pop()
+		d.txLast = time.Now()
 	}
 }
 
@@ -412,6 +421,9 @@ func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 	d.mu.Lock()
 	if d.tx.Full() {
 		d.txeofLocked()
+	}
+	if d.tx.InFlight() == 0 {
+		d.txLast = time.Now() // a stall is timed from the first frame in flight
 	}
 	i, ok := d.tx.Push()
 	if !ok {
@@ -434,6 +446,76 @@ func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 	d.TxFrames.Add(1)
 	m.FreeChain()
 	return nil
+}
+
+// watchdog samples the device every watchdogPeriod and resets it when
+// Diagnose finds it unhealthy (a device that reset itself or was reset
+// from outside raises no interrupt to say so). A reset that fails is
+// retried with the wait doubled each time, up to a minute.
+func (d *Device) watchdog() {
+	wait := watchdogPeriod
+	for {
+		time.Sleep(wait)
+		d.mu.Lock()
+		d.txeofLocked()
+		h := Health{RCTL: d.read(RCTL), TCTL: d.read(TCTL), RDLEN: d.read(RDLEN), TDLEN: d.read(TDLEN),
+			TxInFlight: d.tx.InFlight(), SinceTxProgress: time.Since(d.txLast)}
+		d.mu.Unlock()
+		if why := Diagnose(h, txStall); why != "" {
+			wait = Backoff(wait, watchdogPeriod, time.Minute, d.Reset(why) != nil)
+			continue
+		}
+		wait = watchdogPeriod
+	}
+}
+
+// Reset reinitialises the device after a fault (§14.9 reset, then the
+// set-up of §14.4–14.5 again): receive address, both rings from empty
+// (frames in flight on transmit are lost and counted as transmit errors,
+// frames in receive buffers are lost), moderation, interrupt mask, link.
+// why is logged and kept for `show em`.
+func (d *Device) Reset(why string) error {
+	d.mu.Lock()
+	d.Resets.Add(1)
+	d.lastReset.Store(&why)
+	fmt.Printf("e1000: %s: resetting: %s\n", d.pci.Addr, why)
+	if lost := d.tx.InFlight(); lost > 0 && d.ifp != nil {
+		d.ifp.CountTxError(0, uint64(lost))
+	}
+	// Bus mastering back on, in case what needed the reset cleared it.
+	d.pci.EnableBusMaster()
+	err := d.reset()
+	if err == nil {
+		d.setReceiveAddress()
+		d.rxDropping = false
+		d.initRx()
+		d.initTx()
+		d.txLast = time.Now()
+		d.write(ITR, d.itr.Load())
+		d.write(IMS, interruptCauses)
+		d.write(CTRL, d.read(CTRL)&^(CTRL_LRST|CTRL_PHY_RST|CTRL_VME)|CTRL_SLU|CTRL_ASDE)
+	}
+	d.mu.Unlock()
+	if err != nil {
+		fmt.Printf("e1000: %s: reset failed: %v\n", d.pci.Addr, err)
+		return err
+	}
+	d.updateLink()
+	return nil
+}
+
+// InjectReset resets the device behind the driver's back, as a device
+// fault or another agent would: CTRL.RST, and the register state a reset
+// leaves (§14.9: interrupts masked, receiver and transmitter off, ring
+// lengths cleared), written too since QEMU's model only clears the RST
+// bit. The watchdog notices and recovers. For tests.
+func (d *Device) InjectReset() {
+	d.write(CTRL, d.read(CTRL)|CTRL_RST)
+	d.write(IMC, 0xffffffff)
+	d.write(RCTL, 0)
+	d.write(TCTL, 0)
+	d.write(RDLEN, 0)
+	d.write(TDLEN, 0)
 }
 
 // statRegs are the statistics registers accumulated by Stats.

@@ -26,8 +26,11 @@ func showEM(w io.Writer, _ []string) {
 		fmt.Fprintf(w, "  rx ring next %d tail %d in flight %d; tx ring next %d tail %d in flight %d\n",
 			d.rx.Next, d.rx.Tail, d.rx.InFlight(), d.tx.Next, d.tx.Tail, d.tx.InFlight())
 		d.mu.Unlock()
-		fmt.Fprintf(w, "  interrupts %d stray %d rx %d tx %d rx-bad %d tx-full %d\n",
-			d.Interrupts.Load(), d.Stray.Load(), d.RxFrames.Load(), d.TxFrames.Load(), d.RxBad.Load(), d.TxFull.Load())
+		fmt.Fprintf(w, "  interrupts %d stray %d rx %d tx %d rx-bad %d tx-full %d resets %d\n",
+			d.Interrupts.Load(), d.Stray.Load(), d.RxFrames.Load(), d.TxFrames.Load(), d.RxBad.Load(), d.TxFull.Load(), d.Resets.Load())
+		if p := d.lastReset.Load(); p != nil {
+			fmt.Fprintf(w, "  last reset: %s\n", *p)
+		}
 		st := d.Stats()
 		names := make([]string, 0, len(st))
 		for n := range st {
