@@ -44,7 +44,7 @@ func main() {
 	verbose := flag.Bool("v", false, "stream the serial console")
 	kargs := flag.String("args", "", "more kernel options, e.g. witness=off")
 	nic := flag.String("nic", qemu.NICVirtio, "network device for the driver benchmarks (none, e1000, virtio)")
-	netMiB := flag.Int("net", 8, "MiB per direction for the TCP-through-hostfwd measurements (0: skip them)")
+	netMiB := flag.Int("net", 8, "MiB per direction for the TCP measurements through hostfwd and over a tap (0: skip them)")
 	flag.Parse()
 	var cpus []int
 	for _, f := range strings.Split(*smpList, ",") {
