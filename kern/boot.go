@@ -99,7 +99,7 @@ func Boot(magic, info uintptr, mb2 []byte, stackLo, stackHi uintptr) {
 	m0.startNs = nanotime()
 
 	var l kline
-	l.s("smpgo: ").d(int64(ncpu)).s(" CPU(s), ").u(memTotal >> 20).s(" MiB, ").u(vm.FreePageCount() * 4).s(" KiB free, tsc ").u(tscHz / 1000000).s(" MHz, starting runtime")
+	l.s("smpgo: ").d(int64(ncpu)).s(" CPU(s), ").u(memTotal >> 20).s(" MiB, ").u(vm.FreePageCountEarly() * 4).s(" KiB free, tsc ").u(tscHz / 1000000).s(" MHz, starting runtime")
 	screenStatus(l.buf[:l.n]) // the banner stays on the screen's top line
 	l.nl().print()
 	startTick()

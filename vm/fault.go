@@ -106,6 +106,8 @@ func Ensure(a, n uintptr) bool {
 // while holding it could switch to a thread whose system call or page
 // fault then spins on it forever (it did, on one CPU, in Kern/ShellCommands).
 func Reserved() (uintptr, int) {
+	gEnter() // glock.go
+	defer gExit()
 	f := lockPmap()
 	defer unlockPmap(f)
 	return space.Bytes(), space.Len()

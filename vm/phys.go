@@ -302,7 +302,12 @@ func alloc(p Policy, order, run, align, use int) (uintptr, bool) {
 
 // AllocPages allocates 2^order contiguous pages, aligned to their size
 // (contents undefined).
-func AllocPages(p Policy, order int) (uintptr, bool) { return alloc(p, order, 0, 0, UseKernel) }
+// Goroutine context (glock.go).
+func AllocPages(p Policy, order int) (uintptr, bool) {
+	gEnter()
+	defer gExit()
+	return alloc(p, order, 0, 0, UseKernel)
+}
 
 // AllocContig allocates n contiguous pages whose address is a multiple of
 // alignPages pages (a power of two), for DMA.
@@ -310,6 +315,8 @@ func AllocContig(p Policy, n, alignPages int) (uintptr, bool) {
 	if n <= 0 {
 		return 0, false
 	}
+	gEnter()
+	defer gExit()
 	return alloc(p, 0, n, alignPages, UseKernel)
 }
 
@@ -354,10 +361,18 @@ func free(pa uintptr, order, run, use int) error {
 }
 
 // FreePages frees a block from AllocPages.
-func FreePages(pa uintptr, order int) error { return free(pa, order, 0, UseKernel) }
+func FreePages(pa uintptr, order int) error {
+	gEnter()
+	defer gExit()
+	return free(pa, order, 0, UseKernel)
+}
 
 // FreeContig frees a run from AllocContig.
-func FreeContig(pa uintptr, n int) error { return free(pa, 0, n, UseKernel) }
+func FreeContig(pa uintptr, n int) error {
+	gEnter()
+	defer gExit()
+	return free(pa, 0, n, UseKernel)
+}
 
 // allocPage and freePage serve the runtime's demand-zero pages and the
 // page tables: the faulting CPU's domain first.
@@ -390,23 +405,44 @@ func Stats(check bool) []DomainStats {
 		s := &out[d]
 		s.Domain = d
 		s.Ranges = append(s.Ranges, dm.ranges[:dm.nranges]...)
-		f := dm.lockIntr()
-		s.Buddy = dm.buddy.Stats()
-		if check {
-			s.Consistent = dm.buddy.Check()
-		}
-		s.Kernel = dm.Held[UseKernel].Load()
-		s.Runtime = dm.Held[UseRuntime].Load()
-		s.Tables = dm.Held[UseTables].Load()
-		dm.unlockIntr(f)
+		b, c, k, r, t := dm.snapshot(check)
+		s.Buddy, s.Consistent = b, c
+		s.Kernel, s.Runtime, s.Tables = k, r, t
 		s.Allocs, s.Frees = dm.Allocs.Load(), dm.Frees.Load()
 		s.Foreign, s.Failed = dm.Foreign.Load(), dm.Failed.Load()
 	}
 	return out
 }
 
-// FreePageCount returns the free pages of every domain.
+// snapshot reads a domain's figures under its lock, into locals only
+// (Stats' result is fresh heap memory, which may fault on first touch:
+// glock.go).
+func (dm *Domain) snapshot(check bool) (b BuddyStats, consistent string, kernel, runtime, tables int64) {
+	gEnter()
+	defer gExit()
+	f := dm.lockIntr()
+	b = dm.buddy.Stats()
+	if check {
+		consistent = dm.buddy.Check()
+	}
+	kernel = dm.Held[UseKernel].Load()
+	runtime = dm.Held[UseRuntime].Load()
+	tables = dm.Held[UseTables].Load()
+	dm.unlockIntr(f)
+	return
+}
+
+// FreePageCount returns the free pages of every domain. Goroutine
+// context; FreePageCountEarly before the runtime runs.
 func FreePageCount() uint64 {
+	gEnter()
+	defer gExit()
+	return FreePageCountEarly()
+}
+
+// FreePageCountEarly is FreePageCount for the boot, before the runtime
+// (and so goroutines) exist.
+func FreePageCountEarly() uint64 {
 	var n uint64
 	for d := 0; d < ndomains; d++ {
 		dm := &domains[d]
