@@ -9,6 +9,7 @@ import (
 	_ "github.com/smpgo/smpgo/boot"               // Multiboot entry, long mode, then kern.Boot
 	_ "github.com/smpgo/smpgo/callout"            // per-CPU callout wheels, softclock threads (callout_reset/stop/drain)
 	_ "github.com/smpgo/smpgo/drivers/atkbd"      // PS/2 keyboard (i8042) as console input
+	_ "github.com/smpgo/smpgo/drivers/clocksrc"   // HPET and ACPI PM timer as timecounters; the TSC recalibrated against them
 	_ "github.com/smpgo/smpgo/drivers/e1000"      // Intel 8254x (QEMU e1000) network driver
 	_ "github.com/smpgo/smpgo/drivers/edu"        // QEMU's edu interrupt test device
 	_ "github.com/smpgo/smpgo/drivers/pci"        // PCI enumeration, BARs, MSI/MSI-X, driver registry

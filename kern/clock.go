@@ -8,7 +8,7 @@ import (
 	"github.com/smpgo/smpgo/arch/amd64"
 )
 
-// Clocks. The TSC is the time source (calibrated against the 8254 PIT
+// Clocks. The TSC is the default time source (timecounter.go) (calibrated against the 8254 PIT
 // channel 2 at boot: QEMU TCG offers no CPUID leaf 0x15 or invariant-TSC
 // flag); the LAPIC timer gives each CPU its tick. Monotonic time is
 // nanoseconds since boot.
@@ -60,13 +60,7 @@ func calibrate() {
 	hi, lo := bits.Mul64(1000000000, 1<<32)
 	tscMult, _ = bits.Div64(hi, lo, tscHz)
 	tscBase = t0
-}
-
-// nanotime returns monotonic nanoseconds since boot.
-func nanotime() int64 {
-	d := amd64.Rdtsc() - tscBase
-	hi, lo := bits.Mul64(d, tscMult)
-	return int64(hi<<32 | lo>>32)
+	initHands()
 }
 
 // Nanotime returns monotonic nanoseconds since boot.
@@ -76,7 +70,7 @@ func Nanotime() int64 { return nanotime() }
 func SetRealtime(unixNs int64) { realOffset.Store(unixNs - nanotime()) }
 
 // TSCHz returns the calibrated TSC frequency.
-func TSCHz() uint64 { return tscHz }
+func TSCHz() uint64 { return tscFreq.Load() }
 
 // startTick starts this CPU's periodic scheduler tick.
 func startTick() {

@@ -214,7 +214,7 @@ func writeHelp(w io.Writer, m map[string]command) {
 
 func cmdCPUs(w io.Writer, _ []string) {
 	WriteTopology(w)
-	fmt.Fprintf(w, "TSC %d MHz, tick %d Hz\n", tscHz/1e6, HZ)
+	fmt.Fprintf(w, "TSC %d MHz, tick %d Hz\n", TSCHz()/1e6, HZ)
 	fmt.Fprintln(w, "cpu      ticks  idle-ticks   syscalls   switches  kicks  tlb-flushes")
 	for i := 0; i < ncpu; i++ {
 		c := &cpus[i]

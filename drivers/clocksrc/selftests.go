@@ -1,0 +1,231 @@
+package clocksrc
+
+import (
+	"fmt"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/smpgo/smpgo/arch/amd64"
+	"github.com/smpgo/smpgo/kern"
+)
+
+func init() {
+	kern.RegisterTest(kern.Test{Name: "Clock/Timecounters", Fn: testTimecounters})
+	kern.RegisterTest(kern.Test{Name: "Clock/SwitchMonotonic", Fn: testSwitchMonotonic})
+	for _, name := range []string{"TSC", "HPET", "ACPI-PM"} {
+		kern.RegisterBenchmark(kern.Benchmark{Name: "Clock/Nanotime" + name, Fn: benchNanotime(name)})
+	}
+}
+
+// testTimecounters: the counters registered are the ones ACPI describes,
+// each runs at its nominal rate as the TSC sees it, and the TSC was
+// recalibrated against the best of them.
+func testTimecounters(t *kern.T) {
+	tabs := kern.GetTopology().Tables
+	wantHPET := tabs != nil && tabs.HPET != nil
+	wantPM := false
+	if tabs != nil && tabs.FADT != nil {
+		_, wantPM = tabs.FADT.PMTimer()
+	}
+	if wantHPET != (hpetCounter != nil) || wantPM != (pmCounter != nil) {
+		t.Errorf("ACPI lists HPET %v, PM timer %v; registered HPET %v, PM timer %v (probe errors: %q)",
+			wantHPET, wantPM, hpetCounter != nil, pmCounter != nil, probeErrs)
+	}
+	all := kern.Timecounters()
+	if len(all) != 1+btoi(hpetCounter != nil)+btoi(pmCounter != nil) {
+		t.Errorf("%d timecounters registered, want the TSC and what ACPI lists", len(all))
+	}
+	for _, tc := range all {
+		if tc == kern.TSCTimecounter() {
+			continue
+		}
+		got := kern.MeasureFreq(tc, 100*time.Millisecond)
+		ppm := PPM(tc.Hz(), got)
+		t.Logf("%s: %d bits, nominal %d Hz, %d Hz against the TSC (%+d ppm), one read %d ns",
+			tc.Name, tc.Bits, tc.Hz(), got, ppm, tc.Cost)
+		if ppm < -10000 || ppm > 10000 {
+			t.Errorf("%s runs at %d Hz against the TSC, nominal %d Hz: more than 1%% apart", tc.Name, got, tc.Hz())
+		}
+	}
+	switch {
+	case refName != "":
+		t.Logf("TSC: %d Hz from the PIT at boot, %d Hz against %s (%+d ppm)", pitTSC, refTSC, refName, PPM(refTSC, pitTSC))
+		if kern.TSCHz() != refTSC {
+			t.Errorf("TSC rate %d Hz, want the recalibrated %d Hz", kern.TSCHz(), refTSC)
+		}
+	case hpetCounter != nil || pmCounter != nil:
+		t.Errorf("the TSC was not recalibrated though %d reference counters exist", len(all)-1)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// wrapCounter is a 16-bit slice of the TSC that wraps every quarter to
+// half second: a narrow counter that the windup on CPU 0's tick must
+// follow (the PM timer takes 4.7 s to wrap, too long for a test).
+func wrapCounter() *kern.Timecounter {
+	hz := kern.TSCHz()
+	shift := uint(bits.Len64(hz / (2 << 16)))
+	return &kern.Timecounter{
+		Name: "TSC-wrap16", Freq: hz >> shift, Bits: 16, Quality: -100,
+		Read: func() uint64 { return amd64.Rdtsc() >> shift & 0xffff },
+	}
+}
+
+// testSwitchMonotonic: a reader on every CPU checks that time never goes
+// back — against its own last reading and against the latest any CPU
+// published — while the clock switches through every counter and a
+// wrapping one, and each counter's time advances at the TSC's rate.
+func testSwitchMonotonic(t *kern.T) {
+	start := kern.ActiveTimecounter()
+	wrap := wrapCounter()
+	if err := kern.RegisterTimecounter(wrap); err != nil {
+		t.Fatalf("register %s: %v", wrap.Name, err)
+	}
+	defer func() {
+		if err := kern.SetTimecounter(start); err != nil {
+			t.Errorf("back to %s: %v", start.Name, err)
+		}
+		if err := kern.UnregisterTimecounter(wrap); err != nil {
+			t.Errorf("unregister %s: %v", wrap.Name, err)
+		}
+	}()
+	var (
+		stop  atomic.Bool
+		last  atomic.Int64
+		backs atomic.Int64
+		worst atomic.Int64
+		wg    sync.WaitGroup
+	)
+	n := kern.NumCPU()
+	reads := make([]int64, n)
+	for cpu := 0; cpu < n; cpu++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if err := kern.PinToCPU(cpu); err != nil {
+				t.Errorf("pin to cpu %d: %v", cpu, err)
+				return
+			}
+			defer func() { _ = kern.Unpin() }()
+			var mine int64
+			for i := 0; !stop.Load(); i++ {
+				seen := last.Load()
+				v := kern.Nanotime()
+				if d := max(seen, mine) - v; d > 0 {
+					backs.Add(1)
+					if d > worst.Load() {
+						worst.Store(d)
+					}
+				}
+				mine = v
+				for cur := last.Load(); v > cur && !last.CompareAndSwap(cur, v); cur = last.Load() {
+				}
+				reads[cpu]++
+				if i%256 == 0 {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	sw0, wu0 := kern.TimecounterStats()
+	var seq []*kern.Timecounter
+	for _, tc := range kern.Timecounters() {
+		if tc != kern.TSCTimecounter() && tc != wrap {
+			seq = append(seq, tc)
+		}
+	}
+	seq = append(seq, wrap, kern.TSCTimecounter())
+	for _, tc := range seq {
+		if err := kern.SetTimecounter(tc); err != nil {
+			t.Errorf("switch to %s: %v", tc.Name, err)
+			continue
+		}
+		hold := 150 * time.Millisecond
+		if tc == wrap {
+			hold = 1200 * time.Millisecond // two wraps or more
+		}
+		ns0, tsc0 := nanoTSC()
+		time.Sleep(hold)
+		ns1, tsc1 := nanoTSC()
+		want := int64(ratio(tsc1-tsc0, 1e9, kern.TSCHz()))
+		ppm := PPM(uint64(want), uint64(ns1-ns0))
+		t.Logf("%s: %v of its time in %v of the TSC's (%+d ppm)", tc.Name, time.Duration(ns1-ns0), time.Duration(want), ppm)
+		if ppm < -20000 || ppm > 20000 {
+			t.Errorf("on %s time ran at %+d ppm of the TSC's rate", tc.Name, ppm)
+		}
+		if tc == wrap {
+			if err := kern.UnregisterTimecounter(wrap); err == nil {
+				t.Errorf("the counter in use was unregistered")
+			}
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	sw1, wu1 := kern.TimecounterStats()
+	t.Logf("%d switches, %d windups, reads per CPU %v", sw1-sw0, wu1-wu0, reads)
+	if b := backs.Load(); b != 0 {
+		t.Errorf("time went back %d times, by up to %v", b, time.Duration(worst.Load()))
+	}
+	if sw1-sw0 < uint64(len(seq)) {
+		t.Errorf("%d switches counted for %d switches made", sw1-sw0, len(seq))
+	}
+	if wu1-wu0 < 10 {
+		t.Errorf("%d windups while a 16-bit counter was in use for 1.2 s", wu1-wu0)
+	}
+	for cpu, r := range reads {
+		if r == 0 {
+			t.Errorf("cpu %d made no reading", cpu)
+		}
+	}
+}
+
+// nanoTSC reads the clock and the TSC together.
+func nanoTSC() (int64, uint64) {
+	s := kern.IntrDisable()
+	defer kern.IntrRestore(s)
+	return kern.Nanotime(), amd64.Rdtsc()
+}
+
+func ratio(a, b, c uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	if c == 0 || hi >= c {
+		return 0
+	}
+	q, _ := bits.Div64(hi, lo, c)
+	return q
+}
+
+// benchNanotime measures one reading of the monotonic clock (what the
+// runtime's clock_gettime and every trap pay) on the named counter.
+func benchNanotime(name string) func(*kern.B) {
+	return func(b *kern.B) {
+		tc := kern.LookupTimecounter(name)
+		if tc == nil {
+			b.Skip(fmt.Sprintf("no %s here", name))
+			return
+		}
+		b.StopTimer()
+		prev := kern.ActiveTimecounter()
+		if err := kern.SetTimecounter(tc); err != nil {
+			b.Skip(err.Error())
+			return
+		}
+		b.StartTimer()
+		for i := 0; i < b.N; i++ {
+			kern.Nanotime()
+		}
+		b.StopTimer()
+		_ = kern.SetTimecounter(prev)
+	}
+}

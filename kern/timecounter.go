@@ -1,0 +1,446 @@
+package kern
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/smpgo/smpgo/arch/amd64"
+)
+
+// Timecounters (after FreeBSD's kern_tc.c, reduced to what one monotonic
+// clock needs). Monotonic time is a free-running hardware counter scaled
+// to nanoseconds through "timehands": the counter's reading and the time
+// at a base point, and the scale. The TSC is the default counter: it is
+// the cheapest to read, and nanotime runs twice per trap. The HPET and
+// the ACPI PM timer register themselves when ACPI describes them
+// (drivers/clocksrc) and the boot option clock= or SetTimecounter
+// switches to one while the kernel runs, without a jump: the new hands
+// start at the old hands' time.
+//
+// Counters narrower than 64 bits wrap (the 24-bit PM timer every 4.7 s),
+// so CPU 0's tick winds the hands up (a new base at the current reading)
+// every tick while such a counter is in use: no reading then spans a
+// wrap. The hands live in a small ring written only by that tick, with a
+// generation number each: a reader that raced a rewrite of the hands it
+// loaded sees the generation change (or zero, mid-write) and retries.
+
+// Timecounter is a free-running hardware counter.
+type Timecounter struct {
+	Name string
+	// Freq is the counter's rate in counts per second.
+	Freq uint64
+	// Bits is the counter's width: readings wrap at 1<<Bits.
+	Bits uint
+	// Quality ranks counters (FreeBSD's scale: higher is better,
+	// negative means never chosen on its own).
+	Quality int
+	// Read returns the counter's current value. It runs with interrupts
+	// off, in trap context: no blocking, no allocation.
+	Read func() uint64
+	// Cost is what one reading costs, in ns, measured at registration.
+	Cost int64
+}
+
+func (tc *Timecounter) mask() uint64 {
+	if tc.Bits >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<tc.Bits - 1
+}
+
+// read reads tc, with the TSC's read inline rather than through Read.
+func (tc *Timecounter) read() uint64 {
+	if tc == &tscCounter {
+		return amd64.Rdtsc()
+	}
+	return tc.Read()
+}
+
+// tscCounter is the TSC. Its rate is the boot calibration's against the
+// PIT. Quality as FreeBSD gives a TSC it trusts across CPUs (800): TCG
+// offers no invariant-TSC flag, and the boot checks the CPUs agree.
+var tscCounter = Timecounter{Name: "TSC", Bits: 64, Quality: 800, Read: amd64.Rdtsc}
+
+type timehands struct {
+	gen   atomic.Uint32 // 0 while being written
+	tc    atomic.Pointer[Timecounter]
+	count atomic.Uint64 // counter reading at the base
+	ns    atomic.Int64  // monotonic ns at the base
+	frac  atomic.Uint64 // and its fraction of a ns (32.32), so windups lose nothing
+	mult  atomic.Uint64 // ns per count, 32.32 fixed point
+}
+
+const nHands = 8
+
+var (
+	hands     [nHands]timehands
+	curHands  atomic.Pointer[timehands]
+	handsNext int    // (CPU 0's tick) the slot the next windup writes
+	handsGen  uint32 // (CPU 0's tick)
+
+	tcMu       sync.Mutex
+	tcList     = []*Timecounter{&tscCounter} // (tcMu)
+	tcPending  atomic.Pointer[Timecounter]   // a switch CPU 0's tick applies
+	tcSwitches atomic.Uint64
+	tcWindups  atomic.Uint64
+
+	tscFreq    atomic.Uint64 // the TSC's rate now (boot calibration, then SetTSCFreq)
+	tscNewFreq atomic.Uint64 // a rate CPU 0's tick is to apply
+)
+
+func scaleFor(freq uint64) uint64 {
+	hi, lo := bits.Mul64(1000000000, 1<<32)
+	m, _ := bits.Div64(hi, lo, freq)
+	return m
+}
+
+// initHands starts the clock on the TSC, at zero for tscBase.
+func initHands() {
+	tscCounter.Freq = tscHz
+	tscFreq.Store(tscHz)
+	th := &hands[0]
+	th.tc.Store(&tscCounter)
+	th.count.Store(tscBase)
+	th.ns.Store(0)
+	th.mult.Store(tscMult)
+	handsGen = 1
+	th.gen.Store(handsGen)
+	handsNext = 1
+	curHands.Store(th)
+}
+
+// nanotime returns monotonic nanoseconds since boot.
+func nanotime() int64 {
+	for {
+		th := curHands.Load()
+		if th == nil {
+			return 0 // before the boot's calibration
+		}
+		g := th.gen.Load()
+		tc, base, ns, frac, mult := th.tc.Load(), th.count.Load(), th.ns.Load(), th.frac.Load(), th.mult.Load()
+		if g == 0 || tc == nil {
+			continue
+		}
+		c := tc.read()
+		// Hands replaced or rewritten since they were loaded: read
+		// again with the current ones. (A reading taken after a switch
+		// must not use the old hands: the new ones run a little ahead,
+		// see windup, and another CPU may already have used them.)
+		if curHands.Load() != th || th.gen.Load() != g {
+			continue
+		}
+		d, _ := scale(ns, frac, (c-base)&tc.mask(), mult)
+		return d
+	}
+}
+
+// scale returns the time count counts after (ns, frac) at mult ns per
+// count (32.32), and that time's fraction of a ns.
+func scale(ns int64, frac, count, mult uint64) (int64, uint64) {
+	hi, lo := bits.Mul64(count, mult)
+	lo, carry := bits.Add64(lo, frac, 0)
+	hi += carry
+	return ns + int64(hi<<32|lo>>32), lo & (1<<32 - 1)
+}
+
+// windup is CPU 0's tick's: apply a pending switch, or move the base of a
+// counter that wraps to its current reading.
+func windup() {
+	next := tcPending.Load()
+	old := curHands.Load()
+	if old == nil {
+		return
+	}
+	otc := old.tc.Load()
+	rescale := false
+	if hz := tscNewFreq.Swap(0); hz != 0 {
+		tscCounter.Freq = hz
+		tscFreq.Store(hz)
+		rescale = otc == &tscCounter
+	}
+	if next == nil && otc.Bits >= 64 && !rescale {
+		return // nothing to do for a 64-bit counter
+	}
+	tc := otc
+	if next != nil {
+		tc = next
+	}
+	// The new counter is read first, so the new base time is taken a
+	// little after its reading: time steps forward by that gap at a
+	// switch, never back.
+	var c uint64
+	if tc != otc {
+		c = tc.read()
+	}
+	oc := otc.read()
+	now, nowFrac := scale(old.ns.Load(), old.frac.Load(), (oc-old.count.Load())&otc.mask(), old.mult.Load())
+	if tc == otc {
+		c = oc
+	}
+	th := &hands[handsNext]
+	handsNext = (handsNext + 1) % nHands
+	th.gen.Store(0)
+	th.tc.Store(tc)
+	th.count.Store(c)
+	th.ns.Store(now)
+	th.frac.Store(nowFrac)
+	if tc == otc && !rescale {
+		th.mult.Store(old.mult.Load())
+	} else {
+		th.mult.Store(scaleFor(tc.Freq))
+	}
+	handsGen++
+	if handsGen == 0 {
+		handsGen = 1
+	}
+	th.gen.Store(handsGen)
+	curHands.Store(th)
+	tcWindups.Add(1)
+	if next != nil {
+		tcPending.CompareAndSwap(next, nil)
+		tcSwitches.Add(1)
+	}
+}
+
+// RegisterTimecounter adds a counter the clock may switch to. It
+// measures what one reading costs.
+func RegisterTimecounter(tc *Timecounter) error {
+	if tc.Freq == 0 || tc.Read == nil || tc.Bits < 16 || tc.Bits > 64 {
+		return fmt.Errorf("timecounter %s: bad frequency, width or reader", tc.Name)
+	}
+	const n = 64
+	s := IntrDisable()
+	t0 := nanotime()
+	for i := 0; i < n; i++ {
+		tc.Read()
+	}
+	tc.Cost = (nanotime() - t0) / n
+	IntrRestore(s)
+	tcMu.Lock()
+	defer tcMu.Unlock()
+	for _, o := range tcList {
+		if strings.EqualFold(o.Name, tc.Name) {
+			return fmt.Errorf("timecounter %s registered twice", tc.Name)
+		}
+	}
+	tcList = append(tcList, tc)
+	return nil
+}
+
+// UnregisterTimecounter removes a counter that is not in use.
+func UnregisterTimecounter(tc *Timecounter) error {
+	tcMu.Lock()
+	defer tcMu.Unlock()
+	if tc == &tscCounter || ActiveTimecounter() == tc || tcPending.Load() == tc {
+		return fmt.Errorf("timecounter %s is in use", tc.Name)
+	}
+	for i, o := range tcList {
+		if o == tc {
+			tcList = append(tcList[:i], tcList[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("timecounter %s is not registered", tc.Name)
+}
+
+// TSCTimecounter returns the TSC's counter.
+func TSCTimecounter() *Timecounter { return &tscCounter }
+
+// Timecounters lists the registered counters, best quality first.
+func Timecounters() []*Timecounter {
+	tcMu.Lock()
+	l := append([]*Timecounter(nil), tcList...)
+	tcMu.Unlock()
+	sort.SliceStable(l, func(i, j int) bool { return l[i].Quality > l[j].Quality })
+	return l
+}
+
+// LookupTimecounter finds a registered counter by name (any case).
+func LookupTimecounter(name string) *Timecounter {
+	for _, tc := range Timecounters() {
+		if strings.EqualFold(tc.Name, name) {
+			return tc
+		}
+	}
+	return nil
+}
+
+// ActiveTimecounter returns the counter the clock reads now.
+func ActiveTimecounter() *Timecounter {
+	if th := curHands.Load(); th != nil {
+		return th.tc.Load()
+	}
+	return &tscCounter
+}
+
+// ErrSwitchTimeout means CPU 0's tick did not apply a switch in time.
+var ErrSwitchTimeout = errors.New("timecounter: switch not applied by CPU 0's tick")
+
+// SetTimecounter makes tc the clock's counter and returns once CPU 0's
+// tick has switched to it (at most a few ticks). Only a registered
+// counter may be chosen.
+func SetTimecounter(tc *Timecounter) error {
+	tcMu.Lock()
+	registered := false
+	for _, o := range tcList {
+		registered = registered || o == tc
+	}
+	if !registered {
+		tcMu.Unlock()
+		return fmt.Errorf("timecounter %s is not registered", tc.Name)
+	}
+	if ActiveTimecounter() == tc {
+		tcMu.Unlock()
+		return nil
+	}
+	tcPending.Store(tc) // under tcMu: UnregisterTimecounter sees it
+	tcMu.Unlock()
+	for i := 0; i < 5000; i++ {
+		if ActiveTimecounter() == tc && tcPending.Load() != tc {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	tcPending.CompareAndSwap(tc, nil)
+	return ErrSwitchTimeout
+}
+
+// Hz returns the counter's rate (the TSC's follows SetTSCFreq).
+func (tc *Timecounter) Hz() uint64 {
+	if tc == &tscCounter {
+		return tscFreq.Load()
+	}
+	return tc.Freq
+}
+
+// pairSample reads tc between two TSC readings with interrupts off and
+// keeps the tightest of a few tries: a host that deschedules the virtual
+// CPU between the readings (TCG on a loaded machine) then costs one try,
+// not the measurement. It returns the TSC at the counter's reading.
+func pairSample(tc *Timecounter) (tsc, count uint64) {
+	best := ^uint64(0)
+	for try := 0; try < 8; try++ {
+		s := IntrDisable()
+		t1 := amd64.Rdtsc()
+		c := tc.Read()
+		t2 := amd64.Rdtsc()
+		IntrRestore(s)
+		if t2-t1 < best {
+			best, tsc, count = t2-t1, t1+(t2-t1)/2, c
+		}
+	}
+	return tsc, count
+}
+
+// CountAgainstTSC samples tc and the TSC at the start and end of about
+// d (sleeping between, reading tc every millisecond or so to follow its
+// wraps) and returns how many TSC ticks and tc counts passed.
+func CountAgainstTSC(tc *Timecounter, d time.Duration) (ticks, counts uint64) {
+	t0, prev := pairSample(tc)
+	deadline := nanotime() + int64(d)
+	for nanotime() < deadline {
+		time.Sleep(time.Millisecond)
+		c := tc.Read()
+		counts += (c - prev) & tc.mask()
+		prev = c
+	}
+	t1, c := pairSample(tc)
+	counts += (c - prev) & tc.mask()
+	return t1 - t0, counts
+}
+
+// ratio returns a*b/c, or 0 when it overflows or c is 0.
+func ratio(a, b, c uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	if c == 0 || hi >= c {
+		return 0
+	}
+	q, _ := bits.Div64(hi, lo, c)
+	return q
+}
+
+// MeasureFreq returns tc's rate as the TSC sees it over about d.
+func MeasureFreq(tc *Timecounter, d time.Duration) uint64 {
+	ticks, counts := CountAgainstTSC(tc, d)
+	return ratio(counts, TSCHz(), ticks)
+}
+
+// MeasureTSC returns the TSC's rate measured against ref over about d.
+func MeasureTSC(ref *Timecounter, d time.Duration) uint64 {
+	ticks, counts := CountAgainstTSC(ref, d)
+	return ratio(ticks, ref.Hz(), counts)
+}
+
+// SetTSCFreq makes hz the TSC's rate from now on (a recalibration
+// against a better clock); CPU 0's tick applies it without a jump in
+// time. It returns once applied.
+func SetTSCFreq(hz uint64) error {
+	if hz < 1e6 {
+		return fmt.Errorf("timecounter: TSC rate %d Hz out of range", hz)
+	}
+	tscNewFreq.Store(hz)
+	for i := 0; i < 5000; i++ {
+		if tscNewFreq.Load() == 0 && tscFreq.Load() == hz {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return ErrSwitchTimeout
+}
+
+// TimecounterStats reports switches and windups so far.
+func TimecounterStats() (switches, windups uint64) { return tcSwitches.Load(), tcWindups.Load() }
+
+func cmdClock(w io.Writer, args []string) {
+	if len(args) == 1 {
+		tc := LookupTimecounter(args[0])
+		if tc == nil {
+			fmt.Fprintf(w, "clock: no timecounter %q (see 'clock')\n", args[0])
+			return
+		}
+		if err := SetTimecounter(tc); err != nil {
+			fmt.Fprintf(w, "clock: %v\n", err)
+			return
+		}
+		fmt.Fprintf(w, "clock: now %s\n", tc.Name)
+		return
+	}
+	act := ActiveTimecounter()
+	fmt.Fprintf(w, "%-8s %14s %4s %7s %8s\n", "counter", "Hz", "bits", "quality", "read ns")
+	for _, tc := range Timecounters() {
+		mark := " "
+		if tc == act {
+			mark = "*"
+		}
+		fmt.Fprintf(w, "%s%-7s %14d %4d %7d %8d\n", mark, tc.Name, tc.Hz(), tc.Bits, tc.Quality, tc.Cost)
+	}
+	sw, wu := TimecounterStats()
+	fmt.Fprintf(w, "uptime %v, %d switches, %d windups; 'clock NAME' switches\n",
+		time.Duration(nanotime()).Truncate(time.Millisecond), sw, wu)
+}
+
+func init() {
+	RegisterCommand("clock", "timecounters (* = in use); 'clock NAME' switches", cmdClock)
+	RegisterOption(OptionSpec{Name: "clock", Help: "timecounter for the monotonic clock: tsc (default), hpet, acpi-pm"})
+	RegisterStartup(Startup{Name: "clock", Fn: func() {
+		v, ok := BootOption("clock")
+		if !ok {
+			return
+		}
+		tc := LookupTimecounter(v)
+		if tc == nil {
+			fmt.Printf("smpgo: clock=%s: no such timecounter here; staying on %s\n", v, ActiveTimecounter().Name)
+			return
+		}
+		if err := SetTimecounter(tc); err != nil {
+			fmt.Printf("smpgo: clock=%s: %v\n", v, err)
+		}
+	}})
+}
