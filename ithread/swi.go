@@ -28,6 +28,8 @@ type SWI struct {
 	fn    func() // (c)
 
 	pending uint32 // futex word: 1 = scheduled
+	quit    atomic.Bool
+	done    chan struct{} // closed when the thread has exited
 
 	scheds atomic.Uint64 // Schedule calls
 	wakes  atomic.Uint64 // Schedule calls that woke the thread
@@ -49,7 +51,7 @@ func NewSWI(name string, cpu, flags int, fn func()) (*SWI, error) {
 	if cpu < -1 || cpu >= kern.NumCPU() {
 		return nil, fmt.Errorf("ithread: swi %s: no CPU %d", name, cpu)
 	}
-	s := &SWI{name: name, cpu: cpu, flags: flags, fn: fn}
+	s := &SWI{name: name, cpu: cpu, flags: flags, fn: fn, done: make(chan struct{})}
 	started := make(chan struct{})
 	go s.thread(started)
 	<-started
@@ -82,16 +84,41 @@ func (s *SWI) Schedule() {
 	syscall.RawSyscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(&s.pending)), futexWake, 1, 0, 0, 0)
 }
 
+// Remove stops the swi's thread, once no handler run is under way, and
+// drops it from the list. Schedule must not be called after.
+func (s *SWI) Remove() {
+	s.quit.Store(true)
+	atomic.StoreUint32(&s.pending, 1)
+	syscall.RawSyscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(&s.pending)), futexWake, 1, 0, 0, 0)
+	<-s.done
+	swiMu.Lock()
+	defer swiMu.Unlock()
+	for i, o := range swis {
+		if o == s {
+			swis = append(swis[:i], swis[i+1:]...)
+			break
+		}
+	}
+}
+
+// thread is the swi's thread: software interrupt priority (below the
+// hardware interrupt threads, above every ordinary thread, as FreeBSD's
+// SWI_* priorities), so a Schedule preempts what runs on its CPU.
 func (s *SWI) thread(started chan<- struct{}) {
-	runtime.LockOSThread()
+	defer close(s.done)
+	runtime.LockOSThread() // never unlocked: the thread, with its priority, exits with the goroutine
 	if s.cpu >= 0 {
 		kern.PinToCPU(s.cpu)
 	}
+	kern.SetPriority(kern.PriSWI)
 	close(started)
 	for {
 		if atomic.SwapUint32(&s.pending, 0) == 0 {
 			futex(&s.pending, futexWait, 0)
 			continue
+		}
+		if s.quit.Load() {
+			return
 		}
 		s.runs.Add(1)
 		if s.flags&MPSAFE != 0 {

@@ -47,6 +47,10 @@ const (
 
 	// PriIthread is the interrupt threads' priority (package ithread).
 	PriIthread = 16
+	// PriSWI is the software interrupt threads' priority (softclock,
+	// ithread.NewSWI): below the hardware interrupt threads, above
+	// realtime and every ordinary thread.
+	PriSWI = 36
 	// PriDefault is every other thread's priority until it sets one.
 	PriDefault = 160
 
