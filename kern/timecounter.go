@@ -25,9 +25,10 @@ import (
 // start at the old hands' time.
 //
 // Counters narrower than 64 bits wrap (the 24-bit PM timer every 4.7 s),
-// so CPU 0's tick winds the hands up (a new base at the current reading)
-// every tick while such a counter is in use: no reading then spans a
-// wrap. The hands live in a small ring written only by that tick, with a
+// so the CPUs' ticks wind the hands up (a new base at the current
+// reading) about every tick while such a counter is in use: no reading
+// then spans a wrap. The hands live in a small ring written by one
+// windup at a time, with a
 // generation number each: a reader that raced a rewrite of the hands it
 // loaded sees the generation change (or zero, mid-write) and retries.
 
@@ -82,17 +83,23 @@ const nHands = 8
 var (
 	hands     [nHands]timehands
 	curHands  atomic.Pointer[timehands]
-	handsNext int    // (CPU 0's tick) the slot the next windup writes
-	handsGen  uint32 // (CPU 0's tick)
+	handsNext  int    // (windupBusy) the slot the next windup writes
+	handsGen   uint32 // (windupBusy)
+	windupBusy atomic.Uint32
+	// lastWindup is the TSC at the last windup of a narrow counter, and
+	// maxWindupGap the longest time between two (TSC ticks): a counter
+	// that wraps faster than that loses time.
+	lastWindup   atomic.Uint64
+	maxWindupGap atomic.Uint64
 
 	tcMu       sync.Mutex
 	tcList     = []*Timecounter{&tscCounter} // (tcMu)
-	tcPending  atomic.Pointer[Timecounter]   // a switch CPU 0's tick applies
+	tcPending  atomic.Pointer[Timecounter]   // a switch the next tick applies
 	tcSwitches atomic.Uint64
 	tcWindups  atomic.Uint64
 
 	tscFreq    atomic.Uint64 // the TSC's rate now (boot calibration, then SetTSCFreq)
-	tscNewFreq atomic.Uint64 // a rate CPU 0's tick is to apply
+	tscNewFreq atomic.Uint64 // a rate the next tick's windup is to apply
 )
 
 func scaleFor(freq uint64) uint64 {
@@ -150,15 +157,37 @@ func scale(ns int64, frac, count, mult uint64) (int64, uint64) {
 	return ns + int64(hi<<32|lo>>32), lo & (1<<32 - 1)
 }
 
-// windup is CPU 0's tick's: apply a pending switch, or move the base of a
-// counter that wraps to its current reading.
+// windup runs on every CPU's tick: apply a pending switch or TSC rate,
+// or move the base of a counter that wraps to its current reading (at
+// most every half tick, whichever CPU's tick comes first: a CPU the host
+// starves of time does not stop the others from winding up). One CPU at
+// a time: the others skip.
 func windup() {
-	next := tcPending.Load()
 	old := curHands.Load()
 	if old == nil {
 		return
 	}
+	next := tcPending.Load()
 	otc := old.tc.Load()
+	if next == nil && otc.Bits >= 64 && tscNewFreq.Load() == 0 {
+		return // nothing to do for a 64-bit counter
+	}
+	now0 := amd64.Rdtsc()
+	last := lastWindup.Load()
+	if next == nil && tscNewFreq.Load() == 0 && now0-last < tscFreq.Load()/HZ/2 {
+		return
+	}
+	if !windupBusy.CompareAndSwap(0, 1) {
+		return
+	}
+	defer windupBusy.Store(0)
+	if curHands.Load() != old {
+		return // another CPU's windup came first
+	}
+	if gap := now0 - last; next == nil && otc.Bits < 64 && gap > maxWindupGap.Load() {
+		maxWindupGap.Store(gap)
+	}
+	lastWindup.Store(now0)
 	rescale := false
 	if hz := tscNewFreq.Swap(0); hz != 0 {
 		tscCounter.Freq = hz
@@ -166,7 +195,7 @@ func windup() {
 		rescale = otc == &tscCounter
 	}
 	if next == nil && otc.Bits >= 64 && !rescale {
-		return // nothing to do for a 64-bit counter
+		return
 	}
 	tc := otc
 	if next != nil {
@@ -280,10 +309,10 @@ func ActiveTimecounter() *Timecounter {
 	return &tscCounter
 }
 
-// ErrSwitchTimeout means CPU 0's tick did not apply a switch in time.
-var ErrSwitchTimeout = errors.New("timecounter: switch not applied by CPU 0's tick")
+// ErrSwitchTimeout means no tick applied a switch in time.
+var ErrSwitchTimeout = errors.New("timecounter: switch not applied by a tick")
 
-// SetTimecounter makes tc the clock's counter and returns once CPU 0's
+// SetTimecounter makes tc the clock's counter and returns once a
 // tick has switched to it (at most a few ticks). Only a registered
 // counter may be chosen.
 func SetTimecounter(tc *Timecounter) error {
@@ -379,7 +408,7 @@ func MeasureTSC(ref *Timecounter, d time.Duration) uint64 {
 }
 
 // SetTSCFreq makes hz the TSC's rate from now on (a recalibration
-// against a better clock); CPU 0's tick applies it without a jump in
+// against a better clock); the next tick applies it without a jump in
 // time. It returns once applied.
 func SetTSCFreq(hz uint64) error {
 	if hz < 1e6 {
@@ -397,6 +426,13 @@ func SetTSCFreq(hz uint64) error {
 
 // TimecounterStats reports switches and windups so far.
 func TimecounterStats() (switches, windups uint64) { return tcSwitches.Load(), tcWindups.Load() }
+
+// MaxWindupGap returns the longest time between two windups of a narrow
+// counter since the last call, and starts a new measurement.
+func MaxWindupGap() time.Duration {
+	g := maxWindupGap.Swap(0)
+	return time.Duration(ratio(g, 1e9, TSCHz()))
+}
 
 func cmdClock(w io.Writer, args []string) {
 	if len(args) == 1 {

@@ -123,9 +123,7 @@ func trap() {
 // console for readers, and round-robin.
 func tick(c *CPU, t *Thread, now int64) {
 	c.ticks++
-	if c.id == 0 {
-		windup()
-	}
+	windup()
 	if t.idle {
 		c.idleTicks++
 	}
