@@ -81,8 +81,8 @@ type timehands struct {
 const nHands = 8
 
 var (
-	hands     [nHands]timehands
-	curHands  atomic.Pointer[timehands]
+	hands      [nHands]timehands
+	curHands   atomic.Pointer[timehands]
 	handsNext  int    // (windupBusy) the slot the next windup writes
 	handsGen   uint32 // (windupBusy)
 	windupBusy atomic.Uint32
