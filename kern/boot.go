@@ -43,6 +43,9 @@ func Cmdline() string { return string(bootCmdline[:bootCmdLen]) }
 func Boot(magic, info uintptr, mb2 []byte, stackLo, stackHi uintptr) {
 	conInit()
 	conWrite([]byte("smpgo: booting\n"))
+	if ownerSites == ownerSitesUnset || ownerSites == 0 {
+		Panic("kern.Boot: the image's kern.Owner loads were not rewritten (build it with boot/image: smpgo build)")
+	}
 	switch magic {
 	case multiboot.BootMagic1:
 		parseMultiboot(info)

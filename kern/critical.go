@@ -1,6 +1,10 @@
 package kern
 
-import "github.com/smpgo/smpgo/arch/amd64"
+import (
+	"sync/atomic"
+
+	"github.com/smpgo/smpgo/arch/amd64"
+)
 
 // Critical sections and interrupt control for goroutine context (the
 // primitives beneath the lock package).
@@ -12,10 +16,33 @@ import "github.com/smpgo/smpgo/arch/amd64"
 // Interrupts stay enabled; a deferred preemption happens at the outermost
 // CriticalExit.
 
-// Owner returns an identifier of the calling goroutine (its g address,
-// read from TLS): lock ownership and WITNESS state belong to the
-// goroutine, not to the thread or CPU it runs on.
-func Owner() uint64
+// Owner returns an identifier of the calling goroutine (its g address):
+// lock ownership and WITNESS state belong to the goroutine, not to the
+// thread or CPU it runs on. It inlines to one instruction: the image
+// builder (boot/image, owner.go) rewrites each load of ownerG below into a
+// move from R14, where Go code keeps the running g, so a lock's fast path
+// makes no call for it. ownerTLS reads the same g from TLS in assembly.
+func Owner() uint64 { return atomic.LoadUint64(&ownerG) }
+
+// ownerG is never written: every load of it in the image reads R14
+// instead (boot/image). An image built without the rewrite would read 0
+// here; Boot refuses to run it (ownerSites).
+var ownerG uint64
+
+// ownerSites is how many loads of ownerG the image builder rewrote; it
+// leaves the marker ownerSitesUnset if it did not run (boot/image's
+// OwnerSitesUnset).
+var ownerSites uint64 = ownerSitesUnset
+
+const ownerSitesUnset = 0x4f574e4552554e53
+
+// OwnerSites returns how many inlined Owner calls the image builder
+// rewrote (for the self-test and the shell).
+func OwnerSites() uint64 { return ownerSites }
+
+// ownerTLS returns the calling goroutine's g from TLS (-8(FS)), the
+// assembly reading Owner is checked against.
+func ownerTLS() uint64
 
 // CriticalEnter enters a critical section; sections nest.
 func CriticalEnter() {

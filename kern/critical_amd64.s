@@ -1,9 +1,9 @@
 #include "go_asm.h"
 #include "textflag.h"
 
-// func Owner() uint64: the g pointer of the calling goroutine (TLS slot
+// func ownerTLS() uint64: the g pointer of the calling goroutine (TLS slot
 // -8(FS) on linux/amd64).
-TEXT ·Owner(SB),NOSPLIT,$0-8
+TEXT ·ownerTLS(SB),NOSPLIT,$0-8
 	MOVQ	(TLS), AX
 	MOVQ	AX, ret+0(FP)
 	RET

@@ -404,3 +404,53 @@ func isClosed(c chan struct{}) bool {
 		return false
 	}
 }
+
+func init() {
+	RegisterTest(Test{Name: "Kern/OwnerRewritten", Fn: testOwnerRewritten})
+}
+
+// testOwnerRewritten: the inlined Owner (a move from R14 since the image
+// builder rewrote it) agrees with the g that assembly reads from TLS, in
+// many goroutines on every CPU, before and after they migrate, and two
+// goroutines never share it.
+func testOwnerRewritten(t *T) {
+	if n := OwnerSites(); n == 0 || n == ownerSitesUnset {
+		t.Errorf("kern.ownerSites = %#x: the image builder did not rewrite Owner", n)
+	}
+	const per = 4
+	n := per * NumCPU()
+	type res struct{ inl, tls, inl2, tls2 uint64 }
+	out := make(chan res, n)
+	release := make(chan struct{}) // all stay alive until compared: g's are reused
+	defer close(release)
+	for i := 0; i < n; i++ {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			_ = PinToCPU(i % NumCPU())
+			var r res
+			r.inl, r.tls = Owner(), ownerTLS()
+			_ = PinToCPU((i + 1) % NumCPU()) // a migration in between
+			runtime.Gosched()
+			r.inl2, r.tls2 = Owner(), ownerTLS()
+			_ = Unpin()
+			out <- r
+			<-release
+		}()
+	}
+	seen := map[uint64]bool{Owner(): true}
+	if me := Owner(); me != ownerTLS() || me == 0 {
+		t.Errorf("Owner() = %#x, TLS g %#x", me, ownerTLS())
+	}
+	for i := 0; i < n; i++ {
+		r := <-out
+		if r.inl != r.tls || r.inl2 != r.tls2 || r.inl != r.inl2 || r.inl == 0 {
+			t.Errorf("Owner() %#x then %#x after migrating; TLS g %#x then %#x", r.inl, r.inl2, r.tls, r.tls2)
+		}
+		if seen[r.inl] {
+			t.Errorf("two live goroutines share owner %#x", r.inl)
+		}
+		seen[r.inl] = true
+	}
+	t.Logf("%d rewritten Owner sites; %d goroutines on %d CPUs agree with TLS", OwnerSites(), n, NumCPU())
+}

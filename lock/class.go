@@ -102,10 +102,15 @@ func stack(pcs *[16]uintptr, skip int) []uintptr {
 	return pcs[:runtime.Callers(skip, pcs[:])]
 }
 
+// checking reports whether lock operations may need the checked path:
+// some witness is not off or lock profiling is on (witness.Checks). It is
+// all the unchecked fast paths pay for the checks: one load.
+func checking() bool { return atomic.LoadInt32(&witness.Checks) != 0 }
+
 // debugging reports whether operations on locks of c need the slow,
 // checked path: witness watches c, or lock profiling is on.
 func debugging(c *class) bool {
-	return profiling.Load() || witness.Enabled && c != nil && c.wc != nil && c.w.Mode() != witness.Off
+	return checking() && (profiling.Load() || c.watch())
 }
 
 // Flags for a blocking acquisition: witness checks sleep locks against
@@ -124,7 +129,15 @@ var profiling atomic.Bool
 
 // SetProfiling turns lock profiling on or off (lock_profiling(9)'s
 // debug.lock.prof.enable); off costs one atomic load per operation.
-func SetProfiling(on bool) { profiling.Store(on) }
+func SetProfiling(on bool) {
+	if old := profiling.Swap(on); old != on {
+		if on {
+			atomic.AddInt32(&witness.Checks, 1)
+		} else {
+			atomic.AddInt32(&witness.Checks, -1)
+		}
+	}
+}
 
 // Profiling reports whether lock profiling is on.
 func Profiling() bool { return profiling.Load() }

@@ -67,10 +67,20 @@ func (m *Mutex) Name() string {
 
 func (m *Mutex) key() uintptr { return uintptr(unsafe.Pointer(m)) }
 
-// Lock acquires m, blocking if another goroutine holds it. With witness
-// and profiling off the fast path is one call for the owner id, a few
-// loads and one CAS.
+// Lock acquires m, blocking if another goroutine holds it. Its fast path
+// (checks off) inlines into the caller: two loads, the owner id (one
+// instruction, kern.Owner) and one CAS.
 func (m *Mutex) Lock() {
+	// checking() spelled out, and the word's uint64 taken for
+	// sync/atomic's function (cheaper to the inliner than the method):
+	// the inliner's budget of 80 has no room for more.
+	if atomic.LoadInt32(&witness.Checks) != 0 || !atomic.CompareAndSwapUint64((*uint64)(unsafe.Pointer(&m.word)), 0, kern.Owner()) {
+		m.lockHard()
+	}
+}
+
+// lockHard is Lock past the fast path: checks, profiling, contention.
+func (m *Mutex) lockHard() {
 	me := kern.Owner()
 	if debugging(m.cls) {
 		m.lockDebug(me)
@@ -216,12 +226,12 @@ func (m *Mutex) lockSlow(me uint64) {
 }
 
 // Unlock releases m. Releasing a mutex the caller does not hold is
-// reported (witness=warn) or panics; with witness off the fast path does
-// not look up the caller (mtx_unlock without INVARIANTS) and only an
-// unowned or recursed word goes to the checks.
+// reported (witness=warn) or panics, checks on or off: the fast path
+// (mtx_unlock's) is one CAS from the caller's owner id to unowned, and a
+// word that is not exactly that (contested, recursed, another owner's)
+// goes to the checked path. It inlines into the caller.
 func (m *Mutex) Unlock() {
-	// Small enough to inline: one call, on the slow path only.
-	if v := m.word.Load(); v&(mtxContested|mtxRecursed) != 0 || v == 0 || debugging(m.cls) || !m.word.CompareAndSwap(v, 0) {
+	if atomic.LoadInt32(&witness.Checks) != 0 || !atomic.CompareAndSwapUint64((*uint64)(unsafe.Pointer(&m.word)), kern.Owner(), 0) {
 		m.unlockHard()
 	}
 }

@@ -302,3 +302,12 @@ type Stats struct {
 	// Reported counts every detection by kind, repeats included.
 	Reported map[ReportKind]uint64
 }
+
+// Checks counts the reasons lock operations must take their checked
+// paths: every witness not in Off mode (private instances of self-tests
+// included, so it errs on the side of checking), plus one while lock
+// profiling is on (the lock package adds it). At zero, locks take their
+// unchecked fast paths, which load only this word. Use sync/atomic's
+// functions on it (they inline into those paths more cheaply than
+// atomic.Int32's methods).
+var Checks int32

@@ -140,6 +140,7 @@ func newWitness() *Witness {
 	}
 	w.cfg.Store(&config{printer: StderrPrinter, panicHook: PanicPanics, sym: CallersFrames})
 	w.mode.Store(int32(Warn))
+	atomic.AddInt32(&Checks, 1)
 	return w
 }
 
@@ -151,6 +152,10 @@ func (w *Witness) SetMode(m Mode) {
 	old := Mode(w.mode.Swap(int32(m)))
 	if old == Off && m != Off {
 		w.epoch.Add(1)
+		atomic.AddInt32(&Checks, 1)
+	}
+	if old != Off && m == Off {
+		atomic.AddInt32(&Checks, -1)
 	}
 }
 

@@ -80,6 +80,9 @@ func Build(elfBytes []byte) ([]byte, Info, error) {
 			return nil, Info{}, fmt.Errorf("image: segment at %#x: %w", p.Vaddr, err)
 		}
 	}
+	if err := rewriteOwner(f, img[HeaderPage:], lo); err != nil {
+		return nil, Info{}, err
+	}
 	info := Info{LoadAddr: load, LoadEnd: load + uint64(len(img)), BSSEnd: memEnd, Entry: f.Entry}
 	flags := uint32(FlagAlign | FlagMemory | FlagAddr)
 	h := []uint32{
