@@ -53,6 +53,18 @@ func (l *rwcore) key() uintptr { return uintptr(unsafe.Pointer(l)) }
 
 func (l *rwcore) readersPass() bool { return l.cls != nil && l.cls.opts&Recursive != 0 }
 
+// lends reports whether the lock's waiters lend priority: an rw lock's
+// do, to its write owner (FreeBSD's turnstile propagation for rwlock(9);
+// readers are not tracked, so a lock held shared has nobody to lend to);
+// an sx lock's do not (sleep queues do not propagate).
+func (l *rwcore) lends() bool { return l.table == kern.Turnstiles }
+
+// lentLocked reports whether a bound waiter queued on the lock (either
+// queue) may have lent its priority to the write owner. Chain locked.
+func (l *rwcore) lentLocked(ch *kern.WaitChain) bool {
+	return l.lends() && (ch.Lending(l.key(), kern.QExclusive) || ch.Lending(l.key(), kern.QShared))
+}
+
 // lazyInit makes a zero value usable: word 0 means "never initialised".
 func (l *rwcore) lazyInit() {
 	l.word.CompareAndSwap(0, rwUnlocked)
@@ -148,7 +160,11 @@ func (l *rwcore) wait(me uint64, excl bool) {
 				continue
 			}
 		}
-		w := kern.NewWaiter(0) // before the chain lock (see kern.NewWaiter)
+		prio := int32(0) // sleep queues: FIFO
+		if l.lends() {
+			prio = kern.WaiterPriority() // turnstiles: by priority, FIFO among equals
+		}
+		w := kern.NewWaiter(prio) // before the chain lock (see kern.NewWaiter)
 		ch := l.table.Lock(l.key())
 		v = l.word.Load()
 		free := excl && rwIsUnlocked(v) || !excl && rwCanShare(v, l.readersPass())
@@ -158,13 +174,22 @@ func (l *rwcore) wait(me uint64, excl bool) {
 			continue
 		}
 		ch.Add(l.key(), q, w)
+		// A bound thread lends its priority to the write owner's thread
+		// and down its chain while it waits (kern/prio.go), reader or
+		// writer. With the waiter bit set and the chain locked, the owner
+		// cannot release before this (its unlock takes the chain lock).
+		o := rwOwner(v)
+		lends := l.lends() && o != 0 && w.Bound() && kern.TurnstileBlock(l.key(), o)
 		ch.Unlock()
-		ktrBlock(l.cls, l.key(), q, rwOwner(v))
+		ktrBlock(l.cls, l.key(), q, o)
 		if prof && !blocked {
 			spinNs = kern.Nanotime() - t0
 		}
 		blocked = true
 		l.table.Park(w)
+		if lends {
+			kern.TurnstileUnblock(l.key())
+		}
 		backoff, spins = 1, 0
 	}
 	if prof {
@@ -213,9 +238,15 @@ func (l *rwcore) xunlock() {
 	// the word now, so the release below succeeds at the first try.
 	for {
 		ch := l.table.Lock(l.key())
+		lent := l.lentLocked(ch)
 		ok := l.releaseLocked(ch, l.word.Load())
 		ch.Unlock()
 		if ok {
+			if lent {
+				// After the woken waiters have their tokens: the
+				// priority lent to us drops only once they can run.
+				kern.TurnstileDisown(l.key())
+			}
 			return
 		}
 	}
@@ -403,10 +434,17 @@ func (l *rwcore) downgrade() {
 	v = l.word.Load()
 	nv := rwUnlocked + rwOneSharer | v&rwExclWait
 	l.word.Store(nv)
+	lent := l.lentLocked(ch)
 	if v&rwSharedWait != 0 {
 		ch.Broadcast(l.key(), kern.QShared)
 	}
 	ch.Unlock()
+	if lent {
+		// A reader is not lent to (readers are not tracked): give back
+		// what the waiters lent the write owner (rw_downgrade's
+		// turnstile_disown).
+		kern.TurnstileDisown(l.key())
+	}
 }
 
 func (l *rwcore) xlocked() bool { return rwOwner(l.word.Load()) == kern.Owner() }

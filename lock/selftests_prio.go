@@ -30,6 +30,20 @@ func init() {
 	kern.RegisterTest(kern.Test{Name: "Prio/InversionLending", Fn: func(t *kern.T) { testInversion(t, true) }})
 	kern.RegisterTest(kern.Test{Name: "Prio/InversionWithoutLendingStarves", Fn: func(t *kern.T) { testInversion(t, false) }})
 	kern.RegisterTest(kern.Test{Name: "Prio/LendingChain", Fn: testLendChain})
+	kern.RegisterTest(kern.Test{Name: "Prio/RWInversionLending", Fn: testRWInversion})
+	kern.RegisterTest(kern.Test{Name: "Prio/RWReadersAndSXDoNotLend", Fn: testNoLendRWReadSX})
+}
+
+// inversionLock is the lock of an inversion run: low holds it with hold,
+// high waits for it with wait.
+type inversionLock struct {
+	name                       string
+	hold, unhold, wait, unwait func()
+}
+
+func mutexInversion() inversionLock {
+	m := NewMutex("prio inversion")
+	return inversionLock{"mutex", m.Lock, m.Unlock, m.Lock, m.Unlock}
 }
 
 // Priorities of the tests' threads (lower is better).
@@ -119,7 +133,7 @@ func testInversion(t *kern.T, lending bool) {
 	withSpareProcs(4, lending, func() {
 		l0, _, _ := kern.PrioCounts()
 		for rep := 0; rep < prioReps && !t.Failed(); rep++ {
-			inversionOnce(t, lending, rep)
+			inversionOnce(t, lending, rep, mutexInversion())
 		}
 		if l1, _, _ := kern.PrioCounts(); lending && l1 == l0 {
 			t.Errorf("the kernel's lend counter did not move (%d)", l1)
@@ -127,9 +141,8 @@ func testInversion(t *kern.T, lending bool) {
 	})
 }
 
-func inversionOnce(t *kern.T, lending bool, rep int) {
+func inversionOnce(t *kern.T, lending bool, rep int, m inversionLock) {
 	cpu := kern.NumCPU() - 1
-	m := NewMutex("prio inversion")
 	deadline := kern.Nanotime() + int64(20*time.Second)
 	var (
 		lowHeld, lowFinished, lowFinishedWhileMed  atomic.Bool
@@ -154,10 +167,10 @@ func inversionOnce(t *kern.T, lending bool, rep int) {
 		}
 		highTid.Store(int64(kern.Gettid()))
 		<-highGo
-		m.Lock()
+		m.wait()
 		highWhileMed.Store(medRunning.Load() && !medStop.Load())
 		highGot.Store(true)
-		m.Unlock()
+		m.unwait()
 	}()
 	go func() { // low
 		defer wg.Done()
@@ -166,7 +179,7 @@ func inversionOnce(t *kern.T, lending bool, rep int) {
 			return
 		}
 		lowTid.Store(int64(kern.Gettid()))
-		m.Lock()
+		m.hold()
 		lowHeld.Store(true)
 		kern.PinGoroutine()
 		for !medRunning.Load() && timeLeft() {
@@ -181,7 +194,7 @@ func inversionOnce(t *kern.T, lending bool, rep int) {
 		lowLent.Store(int64(eff))
 		lowFinishedWhileMed.Store(!medStop.Load())
 		lowFinished.Store(true)
-		m.Unlock()
+		m.unhold()
 		kern.UnpinGoroutine()
 		b, e := kern.Priority()
 		lowBaseAfter.Store(int64(b))
@@ -220,7 +233,7 @@ func inversionOnce(t *kern.T, lending bool, rep int) {
 		}
 		close(highGo)
 		if !waitUntil(10*time.Second, func() bool { return kern.ThreadOnTurnstile(int(highTid.Load())) }) {
-			errs <- fmt.Errorf("high did not block on the mutex")
+			errs <- fmt.Errorf("high did not block on the %s", m.name)
 			wg.Done()
 			return
 		}
@@ -246,49 +259,165 @@ func inversionOnce(t *kern.T, lending bool, rep int) {
 		}
 		lowFrozen.Store(lowProgress.Load() == p0 && !lowFinished.Load())
 	}()
-	if !waitGroupOrFail(t, &wg, 60*time.Second, fmt.Sprintf("rep %d", rep)) {
+	if !waitGroupOrFail(t, &wg, 60*time.Second, fmt.Sprintf("%s rep %d", m.name, rep)) {
 		return
 	}
 	close(errs)
 	for err := range errs {
-		t.Errorf("rep %d: %v", rep, err)
+		t.Errorf("%s rep %d: %v", m.name, rep, err)
 	}
 	if t.Failed() {
 		return
 	}
 	if kern.Nanotime() >= deadline {
-		t.Errorf("rep %d: ran into the 20 s deadline", rep)
+		t.Errorf("%s rep %d: ran into the 20 s deadline", m.name, rep)
 	}
 	if !lowFinished.Load() || !highGot.Load() {
-		t.Errorf("rep %d: low finished %v, high got the lock %v", rep, lowFinished.Load(), highGot.Load())
+		t.Errorf("%s rep %d: low finished %v, high got the lock %v", m.name, rep, lowFinished.Load(), highGot.Load())
 	}
 	if b, e := lowBaseAfter.Load(), lowEffAfter.Load(); b != priLow || e != priLow {
-		t.Errorf("rep %d: low's priority after unlocking: base %d effective %d, want %d (un-lent)", rep, b, e, priLow)
+		t.Errorf("%s rep %d: low's priority after unlocking: base %d effective %d, want %d (un-lent)", m.name, rep, b, e, priLow)
 	}
 	if lending {
 		if got := highLentToLow.Load(); got != priHigh {
-			t.Errorf("rep %d: low's effective priority with high blocked: %d, want %d", rep, got, priHigh)
+			t.Errorf("%s rep %d: low's effective priority with high blocked: %d, want %d", m.name, rep, got, priHigh)
 		}
 		if got := lowLent.Load(); got != priHigh {
-			t.Errorf("rep %d: low's effective priority at the end of its section: %d, want %d", rep, got, priHigh)
+			t.Errorf("%s rep %d: low's effective priority at the end of its section: %d, want %d", m.name, rep, got, priHigh)
 		}
 		if !lowFinishedWhileMed.Load() {
-			t.Errorf("rep %d: low finished its section only after medium stopped (no lending seen)", rep)
+			t.Errorf("%s rep %d: low finished its section only after medium stopped (no lending seen)", m.name, rep)
 		}
 		if kern.NumCPU() > 1 && !highWhileMed.Load() {
-			t.Errorf("rep %d: high got the lock only after medium stopped", rep)
+			t.Errorf("%s rep %d: high got the lock only after medium stopped", m.name, rep)
 		}
 		return
 	}
 	if got := highLentToLow.Load(); got != priLow {
-		t.Errorf("rep %d: lending off, yet low's effective priority is %d", rep, got)
+		t.Errorf("%s rep %d: lending off, yet low's effective priority is %d", m.name, rep, got)
 	}
 	if !lowFrozen.Load() {
-		t.Errorf("rep %d: low progressed while medium ran (%d chunks): not starved", rep, lowProgress.Load())
+		t.Errorf("%s rep %d: low progressed while medium ran (%d chunks): not starved", m.name, rep, lowProgress.Load())
 	}
 	if lowFinishedWhileMed.Load() || highWhileMed.Load() {
 		t.Errorf("rep %d: without lending, low finished (%v) or high got the lock (%v) while medium ran",
 			rep, lowFinishedWhileMed.Load(), highWhileMed.Load())
+	}
+}
+
+// testRWInversion: the inversion with an rw lock that low holds for
+// writing: high blocks as a reader in odd repetitions and as a writer in
+// even ones, and lends to low either way (a write owner is known; FreeBSD
+// propagates to it from both turnstile queues).
+func testRWInversion(t *kern.T) {
+	withSpareProcs(4, true, func() {
+		l0, _, _ := kern.PrioCounts()
+		for rep := 0; rep < 2*prioReps && !t.Failed(); rep++ {
+			r := NewRW("prio inversion rw")
+			m := inversionLock{"rw, high writing", r.WLock, r.WUnlock, r.WLock, r.WUnlock}
+			if rep%2 == 1 {
+				m = inversionLock{"rw, high reading", r.WLock, r.WUnlock, r.RLock, r.RUnlock}
+			}
+			inversionOnce(t, true, rep, m)
+			if r.l.word.Load() != rwUnlocked {
+				t.Errorf("%s rep %d: lock left %s", m.name, rep, rwWordString(r.l.word.Load()))
+			}
+		}
+		if l1, _, _ := kern.PrioCounts(); l1 == l0 {
+			t.Errorf("the kernel's lend counter did not move (%d)", l1)
+		}
+	})
+}
+
+// testNoLendRWReadSX: nobody is lent to when low holds an rw lock for
+// reading (readers are not tracked) or an sx lock exclusively (sleep
+// queues do not propagate), while high waits for it as a writer; after a
+// downgrade of a write hold, the writer that waits lends no longer.
+func testNoLendRWReadSX(t *kern.T) {
+	withSpareProcs(2, true, func() {
+		for rep := 0; rep < prioReps && !t.Failed(); rep++ {
+			r, x, d := NewRW("prio no lend rw"), NewSX("prio no lend sx"), NewRW("prio no lend downgrade")
+			noLendOnce(t, rep, "rw held shared", &r.l, r.RLock, r.RUnlock, nil, r.WLock, r.WUnlock, false)
+			noLendOnce(t, rep, "sx held exclusive", &x.l, x.XLock, x.XUnlock, nil, x.XLock, x.XUnlock, false)
+			noLendOnce(t, rep, "rw downgraded", &d.l, d.WLock, d.RUnlock, d.Downgrade, d.WLock, d.WUnlock, true)
+		}
+	})
+}
+
+// noLendOnce: low (200) takes l with hold, high (50) blocks on it with
+// wait, and low's effective priority is checked once high is queued (and,
+// with lentFirst, that it was lent before low's downgrade, then given
+// back by it).
+func noLendOnce(t *kern.T, rep int, what string, l *rwcore, hold, unhold, downgrade, wait, unwait func(), lentFirst bool) {
+	var (
+		lowTid, highTid atomic.Int64
+		wg              sync.WaitGroup
+	)
+	errs := make(chan error, 2)
+	held, release, checked := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	wg.Add(2)
+	go func() { // low
+		defer wg.Done()
+		if err := bindThread(-1, priLow); err != nil {
+			errs <- err
+			close(held)
+			return
+		}
+		lowTid.Store(int64(kern.Gettid()))
+		hold()
+		close(held)
+		if downgrade != nil {
+			<-checked
+			downgrade()
+		}
+		<-release
+		unhold()
+	}()
+	go func() { // high
+		defer wg.Done()
+		if err := bindThread(-1, priHigh); err != nil {
+			errs <- err
+			return
+		}
+		highTid.Store(int64(kern.Gettid()))
+		<-held
+		wait()
+		unwait()
+	}()
+	<-held
+	// Until high has queued as a writer: it sets the bit under the queue's
+	// chain lock and lends, if it does, before unlocking the chain; so
+	// taking the chain lock once after seeing the bit orders us after it.
+	queued := waitUntil(20*time.Second, func() bool { return l.word.Load()&rwExclWait != 0 })
+	ch := l.table.Lock(l.key())
+	ch.Unlock()
+	lowPri := func() int { _, e := kern.ThreadPriority(int(lowTid.Load())); return e }
+	if !queued {
+		t.Errorf("%s rep %d: high did not queue as a writer (%s)", what, rep, rwWordString(l.word.Load()))
+	} else if lentFirst {
+		if p := lowPri(); p != priHigh {
+			t.Errorf("%s rep %d: the write owner was not lent high's priority: %d, want %d", what, rep, p, priHigh)
+		}
+	} else if p := lowPri(); p != priLow {
+		t.Errorf("%s rep %d: low's effective priority %d with high waiting, want %d (not lent)", what, rep, p, priLow)
+	}
+	close(checked)
+	if downgrade != nil && queued {
+		// The downgrade gives back what was lent before it returns.
+		if !waitUntil(20*time.Second, func() bool { return lowPri() == priLow && rwSharers(l.word.Load()) == 1 }) {
+			t.Errorf("%s rep %d: after the downgrade low is at %d (%s), want %d", what, rep, lowPri(), rwWordString(l.word.Load()), priLow)
+		}
+	}
+	close(release)
+	if !waitGroupOrFail(t, &wg, 30*time.Second, fmt.Sprintf("%s rep %d", what, rep)) {
+		return
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("%s rep %d: %v", what, rep, err)
+	}
+	if b, e := kern.ThreadPriority(int(lowTid.Load())); b != -1 && e != b {
+		t.Errorf("%s rep %d: low still lent %d after releasing", what, rep, e)
 	}
 }
 
