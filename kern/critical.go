@@ -21,7 +21,8 @@ import (
 // thread or CPU it runs on. It inlines to one instruction: the image
 // builder (boot/image, owner.go) rewrites each load of ownerG below into a
 // move from R14, where Go code keeps the running g, so a lock's fast path
-// makes no call for it. ownerTLS reads the same g from TLS in assembly.
+// makes no call for it. Only in a kernel image: in a host process (host
+// tests) it returns 0; use OwnerAnywhere there.
 func Owner() uint64 { return atomic.LoadUint64(&ownerG) }
 
 // ownerG is never written: every load of it in the image reads R14
@@ -43,6 +44,11 @@ func OwnerSites() uint64 { return ownerSites }
 // ownerTLS returns the calling goroutine's g from TLS (-8(FS)), the
 // assembly reading Owner is checked against.
 func ownerTLS() uint64
+
+// OwnerAnywhere is Owner for code that also runs in host processes (host
+// tests of packages that use kern's owner ids): there the image rewrite
+// does not apply and Owner returns 0. It costs a call.
+func OwnerAnywhere() uint64 { return ownerTLS() }
 
 // CriticalEnter enters a critical section; sections nest.
 func CriticalEnter() {

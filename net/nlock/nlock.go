@@ -17,8 +17,9 @@
 //   - on the host, they are sync.Mutex's and sync.RWMutex's, and every
 //     operation is reported to HostWitness, a witness instance (the pure
 //     witness package runs anywhere) enrolled with the same order lists, with
-//     the goroutine as owner (kern.Owner reads g from TLS, which works in any
-//     linux/amd64 process). Host tests of the stack thus check the declared
+//     the goroutine as owner (kern.OwnerAnywhere reads g from TLS, which
+//     works in any linux/amd64 process; kern.Owner works only in a kernel
+//     image, whose builder rewrites it). Host tests of the stack thus check the declared
 //     order, ownership of unlocks and duplicate-class acquisitions on every
 //     test, and fail on any report (HostReports).
 //
@@ -154,7 +155,7 @@ func (m *Mutex) TryLock() bool {
 		return false
 	}
 	var pcs [8]uintptr
-	HostWitness.TryLock(kern.Owner(), &m.ho, 0, hostStack(&pcs))
+	HostWitness.TryLock(kern.OwnerAnywhere(), &m.ho, 0, hostStack(&pcs))
 	return true
 }
 
@@ -174,7 +175,7 @@ func (m *Mutex) hostCheck() {
 
 func (m *Mutex) hostLock() {
 	m.hostCheck()
-	me := kern.Owner()
+	me := kern.OwnerAnywhere()
 	HostWitness.CheckOrder(me, &m.ho, 0)
 	m.h.Lock()
 	var pcs [8]uintptr
@@ -183,7 +184,7 @@ func (m *Mutex) hostLock() {
 
 func (m *Mutex) hostUnlock() {
 	m.hostCheck()
-	HostWitness.Unlock(kern.Owner(), &m.ho, 0)
+	HostWitness.Unlock(kern.OwnerAnywhere(), &m.ho, 0)
 	m.h.Unlock()
 }
 
@@ -247,7 +248,7 @@ func (l *RWMutex) hostLock(f witness.Flags) {
 	if l.hc == nil {
 		panic("nlock: RWMutex used before Init (every network-stack lock needs a class name)")
 	}
-	me := kern.Owner()
+	me := kern.OwnerAnywhere()
 	HostWitness.CheckOrder(me, &l.ho, f)
 	if f&witness.Shared != 0 {
 		l.h.RLock()
@@ -262,7 +263,7 @@ func (l *RWMutex) hostUnlock(f witness.Flags) {
 	if l.hc == nil {
 		panic("nlock: RWMutex used before Init (every network-stack lock needs a class name)")
 	}
-	HostWitness.Unlock(kern.Owner(), &l.ho, f)
+	HostWitness.Unlock(kern.OwnerAnywhere(), &l.ho, f)
 	if f&witness.Shared != 0 {
 		l.h.RUnlock()
 	} else {
