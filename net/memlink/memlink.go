@@ -242,15 +242,20 @@ func (p *pipe) run() {
 	}
 }
 
-// deliver copies frame into a fresh packet for the peer.
+// deliver copies frame into a fresh packet for the peer. Delivered counts
+// it once the peer's input has returned: a stack that answers in its
+// input path (direct dispatch) has then sent its answer, so Sent ==
+// Delivered+Lost in both directions means the link is really quiet
+// (counted before, a test saw "quiet" between a keepalive probe's
+// delivery and the answer, and fired the next probes unanswered).
 func (p *pipe) deliver(frame []byte) {
 	m := mbuf.FromBytes(frame, 0)
 	if m == nil {
 		p.peer.CountRx(0, netif.RxDrop, 1)
 		return
 	}
+	p.peer.Input(0, m)
 	p.mu.Lock()
 	p.c.Delivered++
 	p.mu.Unlock()
-	p.peer.Input(0, m)
 }
