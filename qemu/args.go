@@ -49,6 +49,9 @@ func (c Config) validated() (Config, error) {
 		if len(c.HostFwd) > 0 {
 			return c, fmt.Errorf("qemu: -hostfwd %s: needs a NIC (-nic e1000 or -nic virtio)", c.HostFwd[0])
 		}
+		if len(c.GuestFwd) > 0 || len(c.GuestServers) > 0 {
+			return c, errors.New("qemu: guest forwards need a NIC (-nic e1000 or -nic virtio)")
+		}
 	case NICE1000, NICVirtio:
 	default:
 		return c, fmt.Errorf("qemu: -nic %s: want none, e1000 or virtio", c.NIC)
@@ -57,9 +60,17 @@ func (c Config) validated() (Config, error) {
 		if err := c.Tap.validate(c.NIC, c.HostFwd); err != nil {
 			return c, err
 		}
+		if len(c.GuestFwd) > 0 || len(c.GuestServers) > 0 {
+			return c, errors.New("qemu: guest forwards are user networking's: not on a tap boot")
+		}
 	}
 	for _, f := range c.HostFwd {
 		if _, err := ParseHostFwd(f); err != nil {
+			return c, err
+		}
+	}
+	for _, f := range c.GuestFwd {
+		if _, err := ParseGuestFwd(f); err != nil {
 			return c, err
 		}
 	}
@@ -161,7 +172,7 @@ func (c Config) Args() ([]string, error) {
 	if c.Tap != nil {
 		add(tapNICArgs(c.NIC, *c.Tap)...)
 	} else {
-		add(nicArgs(c.NIC, c.HostFwd)...)
+		add(nicArgs(c.NIC, c.HostFwd, c.GuestFwd)...)
 	}
 	add(c.Extra...)
 	return a, nil
@@ -169,13 +180,16 @@ func (c Config) Args() ([]string, error) {
 
 // nicArgs returns the network arguments for nic: "-nic none" turns off
 // QEMU's default e1000 (which would have unrestricted user networking).
-func nicArgs(nic string, fwds []string) []string {
+func nicArgs(nic string, fwds, guestFwds []string) []string {
 	if nic == NICNone {
 		return []string{"-nic", "none"}
 	}
 	netdev := "user,id=n0,restrict=on"
 	for _, f := range fwds {
 		netdev += ",hostfwd=" + f
+	}
+	for _, f := range guestFwds {
+		netdev += ",guestfwd=" + f
 	}
 	dev := "e1000"
 	if nic == NICVirtio {

@@ -100,6 +100,14 @@ type Config struct {
 	// networking; QEMU and the host side run inside it. The guest needs
 	// TapGuestOptions on its command line. Needs root and /dev/net/tun.
 	Tap *TapConfig
+	// GuestFwd lists guest forwards "tcp:10.0.2.X:PORT-tcp:127.0.0.1:HOSTPORT"
+	// (ParseGuestFwd): the guest's connections to 10.0.2.X:PORT reach
+	// HOSTPORT on 127.0.0.1, which must be listening when QEMU starts.
+	// Needs a NIC.
+	GuestFwd []string
+	// GuestServers are host servers the guest reaches through guest
+	// forwards that Run sets up (GuestServer).
+	GuestServers []GuestServer
 	// BIOS is BIOSSeaBIOS (default) or BIOSQboot.
 	BIOS string
 	// Machine is "" (QEMU's default, pc), MachinePC or MachineQ35.

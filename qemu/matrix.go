@@ -26,7 +26,10 @@ var boots = []Boot{
 	// guest's services through hostfwd (NetNIC/HostPeer, qemu.NetPeer):
 	// 4 MiB echoed, 100 connections at once, discard, chargen, HTTP.
 	{Name: "numa2", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, NUMA: 2, Timeout: allTestsTimeout, NIC: NICE1000, Append: "test=. SMPGO_PCI=8086:1237,8086:100e"}, NetPeerConfig{})},
-	{Name: "e1000-giant-smp4", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/|Net/TCPTransferGiant"}, NetPeerConfig{})},
+	// e1000-giant-smp4 is also the guest-client boot: Go's net/http in
+	// the guest fetches 4 MiB from a host server through slirp's guestfwd
+	// and posts 4 MiB back (SockNIC/GuestfwdHTTP, qemu.GuestHTTPServer).
+	{Name: "e1000-giant-smp4", Tier: Smoke, Config: withGuestHTTP(withNetPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/|SockNIC/|Net/TCPTransferGiant"}, NetPeerConfig{}))},
 	// Tap networking (a namespace of its own, the Linux kernel's stack as
 	// the peer): UDP echo, TCP echo, short and concurrent connections.
 	{Name: "tap-e1000-smp4", Tier: Smoke, Config: withTapPeer(Config{SMP: 4, NIC: NICE1000, Timeout: 4 * time.Minute, Append: "test=NetNIC/"},
@@ -156,6 +159,14 @@ var tapLarge = NetPeerConfig{EchoBytes: 64 << 20, DiscardBytes: 64 << 20, Charge
 // the echo runs at under 1 MB/s each way and a short connection takes
 // tens of milliseconds.
 const tapLargeTimeout = 40 * time.Minute
+
+// withGuestHTTP adds the host's HTTP server for SockNIC/GuestfwdHTTP,
+// reached by the guest through a guest forward.
+func withGuestHTTP(c Config) Config {
+	c.GuestServers = append(slices.Clone(c.GuestServers), GuestHTTPServer())
+	c.Append += " " + GuestHTTPEnv + "=" + GuestHTTPAddr
+	return c
+}
 
 // BootTimeout bounds a matrix boot that sets no Timeout of its own. It is
 // generous: on a loaded 2-core host TCG runs 4 vCPUs many times slower

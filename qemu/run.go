@@ -59,6 +59,19 @@ func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The guest servers listen before QEMU starts (it connects to them
+	// at once), on ports of this try's own.
+	var gs *guestServers
+	if len(c.GuestServers) > 0 {
+		if gs, err = listenGuestServers(c.GuestServers); err != nil {
+			return nil, err
+		}
+		defer gs.close()
+		c.GuestFwd = append(slices.Clone(c.GuestFwd), gs.fwds...)
+		if args, err = c.Args(); err != nil {
+			return nil, err
+		}
+	}
 	c = c.withDefaults()
 	if c.BIOS == BIOSOVMF {
 		if c.Firmware, err = FindOVMF(c.Firmware); err != nil {
@@ -180,6 +193,9 @@ func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("qemu: start %s: %w", bin, err)
 	}
+	if gs != nil {
+		gs.start(hostCtx, c.GuestServers, func() io.Writer { return &lineWriter{mu: &mu, out: out, prefix: "host: "} })
+	}
 	waitErr := cmd.Wait()
 	elapsed := time.Since(start)
 	stdout.flush()
@@ -194,6 +210,10 @@ func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	var tapErr error
 	if tap != nil {
 		tapErr = tap.Close() // QEMU and the host side are gone
+	}
+	var guestErr error
+	if gs != nil {
+		guestErr = gs.wait()
 	}
 	if cmd.ProcessState == nil {
 		return nil, fmt.Errorf("qemu: wait for %s: %w", bin, waitErr)
@@ -219,6 +239,9 @@ func run(ctx context.Context, c Config, out io.Writer) (*Result, error) {
 	}
 	if tapErr != nil {
 		r.HostErr = errors.Join(r.HostErr, tapErr)
+	}
+	if guestErr != nil {
+		r.HostErr = errors.Join(r.HostErr, guestErr)
 	}
 	e := exitInfo{code: cmd.ProcessState.ExitCode(), timeout: timeout}
 	if e.code < 0 && runCtx.Err() != nil {

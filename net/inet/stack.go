@@ -257,6 +257,12 @@ func (st *Stack) exit() {
 // GiantMode reports whether the stack runs under Giant.
 func (st *Stack) GiantMode() bool { return st.giant != nil }
 
+// GiantLock returns the lock of Giant mode, or nil. A layer above the
+// stack whose own locks are held across calls into it (the socket layer)
+// takes Giant first, as FreeBSD requires: Giant is never acquired after
+// another mutex.
+func (st *Stack) GiantLock() sync.Locker { return st.giant }
+
 // Now returns the stack clock's time.
 func (st *Stack) Now() time.Duration { return st.clock.Now() }
 

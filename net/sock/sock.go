@@ -250,6 +250,12 @@ func serve(r *kern.Request) int64 {
 		}
 		return fail(syscall.EBADF)
 	}
+	// In Giant mode the stack's calls take Giant, which must come
+	// before the socket's lock: take it first for the whole call.
+	if g := s.st.GiantLock(); g != nil {
+		g.Lock()
+		defer g.Unlock()
+	}
 	nonblock := r.Flags&oNonblock != 0
 	switch r.Nr {
 	case sysClose:
@@ -338,13 +344,22 @@ func (s *socket) wait(r *kern.Request, nonblock bool, op func() int64) int64 {
 		for {
 			<-ch
 			ch = s.changed()
-			if res := op(); res != -int64(syscall.EAGAIN) {
+			if res := s.giantOp(op); res != -int64(syscall.EAGAIN) {
 				r.Complete(res)
 				return
 			}
 		}
 	}()
 	return kern.Deferred
+}
+
+// giantOp runs op under the stack's Giant in Giant mode (see serve).
+func (s *socket) giantOp(op func() int64) int64 {
+	if g := s.st.GiantLock(); g != nil {
+		g.Lock()
+		defer g.Unlock()
+	}
+	return op()
 }
 
 // changed returns a channel closed by the socket's next upcall (or close).
@@ -1018,7 +1033,10 @@ func (s *socket) getsockopt(level, name int, val, lenp uintptr) int64 {
 			ok, err := s.conn.Connected()
 			switch {
 			case err != nil:
+				// The non-blocking connect failed: counted like
+				// one that fails at once.
 				v = int(errnoOf(err))
+				fail(syscall.Errno(v))
 				s.connecting = false
 			case !ok:
 				v = int(syscall.EINPROGRESS)

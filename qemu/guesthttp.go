@@ -1,0 +1,139 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// The host side of the guest-client test (SockNIC/GuestfwdHTTP in
+// net/kstack): an HTTP server on 127.0.0.1 that the guest's unmodified
+// net/http client reaches at GuestHTTPAddr through slirp's guestfwd.
+//
+//	GET /blob?bytes=N&seed=S   N bytes of the pattern stream S
+//	POST /sink?seed=S          the body is checked against stream S:
+//	                           200 "ok N" or 400 naming the first bad byte
+//
+// The pattern is math/rand/v2's ChaCha8 seeded by S (PatternSeed), so the
+// guest computes the same bytes and every one is checked on both sides.
+
+// GuestHTTPAddr is where the guest reaches the host's HTTP server.
+const GuestHTTPAddr = "10.0.2.100:5000"
+
+// GuestHTTPEnv is the kernel environment variable that tells the guest's
+// test the server's address.
+const GuestHTTPEnv = "SOCK_HOSTSERVER"
+
+// PatternSeed is the ChaCha8 seed of pattern stream s.
+func PatternSeed(s uint64) [32]byte {
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], s)
+	copy(seed[8:], "smpgo pattern stream")
+	return seed
+}
+
+// GuestHTTPServer is the guest-client test's host server.
+func GuestHTTPServer() GuestServer {
+	return GuestServer{Guest: GuestHTTPAddr, Serve: serveGuestHTTP}
+}
+
+func serveGuestHTTP(ctx context.Context, l net.Listener, log io.Writer) error {
+	var mu sync.Mutex
+	var bad []error
+	fail := func(err error) {
+		mu.Lock()
+		bad = append(bad, err)
+		mu.Unlock()
+	}
+	seedOf := func(r *http.Request) (uint64, error) {
+		return strconv.ParseUint(r.URL.Query().Get("seed"), 10, 64)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /blob", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
+		seed, serr := seedOf(r)
+		if err != nil || serr != nil || n < 0 || n > 64<<20 {
+			http.Error(w, "want bytes=0..64MiB and seed=N", http.StatusBadRequest)
+			fail(fmt.Errorf("bad GET %s", r.URL))
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		start := time.Now()
+		src := rand.NewChaCha8(PatternSeed(seed))
+		buf := make([]byte, 64<<10)
+		for left := n; left > 0; {
+			k := min(left, len(buf))
+			_, _ = src.Read(buf[:k])
+			if _, err := w.Write(buf[:k]); err != nil {
+				fail(fmt.Errorf("GET %s: write after %d bytes: %w", r.URL, n-left, err))
+				return
+			}
+			left -= k
+		}
+		fmt.Fprintf(log, "guest server: GET %s: %d bytes written in %v\n", r.URL, n, time.Since(start).Round(time.Millisecond))
+	})
+	mux.HandleFunc("POST /sink", func(w http.ResponseWriter, r *http.Request) {
+		seed, err := seedOf(r)
+		if err != nil {
+			http.Error(w, "want seed=N", http.StatusBadRequest)
+			fail(fmt.Errorf("bad POST %s", r.URL))
+			return
+		}
+		start := time.Now()
+		src := rand.NewChaCha8(PatternSeed(seed))
+		got, want := make([]byte, 64<<10), make([]byte, 64<<10)
+		total := 0
+		for {
+			k, rerr := io.ReadFull(r.Body, got)
+			if k > 0 {
+				_, _ = src.Read(want[:k])
+				if i := firstDiff(got[:k], want[:k]); i < k {
+					msg := fmt.Sprintf("byte %d differs: %#x, want %#x", total+i, got[i], want[i])
+					http.Error(w, msg, http.StatusBadRequest)
+					fail(fmt.Errorf("POST %s: %s", r.URL, msg))
+					return
+				}
+				total += k
+			}
+			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+				break
+			}
+			if rerr != nil {
+				fail(fmt.Errorf("POST %s: read after %d bytes: %w", r.URL, total, rerr))
+				return
+			}
+		}
+		d := time.Since(start)
+		fmt.Fprintf(log, "guest server: POST %s: %d bytes checked in %v (%.2f MB/s)\n", r.URL, total, d.Round(time.Millisecond), mbps(total, d))
+		fmt.Fprintf(w, "ok %d", total)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	err := srv.Serve(l)
+	if ctx.Err() != nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return errors.Join(append([]error{err}, bad...)...)
+}
+
+// equalPattern reports whether b is the first len(b) bytes of stream s
+// (for tests).
+func equalPattern(b []byte, s uint64) bool {
+	want := make([]byte, len(b))
+	_, _ = rand.NewChaCha8(PatternSeed(s)).Read(want)
+	return bytes.Equal(b, want)
+}
