@@ -25,6 +25,7 @@
 package sock
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -185,6 +186,30 @@ func fail(e syscall.Errno) int64 {
 	return -int64(e)
 }
 
+// eagain is a call's answer when it would block (not counted: it is the
+// netpoller's ordinary signal to wait).
+const eagain = -int64(syscall.EAGAIN)
+
+// result is a stack call's failure as the system call's answer: EAGAIN
+// when it would block, else the errno, counted.
+func result(err error) int64 {
+	if errors.Is(err, inet.ErrWouldBlock) {
+		return eagain
+	}
+	return fail(errnoOf(err))
+}
+
+// addrPort is a stack address's IPv4 address and port.
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
 // errnoOf maps the stack's errors to Linux errnos.
 func errnoOf(err error) syscall.Errno {
 	switch {
@@ -279,44 +304,8 @@ func serve(r *kern.Request) int64 {
 		return s.getsockopt(int(a[1]), int(a[2]), uintptr(a[3]), uintptr(a[4]))
 	case sysShutdown:
 		return s.shutdown(int(a[1]))
-	case sysRead, sysRecvfrom:
-		buf, n := uintptr(a[1]), int(min(a[2], 1<<30))
-		var from, fromLen uintptr
-		if r.Nr == sysRecvfrom {
-			nonblock = nonblock || a[3]&msgDontwait != 0
-			if a[3]&msgPeek != 0 {
-				return fail(syscall.EOPNOTSUPP)
-			}
-			from, fromLen = uintptr(a[4]), uintptr(a[5])
-		}
-		return s.wait(r, nonblock, func() int64 { return s.recv([]iovec{{buf, n}}, from, fromLen, nil) })
-	case sysReadv:
-		iov, e := readIovecs(uintptr(a[1]), int(a[2]))
-		if e != 0 {
-			return fail(e)
-		}
-		return s.wait(r, nonblock, func() int64 { return s.recv(iov, 0, 0, nil) })
-	case sysRecvmsg:
-		nonblock = nonblock || a[2]&msgDontwait != 0
-		return s.wait(r, nonblock, func() int64 { return s.recvmsg(uintptr(a[1])) })
-	case sysWrite, sysSendto:
-		buf, n := uintptr(a[1]), int(min(a[2], 1<<30))
-		var to uintptr
-		var toLen int
-		if r.Nr == sysSendto {
-			nonblock = nonblock || a[3]&msgDontwait != 0
-			to, toLen = uintptr(a[4]), int(a[5])
-		}
-		return s.wait(r, nonblock, func() int64 { return s.send([]iovec{{buf, n}}, to, toLen) })
-	case sysWritev:
-		iov, e := readIovecs(uintptr(a[1]), int(a[2]))
-		if e != 0 {
-			return fail(e)
-		}
-		return s.wait(r, nonblock, func() int64 { return s.send(iov, 0, 0) })
-	case sysSendmsg:
-		nonblock = nonblock || a[2]&msgDontwait != 0
-		return s.wait(r, nonblock, func() int64 { return s.sendmsg(uintptr(a[1])) })
+	case sysRead, sysReadv, sysRecvfrom, sysRecvmsg, sysWrite, sysWritev, sysSendto, sysSendmsg:
+		return s.transfer(r, nonblock)
 	case sysFstat:
 		b := kern.UserBytes(uintptr(a[1]), 144)
 		if b == nil {
@@ -331,20 +320,66 @@ func serve(r *kern.Request) int64 {
 	return fail(syscall.ENOSYS)
 }
 
+// transfer serves the data calls: read, readv, recvfrom and recvmsg;
+// write, writev, sendto and sendmsg. Their flags argument's MSG_DONTWAIT
+// makes one call non-blocking.
+func (s *socket) transfer(r *kern.Request, nonblock bool) int64 {
+	a := r.Args
+	one := func() []iovec { return []iovec{{uintptr(a[1]), int(min(a[2], 1<<30))}} }
+	var op func() int64
+	switch r.Nr {
+	case sysRead:
+		iov := one()
+		op = func() int64 { return s.recv(iov, 0, 0, nil) }
+	case sysWrite:
+		iov := one()
+		op = func() int64 { return s.send(iov, 0, 0) }
+	case sysReadv, sysWritev:
+		iov, e := readIovecs(uintptr(a[1]), int(a[2]))
+		if e != 0 {
+			return fail(e)
+		}
+		op = func() int64 { return s.recv(iov, 0, 0, nil) }
+		if r.Nr == sysWritev {
+			op = func() int64 { return s.send(iov, 0, 0) }
+		}
+	case sysRecvfrom:
+		if a[3]&msgPeek != 0 {
+			return fail(syscall.EOPNOTSUPP)
+		}
+		iov := one()
+		op = func() int64 { return s.recv(iov, uintptr(a[4]), uintptr(a[5]), nil) }
+	case sysSendto:
+		iov := one()
+		op = func() int64 { return s.send(iov, uintptr(a[4]), int(a[5])) }
+	case sysRecvmsg:
+		op = func() int64 { return s.recvmsg(uintptr(a[1])) }
+	case sysSendmsg:
+		op = func() int64 { return s.sendmsg(uintptr(a[1])) }
+	}
+	switch r.Nr {
+	case sysRecvfrom, sysSendto:
+		nonblock = nonblock || a[3]&msgDontwait != 0
+	case sysRecvmsg, sysSendmsg:
+		nonblock = nonblock || a[2]&msgDontwait != 0
+	}
+	return s.wait(r, nonblock, op)
+}
+
 // wait runs op; for a blocking socket whose op would block, it waits for
 // the socket's next upcall and retries, in a goroutine of its own
 // (kern.Deferred), so a blocked call never holds up the provider.
 func (s *socket) wait(r *kern.Request, nonblock bool, op func() int64) int64 {
 	ch := s.changed()
 	res := op()
-	if res != -int64(syscall.EAGAIN) || nonblock {
+	if res != eagain || nonblock {
 		return res
 	}
 	go func() {
 		for {
 			<-ch
 			ch = s.changed()
-			if res := s.giantOp(op); res != -int64(syscall.EAGAIN) {
+			if res := s.giantOp(op); res != eagain {
 				r.Complete(res)
 				return
 			}
@@ -457,11 +492,11 @@ func (s *socket) close() {
 func (s *socket) localLocked() netip.AddrPort {
 	switch {
 	case s.lis != nil:
-		return s.lis.Addr().(*net.TCPAddr).AddrPort()
+		return addrPort(s.lis.Addr())
 	case s.conn != nil:
-		return s.conn.LocalAddr().(*net.TCPAddr).AddrPort()
+		return addrPort(s.conn.LocalAddr())
 	case s.udp != nil:
-		return s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
+		return addrPort(s.udp.LocalAddr())
 	}
 	if s.bound {
 		return s.laddr
@@ -478,7 +513,7 @@ func (s *socket) peerAddr() (netip.AddrPort, bool) {
 		if ok, _ := conn.Connected(); !ok {
 			return netip.AddrPort{}, false
 		}
-		return conn.RemoteAddr().(*net.TCPAddr).AddrPort(), true
+		return addrPort(conn.RemoteAddr()), true
 	}
 	return peer, peer.IsValid()
 }
@@ -552,10 +587,7 @@ func (s *socket) accept(addr, addrLen uintptr, flags int) int64 {
 	}
 	c, err := lis.TryAccept()
 	if err != nil {
-		if errors.Is(err, inet.ErrWouldBlock) {
-			return -int64(syscall.EAGAIN)
-		}
-		return fail(errnoOf(err))
+		return result(err)
 	}
 	ns := newSocket(s.st, sockStream)
 	ns.conn = c
@@ -570,8 +602,8 @@ func (s *socket) accept(addr, addrLen uintptr, flags int) int64 {
 		return fd
 	}
 	c.SetUpcall(ns.upcall(epollIn), ns.upcall(epollOut))
-	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-	ns.publish(c.LocalAddr().(*net.TCPAddr).AddrPort(), peer)
+	peer := addrPort(c.RemoteAddr())
+	ns.publish(addrPort(c.LocalAddr()), peer)
 	if addr != 0 {
 		if e := putSockaddr(addr, addrLen, peer); e != 0 {
 			return e // the connection stays open on fd, as on Linux
@@ -585,47 +617,12 @@ func (s *socket) connect(r *kern.Request, nonblock bool, addr uintptr, n int) in
 	if e != 0 {
 		return fail(e)
 	}
-	s.mu.Lock()
 	if s.typ == sockDgram {
-		defer s.mu.Unlock()
-		if s.udp == nil {
-			u, err := s.st.DialUDP(ap)
-			if err != nil {
-				return fail(errnoOf(err))
-			}
-			s.setUDPLocked(u)
-		} else if err := s.udp.Connect(ap); err != nil {
-			return fail(errnoOf(err))
-		}
-		s.peer = ap
-		s.publish(s.localLocked(), ap)
-		return 0
+		return s.connectUDP(ap)
 	}
-	switch {
-	case s.lis != nil:
-		s.mu.Unlock()
-		return fail(syscall.EISCONN)
-	case s.conn != nil && s.connecting:
-		s.mu.Unlock()
-		return fail(syscall.EALREADY)
-	case s.conn != nil:
-		s.mu.Unlock()
-		return fail(syscall.EISCONN)
-	}
-	if ap.Addr().IsUnspecified() {
-		ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())
-	}
-	c, err := s.st.StartDialTCP(ap)
-	if err != nil {
-		s.mu.Unlock()
-		return fail(errnoOf(err))
-	}
-	s.conn, s.connecting = c, true
-	keep := s.opts[[2]int{solSocket, soKeepalive}]
-	s.publish(s.localLocked(), netip.AddrPort{})
-	s.mu.Unlock()
-	if keep != 0 {
-		_ = c.SetKeepAlive(true)
+	c, res := s.startTCP(ap)
+	if c == nil {
+		return res
 	}
 	c.SetUpcall(s.upcall(epollIn), s.upcall(epollOut))
 	if nonblock {
@@ -637,22 +634,79 @@ func (s *socket) connect(r *kern.Request, nonblock bool, addr uintptr, n int) in
 	return s.wait(r, false, s.connectDone)
 }
 
+// connectUDP sets a datagram socket's peer.
+func (s *socket) connectUDP(ap netip.AddrPort) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.udp == nil {
+		u, err := s.st.DialUDP(ap)
+		if err != nil {
+			return result(err)
+		}
+		s.setUDPLocked(u)
+	} else if err := s.udp.Connect(ap); err != nil {
+		return result(err)
+	}
+	s.peer = ap
+	s.publish(s.localLocked(), ap)
+	return 0
+}
+
+// startTCP starts a stream socket's connection to ap (0.0.0.0 means this
+// machine, as on Linux); on failure it returns nil and the answer.
+func (s *socket) startTCP(ap netip.AddrPort) (*inet.TCPConn, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.conn != nil && s.connecting:
+		return nil, fail(syscall.EALREADY)
+	case s.lis != nil, s.conn != nil:
+		return nil, fail(syscall.EISCONN)
+	}
+	if ap.Addr().IsUnspecified() {
+		ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())
+	}
+	c, err := s.st.StartDialTCP(ap)
+	if err != nil {
+		return nil, result(err)
+	}
+	s.conn, s.connecting = c, true
+	if s.opts[[2]int{solSocket, soKeepalive}] != 0 {
+		_ = c.SetKeepAlive(true)
+	}
+	s.publish(s.localLocked(), netip.AddrPort{})
+	return c, 0
+}
+
 // connectDone ends a connect: 0 once connected, the error if it failed,
 // EAGAIN while it is under way.
 func (s *socket) connectDone() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch e := s.connectStateLocked(); e {
+	case 0:
+		return 0
+	case syscall.EINPROGRESS:
+		return eagain
+	default:
+		return fail(e)
+	}
+}
+
+// connectStateLocked checks a connect under way: 0 once connected (the
+// peer is published), EINPROGRESS while it waits, or why it failed.
+func (s *socket) connectStateLocked() syscall.Errno {
 	ok, err := s.conn.Connected()
 	switch {
 	case err != nil:
 		s.connecting = false
-		return fail(errnoOf(err))
-	case ok:
-		s.connecting = false
-		s.publish(netip.AddrPort{}, s.conn.RemoteAddr().(*net.TCPAddr).AddrPort())
-		return 0
+		return errnoOf(err)
+	case !ok:
+		return syscall.EINPROGRESS
 	}
-	return -int64(syscall.EAGAIN)
+	s.connecting = false
+	s.publish(netip.AddrPort{}, addrPort(s.conn.RemoteAddr()))
+	return 0
 }
 
 func (s *socket) shutdown(how int) int64 {
@@ -705,32 +759,42 @@ func readIovecs(iov uintptr, cnt int) ([]iovec, syscall.Errno) {
 	return out, 0
 }
 
-func le64(b []byte) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
+// userBufs maps the caller's buffers; total is their length.
+func userBufs(iov []iovec) (bufs [][]byte, total int, e syscall.Errno) {
+	bufs = make([][]byte, len(iov))
+	for i, v := range iov {
+		if bufs[i] = kern.UserBytes(v.base, v.len); bufs[i] == nil {
+			return nil, 0, syscall.EFAULT
+		}
+		total += v.len
 	}
-	return v
+	return bufs, total, 0
 }
 
-func put64(b []byte, v uint64) {
-	for i := range 8 {
-		b[i] = byte(v >> (8 * i))
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// userLen maps the caller's socklen_t at p: its bytes, to store a length
+// back with putLen, and the length it holds (EFAULT, EINVAL if negative).
+func userLen(p uintptr) ([]byte, int, syscall.Errno) {
+	lb := kern.UserBytes(p, 4)
+	if lb == nil {
+		return nil, 0, syscall.EFAULT
 	}
+	n := int(int32(binary.LittleEndian.Uint32(lb)))
+	if n < 0 {
+		return nil, 0, syscall.EINVAL
+	}
+	return lb, n, 0
 }
+
+func putLen(lb []byte, n int) { binary.LittleEndian.PutUint32(lb, uint32(n)) }
 
 // recv reads into iov; for datagrams it stores the sender at from. trunc,
 // when set, learns whether a datagram was cut short.
 func (s *socket) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
-	total := 0
-	for _, v := range iov {
-		total += v.len
-	}
-	bufs := make([][]byte, len(iov))
-	for i, v := range iov {
-		if bufs[i] = kern.UserBytes(v.base, v.len); bufs[i] == nil {
-			return fail(syscall.EFAULT)
-		}
+	bufs, total, e := userBufs(iov)
+	if e != 0 {
+		return fail(e)
 	}
 	s.mu.Lock()
 	conn, udp, shut, closed := s.conn, s.udp, s.shutRd, s.closed
@@ -756,10 +820,7 @@ func (s *socket) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
 				if err == io.EOF {
 					return 0
 				}
-				if errors.Is(err, inet.ErrWouldBlock) {
-					return -int64(syscall.EAGAIN)
-				}
-				return fail(errnoOf(err))
+				return result(err)
 			}
 			if n < len(b) {
 				break
@@ -773,10 +834,7 @@ func (s *socket) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
 		tmp := make([]byte, max(total, 1))
 		n, ap, err := udp.TryReadFrom(tmp)
 		if err != nil {
-			if errors.Is(err, inet.ErrWouldBlock) {
-				return -int64(syscall.EAGAIN)
-			}
-			return fail(errnoOf(err))
+			return result(err)
 		}
 		tmp = tmp[:n]
 		if trunc != nil {
@@ -793,7 +851,7 @@ func (s *socket) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
 		}
 		return int64(copied)
 	case s.typ == sockDgram:
-		return -int64(syscall.EAGAIN) // unbound: nothing can arrive
+		return eagain // unbound: nothing can arrive
 	}
 	return fail(syscall.ENOTCONN)
 }
@@ -801,27 +859,19 @@ func (s *socket) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
 // send writes iov; datagram sockets send one datagram to to (or the
 // connected peer), binding an ephemeral port first if needed.
 func (s *socket) send(iov []iovec, to uintptr, toLen int) int64 {
-	var bufs [][]byte
-	total := 0
-	for _, v := range iov {
-		b := kern.UserBytes(v.base, v.len)
-		if b == nil {
-			return fail(syscall.EFAULT)
-		}
-		bufs = append(bufs, b)
-		total += len(b)
+	bufs, total, e := userBufs(iov)
+	if e != 0 {
+		return fail(e)
 	}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	closed, conn := s.closed, s.conn
+	s.mu.Unlock()
+	switch {
+	case closed:
 		return fail(syscall.EBADF)
-	}
-	if s.typ == sockStream {
-		conn := s.conn
-		s.mu.Unlock()
-		if conn == nil {
-			return fail(syscall.ENOTCONN)
-		}
+	case s.typ == sockStream && conn == nil:
+		return fail(syscall.ENOTCONN)
+	case s.typ == sockStream:
 		sent := 0
 		for _, b := range bufs {
 			for len(b) > 0 {
@@ -832,39 +882,16 @@ func (s *socket) send(iov []iovec, to uintptr, toLen int) int64 {
 					if sent > 0 {
 						return int64(sent)
 					}
-					if errors.Is(err, inet.ErrWouldBlock) {
-						return -int64(syscall.EAGAIN)
-					}
-					return fail(errnoOf(err))
+					return result(err)
 				}
 			}
 		}
 		return int64(sent)
 	}
-	dst := s.peer
-	if to != 0 {
-		ap, e := getSockaddr(to, toLen)
-		if e != 0 {
-			s.mu.Unlock()
-			return fail(e)
-		}
-		dst = ap
+	udp, dst, res := s.datagramTo(to, toLen)
+	if udp == nil {
+		return res
 	}
-	if !dst.IsValid() {
-		s.mu.Unlock()
-		return fail(syscall.EDESTADDRREQ)
-	}
-	if s.udp == nil {
-		u, err := s.st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
-		if err != nil {
-			s.mu.Unlock()
-			return fail(errnoOf(err))
-		}
-		s.setUDPLocked(u)
-		s.publish(s.localLocked(), netip.AddrPort{})
-	}
-	udp := s.udp
-	s.mu.Unlock()
 	p := bufs[0]
 	if len(bufs) > 1 {
 		p = make([]byte, 0, total)
@@ -879,38 +906,69 @@ func (s *socket) send(iov []iovec, to uintptr, toLen int) int64 {
 	return int64(n)
 }
 
-// struct msghdr: name(8) namelen(4) pad(4) iov(8) iovlen(8) control(8)
-// controllen(8) flags(4).
-func (s *socket) recvmsg(msg uintptr) int64 {
+// datagramTo is where a datagram goes (to, or the connected peer) and
+// the UDP endpoint that sends it, bound to an ephemeral port first if
+// needed; on failure it returns nil and the answer.
+func (s *socket) datagramTo(to uintptr, toLen int) (*inet.UDPConn, netip.AddrPort, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, netip.AddrPort{}, fail(syscall.EBADF)
+	}
+	dst := s.peer
+	if to != 0 {
+		ap, e := getSockaddr(to, toLen)
+		if e != 0 {
+			return nil, dst, fail(e)
+		}
+		dst = ap
+	}
+	if !dst.IsValid() {
+		return nil, dst, fail(syscall.EDESTADDRREQ)
+	}
+	if s.udp == nil {
+		u, err := s.st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+		if err != nil {
+			return nil, dst, fail(errnoOf(err))
+		}
+		s.setUDPLocked(u)
+		s.publish(s.localLocked(), netip.AddrPort{})
+	}
+	return s.udp, dst, 0
+}
+
+// msghdr maps the caller's struct msghdr — name(8) namelen(4) pad(4)
+// iov(8) iovlen(8) control(8) controllen(8) flags(4) — and its iovecs.
+func msghdr(msg uintptr) ([]byte, []iovec, syscall.Errno) {
 	m := kern.UserBytes(msg, 56)
 	if m == nil {
-		return fail(syscall.EFAULT)
+		return nil, nil, syscall.EFAULT
 	}
 	iov, e := readIovecs(uintptr(le64(m[16:])), int(le64(m[24:])))
+	return m, iov, e
+}
+
+func (s *socket) recvmsg(msg uintptr) int64 {
+	m, iov, e := msghdr(msg)
 	if e != 0 {
 		return fail(e)
 	}
-	name := uintptr(le64(m[0:]))
 	var trunc bool
-	n := s.recv(iov, name, msg+8, &trunc)
+	n := s.recv(iov, uintptr(le64(m[0:])), msg+8, &trunc)
 	if n < 0 {
 		return n
 	}
-	put64(m[40:], 0) // no control messages
+	binary.LittleEndian.PutUint64(m[40:], 0) // no control messages
 	flags := uint32(0)
 	if trunc {
 		flags = 0x20 // MSG_TRUNC
 	}
-	m[48], m[49], m[50], m[51] = byte(flags), byte(flags>>8), byte(flags>>16), byte(flags>>24)
+	binary.LittleEndian.PutUint32(m[48:], flags)
 	return n
 }
 
 func (s *socket) sendmsg(msg uintptr) int64 {
-	m := kern.UserBytes(msg, 56)
-	if m == nil {
-		return fail(syscall.EFAULT)
-	}
-	iov, e := readIovecs(uintptr(le64(m[16:])), int(le64(m[24:])))
+	m, iov, e := msghdr(msg)
 	if e != 0 {
 		return fail(e)
 	}
@@ -918,7 +976,7 @@ func (s *socket) sendmsg(msg uintptr) int64 {
 		return fail(syscall.EOPNOTSUPP) // control messages
 	}
 	name := uintptr(le64(m[0:]))
-	nameLen := int(uint32(le64(m[8:])))
+	nameLen := int(binary.LittleEndian.Uint32(m[8:]))
 	if name == 0 {
 		nameLen = 0
 	}
@@ -947,13 +1005,9 @@ func getSockaddr(addr uintptr, n int) (netip.AddrPort, syscall.Errno) {
 // putSockaddr writes ap as a struct sockaddr_in at addr, truncated to the
 // caller's *addrLen, and stores the full length there.
 func putSockaddr(addr, addrLen uintptr, ap netip.AddrPort) int64 {
-	lb := kern.UserBytes(addrLen, 4)
-	if lb == nil {
-		return fail(syscall.EFAULT)
-	}
-	have := int(int32(uint32(lb[0]) | uint32(lb[1])<<8 | uint32(lb[2])<<16 | uint32(lb[3])<<24))
-	if have < 0 {
-		return fail(syscall.EINVAL)
+	lb, have, e := userLen(addrLen)
+	if e != 0 {
+		return fail(e)
 	}
 	var sa [16]byte
 	sa[0] = afInet
@@ -967,7 +1021,7 @@ func putSockaddr(addr, addrLen uintptr, ap netip.AddrPort) int64 {
 		}
 		copy(b, sa[:k])
 	}
-	lb[0], lb[1], lb[2], lb[3] = 16, 0, 0, 0
+	putLen(lb, len(sa))
 	return 0
 }
 
@@ -981,9 +1035,9 @@ func (s *socket) setsockopt(level, name int, val uintptr, n int) int64 {
 		if b == nil {
 			return fail(syscall.EFAULT)
 		}
-		for i := len(b) - 1; i >= 0; i-- {
-			v = v<<8 | int(b[i])
-		}
+		var vb [4]byte
+		copy(vb[:], b)
+		v = int(binary.LittleEndian.Uint32(vb[:]))
 	}
 	switch level {
 	case solSocket:
@@ -1017,32 +1071,20 @@ func (s *socket) setsockopt(level, name int, val uintptr, n int) int64 {
 }
 
 func (s *socket) getsockopt(level, name int, val, lenp uintptr) int64 {
-	lb := kern.UserBytes(lenp, 4)
-	if lb == nil {
-		return fail(syscall.EFAULT)
-	}
-	have := int(int32(uint32(lb[0]) | uint32(lb[1])<<8 | uint32(lb[2])<<16 | uint32(lb[3])<<24))
-	if have < 0 {
-		return fail(syscall.EINVAL)
+	lb, have, e := userLen(lenp)
+	if e != 0 {
+		return fail(e)
 	}
 	var v int
 	s.mu.Lock()
 	switch {
 	case level == solSocket && name == soError:
 		if s.conn != nil && s.connecting {
-			ok, err := s.conn.Connected()
-			switch {
-			case err != nil:
-				// The non-blocking connect failed: counted like
-				// one that fails at once.
-				v = int(errnoOf(err))
+			v = int(s.connectStateLocked())
+			if v != 0 && v != int(syscall.EINPROGRESS) {
+				// The non-blocking connect failed: counted like one
+				// that fails at once.
 				fail(syscall.Errno(v))
-				s.connecting = false
-			case !ok:
-				v = int(syscall.EINPROGRESS)
-			default:
-				s.connecting = false
-				s.publish(netip.AddrPort{}, s.conn.RemoteAddr().(*net.TCPAddr).AddrPort())
 			}
 		}
 	case level == solSocket && name == soType:
@@ -1068,9 +1110,9 @@ func (s *socket) getsockopt(level, name int, val, lenp uintptr) int64 {
 	if b == nil {
 		return fail(syscall.EFAULT)
 	}
-	for i := range k {
-		b[i] = byte(v >> (8 * i))
-	}
-	lb[0], lb[1], lb[2], lb[3] = byte(k), 0, 0, 0
+	var vb [4]byte
+	binary.LittleEndian.PutUint32(vb[:], uint32(v))
+	copy(b, vb[:k])
+	putLen(lb, k)
 	return 0
 }
