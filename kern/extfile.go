@@ -96,6 +96,7 @@ type extSlot struct {
 	queued bool
 	next   int32 // queue link, -1 = none
 	req    Request
+	retFd  int32 // descriptor+1 the call returns instead of the provider's answer (dup2 over an object: dup.go), 0 = none
 }
 
 // ext is guarded by sched.lock (trap context).
@@ -542,6 +543,12 @@ func extClose(c *CPU, t *Thread) (int64, bool) {
 		unlockSched()
 		return 0, false
 	}
+	if !lastCopyLocked(fd) {
+		// Another descriptor still refers to the object (dup.go).
+		*x = file{epQueued: x.epQueued}
+		unlockSched()
+		return 0, true
+	}
 	prov, h, fl := int(x.prov), x.handle, x.flags
 	*x = file{epQueued: x.epQueued}
 	extQueueLocked(c, t, sysClose, prov, fd, h, fl)
@@ -617,12 +624,16 @@ func extSyscall(c *CPU, t *Thread) int64 {
 	lockSched()
 	if op == extSetAddrs {
 		if x := fileLocked(int(a1)); x != nil && x.kind == fdExt && x.handle == a2 {
-			if a3 != 0 {
-				x.sockLocal = a3
+			set := func(_ int, x *file) {
+				if a3 != 0 {
+					x.sockLocal = a3
+				}
+				if f.R8 != 0 {
+					x.sockPeer = f.R8
+				}
 			}
-			if f.R8 != 0 {
-				x.sockPeer = f.R8
-			}
+			set(int(a1), x)
+			copiesLocked(int(a1), set)
 		}
 		unlockSched()
 		return 0
@@ -650,7 +661,11 @@ func extOpLocked(c *CPU, op, a1, a2, a3 uint64) int64 {
 		if w.state != tBlocked || w.waitFor != waitExt || w.tid != int32(a2) {
 			return -ESRCH
 		}
-		wakeLocked(w, int64(a3))
+		res := int64(a3)
+		if s := &ext.slots[a1]; s.retFd != 0 {
+			res, s.retFd = int64(s.retFd-1), 0
+		}
+		wakeLocked(w, res)
 		return 0
 	case extNewFd:
 		i := freeFdLocked(3)
@@ -661,8 +676,18 @@ func extOpLocked(c *CPU, op, a1, a2, a3 uint64) int64 {
 			pollable: a3>>32 != 0, epQueued: files[i].epQueued}
 		return int64(i)
 	case extNotify:
-		if x := fileLocked(int(a1)); x != nil && x.kind == fdExt && x.handle == a2 {
+		x := fileLocked(int(a1))
+		if x != nil && x.kind == fdExt && x.handle == a2 {
 			postEpollLocked(int(a1), uint32(a3))
+			copiesLocked(int(a1), func(i int, _ *file) { postEpollLocked(i, uint32(a3)) })
+			return 0
+		}
+		// The provider's descriptor was closed, or reused: copies made
+		// by dup may still watch the object.
+		for i := range files {
+			if y := &files[i]; y.kind == fdExt && y.dupped && y.pollable && y.handle == a2 {
+				postEpollLocked(i, uint32(a3))
+			}
 		}
 		return 0
 	case extFdInfo:

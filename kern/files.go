@@ -50,6 +50,7 @@ type file struct {
 	handle   uint64
 	flags    uint32 // open flags: access mode, O_APPEND, O_NONBLOCK
 	pollable bool   // epoll_ctl allowed (sockets; not regular files)
+	dupped   bool   // another descriptor may share the object (dup.go)
 
 	// Sockets: addresses for getsockname/getpeername (SockAddr).
 	sockLocal, sockPeer uint64
@@ -151,6 +152,8 @@ func sysFcntlCall(fd, cmd int, arg uint64) int64 {
 		return -EBADF
 	}
 	switch cmd {
+	case fDupfd, fDupfdCloexec:
+		return fcntlDupLocked(fd, arg)
 	case 1: // F_GETFD
 		return 0
 	case 3: // F_GETFL
@@ -175,8 +178,10 @@ func sysFcntlCall(fd, cmd int, arg uint64) int64 {
 			f.nonblock = arg&oNonblock != 0
 		}
 		if f.kind == fdExt {
+			// The open file's flags: alike on every copy (dup.go).
 			const settable = oNonblock | oAppend
 			f.flags = f.flags&^settable | uint32(arg)&settable
+			copiesLocked(fd, func(_ int, c *file) { c.flags = f.flags })
 		}
 		return 0
 	case 2: // F_SETFD

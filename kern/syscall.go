@@ -79,7 +79,7 @@ var syscallNames = [...]string{
 	213: "epoll_create", 217: "getdents64", 228: "clock_gettime", 230: "clock_nanosleep",
 	231: "exit_group", 232: "epoll_wait", 233: "epoll_ctl", 234: "tgkill", 257: "openat",
 	262: "newfstatat", 270: "pselect6", 281: "epoll_pwait", 284: "eventfd", 290: "eventfd2",
-	291: "epoll_create1", 293: "pipe2", 302: "prlimit64", 318: "getrandom", 324: "membarrier",
+	291: "epoll_create1", 292: "dup3", 293: "pipe2", 302: "prlimit64", 318: "getrandom", 324: "membarrier",
 	334: "rseq", 435: "clone3", 42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 48: "shutdown", 49: "bind", 50: "listen", 51: "getsockname", 52: "getpeername", 53: "socketpair", 54: "setsockopt", 55: "getsockopt", 18: "pwrite64", 19: "readv", 258: "mkdirat", 263: "unlinkat", 264: "renameat", 288: "accept4", 77: "ftruncate", 74: "fsync",
 }
 
@@ -223,6 +223,11 @@ func doSyscall(c *CPU, t *Thread) {
 		r = sysKillCall(tid, sig)
 	case sysFcntl:
 		r = sysFcntlCall(int(a0), int(a1), a2)
+	case sysDup, sysDup2, sysDup3:
+		r = sysDupCall(c, t, nr, int(int32(a0)), int(int32(a1)), int(int32(a2)))
+		if r == blocked {
+			return
+		}
 	case sysSchedGetaffinity:
 		r = sysGetaffinityCall(t, int32(a0), uintptr(a1), uintptr(a2))
 	case sysSchedSetaffinity:
