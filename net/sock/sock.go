@@ -14,10 +14,13 @@
 //
 // # The kernel's stack
 //
-// Sockets use the stack registered with SetStack (the one on the
-// machine's NICs, set up by whoever brings the network up at boot). Until
-// one is registered, the first socket call creates a stack with only the
+// Sockets use the stack registered with SetStack: net/kstack registers
+// the system's stack (the machine's NICs and its loopback) when it brings
+// the network up at boot. Until one is registered (net=off, or no
+// start-up work), the first socket call creates a stack with only the
 // loopback interface (127.0.0.1/8), so sockets work with no NIC at all.
+// In Giant mode a call takes the stack's Giant before the socket's lock
+// (Giant is never acquired after another mutex).
 //
 // Not done: AF_INET6 and AF_UNIX (EAFNOSUPPORT: Go's net then uses IPv4
 // only), socket options beyond the ones Go sets (accepted and stored),
