@@ -43,6 +43,7 @@ func parseFlags(cmd string, args []string) (options, error) {
 		mem = fs.Int("mem", qemu.DefaultMemMiB, "")
 		fs.StringVar(&o.cfg.NIC, "nic", qemu.NICNone, "")
 		fs.Func("hostfwd", "", func(s string) error { o.cfg.HostFwd = append(o.cfg.HostFwd, s); return nil })
+		fs.Func("guestfwd", "", func(s string) error { o.cfg.GuestFwd = append(o.cfg.GuestFwd, s); return nil })
 		fs.StringVar(&o.cfg.BIOS, "bios", qemu.BIOSQboot, "")
 		fs.StringVar(&o.cfg.Machine, "machine", "", "")
 		fs.StringVar(&o.cfg.Accel, "accel", qemu.AccelTCG, "")

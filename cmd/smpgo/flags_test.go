@@ -19,6 +19,11 @@ func TestParseFlagsRun(t *testing.T) {
 	require.Equal(t, 2*time.Minute, o.cfg.Timeout)
 	require.Equal(t, qemu.BIOSQboot, o.cfg.BIOS)
 
+	o, err = parseFlags("run", []string{"-nic", "e1000", "-hostfwd", "tcp:127.0.0.1:8080-:80", "-guestfwd", "tcp:10.0.2.100:5000-tcp:127.0.0.1:9000", "./x"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"tcp:127.0.0.1:8080-:80"}, o.cfg.HostFwd)
+	require.Equal(t, []string{"tcp:10.0.2.100:5000-tcp:127.0.0.1:9000"}, o.cfg.GuestFwd)
+
 	o, err = parseFlags("run", []string{"-i", "./x"})
 	require.NoError(t, err)
 	require.Equal(t, qemu.NoTimeout, o.cfg.Timeout, "interactive runs have no timeout unless given")
@@ -30,6 +35,8 @@ func TestParseFlagsRun(t *testing.T) {
 		{"-k", "a b", "./x"},          // not one word
 		{"-timeout", "-1s", "./x"},    // negative
 		{"-hostfwd", "tcp:1-:2", "x"}, // needs a NIC
+		{"-guestfwd", "tcp:10.0.2.100:5000-tcp:127.0.0.1:80", "x"},                 // needs a NIC
+		{"-nic", "e1000", "-guestfwd", "tcp:10.0.2.100:5000-tcp:10.1.1.1:80", "x"}, // not 127.0.0.1
 	} {
 		_, err := parseFlags("run", bad)
 		require.Error(t, err, "%q", bad)

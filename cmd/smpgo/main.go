@@ -41,6 +41,8 @@ machine flags (run, test):
   -mem MiB           guest memory (default 1024)
   -nic none|e1000|virtio   network device, restricted user networking
   -hostfwd tcp:127.0.0.1:HOST-:GUEST   host port forward (repeatable; needs -nic)
+  -guestfwd tcp:10.0.2.X:PORT-tcp:127.0.0.1:HOST   the guest's connections to 10.0.2.X:PORT
+                     reach a host server listening on HOST (repeatable; needs -nic)
   -bios seabios|qboot      firmware (default qboot: faster)
   -machine pc|q35          machine type
   -accel tcg|kvm           accelerator (default tcg)

@@ -24,6 +24,8 @@ flags:
   -nic none|e1000|virtio   network device on restricted user networking (default none)
   -hostfwd tcp:127.0.0.1:HOST-:GUEST   forward a host port to the guest (repeatable; needs -nic;
                      HOST 0 picks a free port)
+  -guestfwd tcp:10.0.2.X:PORT-tcp:127.0.0.1:HOST   the guest's connections to 10.0.2.X:PORT reach a
+                     host server that listens on 127.0.0.1:HOST before the boot (repeatable; needs -nic)
   -netpeer           run the host side of NetNIC/HostPeer against the guest's services (needs -nic;
                      forwards free ports and adds net.hostpeer=1 to the command line)
   -tap               put the NIC on a tap device in a network namespace made for this boot (needs root;
@@ -69,6 +71,7 @@ func parseFlags(args []string) (options, error) {
 	mem := fs.Int("mem", qemu.DefaultMemMiB, "")
 	fs.StringVar(&o.cfg.NIC, "nic", qemu.NICNone, "")
 	fs.Func("hostfwd", "", func(s string) error { o.cfg.HostFwd = append(o.cfg.HostFwd, s); return nil })
+	fs.Func("guestfwd", "", func(s string) error { o.cfg.GuestFwd = append(o.cfg.GuestFwd, s); return nil })
 	fs.StringVar(&o.cfg.BIOS, "bios", qemu.BIOSSeaBIOS, "")
 	fs.StringVar(&o.cfg.Machine, "machine", "", "")
 	fs.StringVar(&o.cfg.Accel, "accel", qemu.AccelTCG, "")

@@ -91,6 +91,8 @@ func TestUsageErrors(t *testing.T) {
 		"-hostfwd tcp:127.0.0.1:80-:80":   "qemurun: -hostfwd tcp:127.0.0.1:80-:80: needs a NIC (-nic e1000 or -nic virtio)",
 		"-nic e1000 -hostfwd tcp::80-:80": `qemurun: -hostfwd tcp::80-:80: host address "" is not 127.0.0.1 (want tcp:127.0.0.1:HOSTPORT-:GUESTPORT)`,
 		"-bios uboot":                     "qemurun: -bios uboot: want seabios, qboot or ovmf",
+		"-nic e1000 -guestfwd tcp:10.0.2.100:5000-tcp:10.0.0.1:80": "qemurun: guestfwd tcp:10.0.2.100:5000-tcp:10.0.0.1:80: host address \"10.0.0.1\" is not 127.0.0.1 (want tcp:10.0.2.X:PORT-tcp:127.0.0.1:HOSTPORT)",
+		"-guestfwd tcp:10.0.2.100:5000-tcp:127.0.0.1:80":           "qemurun: guest forwards need a NIC (-nic e1000 or -nic virtio)",
 		"-bios ovmf":                      "qemurun: -bios ovmf: UEFI boots the ISO only (-cdrom or -usb), not -kernel",
 		"-bios qboot -cdrom a.iso":        "qemurun: -bios qboot: boots -kernel only, not the ISO (-cdrom)",
 		"-cdrom a.iso -usb a.iso":         "qemurun: invalid value \"a.iso\" for flag -usb: -usb: the ISO is already given by -cdrom (see qemurun -h)",
