@@ -488,7 +488,8 @@ func (s *socket) close() {
 		udp.SetUpcall(nil)
 		_ = udp.Close()
 	}
-	s.upcall(0)() // wake blocked calls: they fail now
+	s.fd.Store(-1) // no descriptor is left to notify
+	s.upcall(0)()  // wake blocked calls: they fail now
 }
 
 // localLocked is the socket's local address.
