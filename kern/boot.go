@@ -114,23 +114,16 @@ func idleLoopAddr() uintptr
 func rt0Addr() uintptr
 func kernelEnd() uintptr
 
-// initMemory gives the page allocators every available page below 4 GiB
-// (the identity map) except the low 2 MiB and the kernel image, split by
-// NUMA domain, then takes the boot page tables over as the kernel pmap
-// (pmap.go: W^X image, guard pages, page 0 unmapped, device window
-// uncached). Memory above 4 GiB is reported and left unused: the page
-// allocators manage the identity map only.
+// initMemory gives the page allocators every available page except the
+// low 2 MiB and the kernel image, split by NUMA domain: vm maps the RAM
+// above 4 GiB into the identity map (with the boot page tables, taken
+// over as the kernel pmap first) and carves each allocator's metadata
+// from the memory itself. Then the kernel pmap's protections (pmap.go:
+// W^X image, guard pages, page 0 unmapped, device window uncached).
 func initMemory() {
-	if memAbove4G > 0 {
-		var l kline
-		l.s("smpgo: memory above 4 GiB: ").u(memAbove4G >> 20).s(" MiB not used (the page allocator manages the 4 GiB identity map)").nl().print()
-	}
 	kend := (kernelEnd() + vm.PageSize - 1) &^ (vm.PageSize - 1)
 	for i := 0; i < nMemRegions; i++ {
 		a, b := memRegions[i][0], memRegions[i][1]
-		if b > 1<<32 {
-			b = 1 << 32
-		}
 		if a < lowReserved {
 			a = lowReserved
 		}
@@ -144,7 +137,19 @@ func initMemory() {
 			addMemory(a, b)
 		}
 	}
-	vm.InitPhys()
+	vm.CPUID = thisCPU
+	vm.Fatal = Panic
+	_, _, _, edx := amd64.Cpuid(0x80000001, 0)
+	vm.BootTablesEnd = lowReserved
+	vm.InitKernelPmap(edx&(1<<26) != 0)
+	pages := vm.InitPhys()
+	var l kline
+	l.s("smpgo: physical memory: ").u(pages >> 8).s(" MiB managed, ").u(vm.Boot.HighBytes >> 20).s(" MiB above 4 GiB, ").
+		d(int64(vm.Boot.Segments)).s(" segment(s), metadata ").u(vm.Boot.MetaBytes >> 10).s(" KiB")
+	if vm.Boot.DroppedBytes > 0 {
+		l.s(", ").u(vm.Boot.DroppedBytes >> 10).s(" KiB not used (above 512 GiB or too many ranges)")
+	}
+	l.nl().print()
 	initKernelPmap()
 }
 

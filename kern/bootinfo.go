@@ -43,7 +43,7 @@ type BootInfo struct {
 	Framebuffer    multiboot.Framebuffer
 	HasFramebuffer bool
 	MemoryMiB      uint64 // available memory in the map
-	Above4GMiB     uint64 // of which above 4 GiB (not used)
+	Above4GMiB     uint64 // of which above 4 GiB
 	DroppedRanges  int    // available ranges beyond the kernel's table
 }
 

@@ -64,12 +64,9 @@ func textStart() uintptr
 func textEnd() uintptr
 
 // initKernelPmap applies the protections above (BSP, at boot, after the
-// page allocator, before the APs start).
+// page allocator and vm.InitKernelPmap, before the APs start). RAM above
+// 4 GiB was mapped writable and not executable by vm.InitPhys.
 func initKernelPmap() {
-	_, _, _, edx := amd64.Cpuid(0x80000001, 0)
-	vm.BootTablesEnd = lowReserved
-	vm.InitKernelPmap(edx&(1<<26) != 0)
-
 	textLo, textHi = textStart(), textEnd()
 	// The ELF file starts one page above the image tool's header page.
 	amd64.Memmove(uintptr(unsafe.Pointer(&imageHdr)), kernelLoadAddr+vm.PageSize, vm.PageSize)

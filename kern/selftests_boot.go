@@ -5,6 +5,7 @@ import (
 	"io"
 	"unsafe"
 
+	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/boot/multiboot"
 	"github.com/smpgo/smpgo/vm"
 )
@@ -74,38 +75,75 @@ func testBootInfo(t *T) {
 		bi.Multiboot, bi.Loader, bi.MemoryMiB, bi.Above4GMiB, bi.EFI, bi.RSDPFromLoader, bi.HasFramebuffer)
 }
 
-// testHighMemory checks the accounting of memory above 4 GiB, which the
-// kernel reports and leaves unused: the memory map's ranges above 4 GiB
-// add up to what the kernel reported, and no page allocator domain
-// reaches past the 4 GiB identity map.
+// testHighMemory checks the memory above 4 GiB: the memory map's ranges
+// there add up to what the kernel reported, all of it (below vm.MaxPhys)
+// is managed by the page allocators, and every high range is in the
+// identity map, writable and not executable, at its first and last page
+// (read through the map: the pages exist).
 func testHighMemory(t *T) {
 	bi := GetBootInfo()
-	var above uint64
+	var above, usable uint64
 	for _, r := range memRegions[:nMemRegions] {
 		if r[1] > 1<<32 {
 			above += uint64(r[1] - max(r[0], 1<<32))
+			if lo, hi := max(r[0], 1<<32), min(r[1], vm.MaxPhys); hi > lo {
+				usable += uint64(hi&^(vm.PageSize-1) - (lo+vm.PageSize-1)&^(vm.PageSize-1))
+			}
 		}
 	}
 	if above>>20 != bi.Above4GMiB {
 		t.Errorf("memory map has %d MiB above 4 GiB, the kernel reported %d", above>>20, bi.Above4GMiB)
 	}
+	if vm.Boot.HighBytes != usable {
+		t.Errorf("%d bytes of RAM above 4 GiB (below %#x) in the map, %d mapped and managed", usable, uintptr(vm.MaxPhys), vm.Boot.HighBytes)
+	}
+	var managed uint64
 	for _, d := range vm.Stats(false) {
 		for _, r := range d.Ranges {
-			if r[1] > 1<<32 {
+			if r[1] > vm.MaxPhys {
 				t.Errorf("domain %d manages %#x-%#x, beyond the identity map", d.Domain, r[0], r[1])
+			}
+			if r[0] < vm.DMA32 && r[1] > vm.DMA32 {
+				t.Errorf("domain %d range %#x-%#x straddles 4 GiB", d.Domain, r[0], r[1])
+			}
+			if r[0] < vm.DMA32 {
+				continue
+			}
+			managed += uint64(r[1] - r[0])
+			for _, va := range []uintptr{r[0], r[1] - vm.PageSize} {
+				m, ok := KernelLookup(va)
+				if !ok || m.PA != va || m.Prot != vm.ProtWrite || m.Attr != vm.WB {
+					t.Errorf("high page %#x: mapping %+v (ok %v), want identity rw- WB", va, m, ok)
+					continue
+				}
+				_ = amd64.Load64(va) // faults (a kernel panic) if not really mapped
+			}
+		}
+		for _, sg := range d.Segments {
+			if (sg.Lo < vm.DMA32) != (sg.Hi <= vm.DMA32) {
+				t.Errorf("domain %d segment [%#x, %#x) straddles 4 GiB", d.Domain, sg.Lo, sg.Hi)
+			}
+			if sg.Meta < sg.Lo || sg.Meta >= sg.Hi {
+				t.Errorf("domain %d segment [%#x, %#x): metadata at %#x, not in its own memory", d.Domain, sg.Lo, sg.Hi, sg.Meta)
 			}
 		}
 	}
-	if vm.FreePageCount() == 0 {
-		t.Errorf("no free pages below 4 GiB")
+	// Managed high memory is the mapped memory less the metadata carved
+	// from it.
+	if managed > vm.Boot.HighBytes || (usable > 0 && managed == 0) {
+		t.Errorf("%d bytes above 4 GiB in the domains' ranges, %d mapped", managed, vm.Boot.HighBytes)
 	}
-	t.Logf("%d MiB above 4 GiB, not used", bi.Above4GMiB)
+	if vm.FreePageCount() == 0 {
+		t.Errorf("no free pages")
+	}
+	t.Logf("%d MiB above 4 GiB, %d MiB managed there; %d segment(s), %d KiB of metadata, %d early table page(s)",
+		bi.Above4GMiB, managed>>20, vm.Boot.Segments, vm.Boot.MetaBytes>>10, vm.Boot.EarlyTables)
 }
 
 func showBoot(w io.Writer, _ []string) {
 	bi := GetBootInfo()
 	fmt.Fprintf(w, "multiboot%d, loader %q, UEFI %v (%d EFI memory descriptors)\n", bi.Multiboot, bi.Loader, bi.EFI, bi.EFIDescriptors)
-	fmt.Fprintf(w, "memory %d MiB in %d range(s), %d MiB above 4 GiB (not used), %d range(s) dropped\n",
+	fmt.Fprintf(w, "memory %d MiB in %d range(s), %d MiB above 4 GiB, %d range(s) dropped\n",
 		bi.MemoryMiB, nMemRegions, bi.Above4GMiB, bi.DroppedRanges)
 	src := "BIOS area scan"
 	if bi.RSDPFromLoader {

@@ -57,16 +57,23 @@ var (
 	ErrOutOfSpan    = errors.New("vm: page outside the allocator's span")
 )
 
+//go:nosplit
 func mkMeta(next, prev uint32, order, state uint8) uint64 {
 	return uint64(next) | uint64(prev)<<24 | uint64(order)<<48 | uint64(state)<<56
 }
 
+//go:nosplit
 func (b *Buddy) next(i uint32) uint32 { return uint32(b.meta[i] & nilPage) }
+//go:nosplit
 func (b *Buddy) prev(i uint32) uint32 { return uint32(b.meta[i] >> 24 & nilPage) }
+//go:nosplit
 func (b *Buddy) order(i uint32) int   { return int(b.meta[i] >> 48 & 0xff) }
+//go:nosplit
 func (b *Buddy) state(i uint32) int   { return int(b.meta[i] >> 56) }
 
+//go:nosplit
 func (b *Buddy) setNext(i, n uint32) { b.meta[i] = b.meta[i]&^nilPage | uint64(n) }
+//go:nosplit
 func (b *Buddy) setPrev(i, p uint32) { b.meta[i] = b.meta[i]&^(nilPage<<24) | uint64(p)<<24 }
 
 // Init makes b manage nothing yet over a span of len(meta) pages.
@@ -87,6 +94,8 @@ func (b *Buddy) Init(meta []uint64) {
 func (b *Buddy) Span() int { return len(b.meta) }
 
 // push puts the block at i on order k's free list.
+//
+//go:nosplit
 func (b *Buddy) push(i uint32, k int) {
 	h := b.head[k]
 	b.meta[i] = mkMeta(h, nilPage, uint8(k), stFree)
@@ -99,6 +108,8 @@ func (b *Buddy) push(i uint32, k int) {
 
 // unlink takes the free block at i off order k's list; its head state is
 // left for the caller to set.
+//
+//go:nosplit
 func (b *Buddy) unlink(i uint32, k int) {
 	n, p := b.next(i), b.prev(i)
 	if p == nilPage {
@@ -114,6 +125,8 @@ func (b *Buddy) unlink(i uint32, k int) {
 }
 
 // release frees the block of order k at i, merging it with free buddies.
+//
+//go:nosplit
 func (b *Buddy) release(i uint32, k int) {
 	b.free += 1 << k
 	for k < MaxOrder-1 {
@@ -148,6 +161,8 @@ func (b *Buddy) AddRange(first, n int) {
 }
 
 // Alloc returns the first page of a free block of order k.
+//
+//go:nosplit
 func (b *Buddy) Alloc(k int) (int, bool) {
 	if k < 0 || k >= MaxOrder {
 		return 0, false
@@ -159,7 +174,31 @@ func (b *Buddy) Alloc(k int) (int, bool) {
 	if j == MaxOrder {
 		return 0, false
 	}
-	i := b.head[j]
+	return b.take(b.head[j], j, k), true
+}
+
+// AllocBelow returns the first page of a free block of order k that ends
+// at or below page limit (a device's DMA reach): the free lists are walked
+// for the first block low enough, smallest order first, and a larger block
+// is split keeping its lower half, so the cost is the number of free blocks
+// looked at. With limit at or past the span it is Alloc.
+//
+//go:nosplit
+func (b *Buddy) AllocBelow(k, limit int) (int, bool) {
+	if limit >= len(b.meta) {
+		return b.Alloc(k)
+	}
+	if k < 0 || k >= MaxOrder {
+		return 0, false
+	}
+	return b.allocBelowRun(1<<k, k, limit)
+}
+
+// take unlinks the free block of order j at i and splits it down to order
+// k, keeping the lower half; the block at i of order k is allocated.
+//
+//go:nosplit
+func (b *Buddy) take(i uint32, j, k int) int {
 	b.unlink(i, j)
 	for j > k { // split, keeping the lower half
 		j--
@@ -168,10 +207,12 @@ func (b *Buddy) Alloc(k int) (int, bool) {
 	b.meta[i] = mkMeta(nilPage, nilPage, uint8(k), stAlloc)
 	b.free -= 1 << k
 	b.allocs++
-	return int(i), true
+	return int(i)
 }
 
 // Free returns the block of order k at page i.
+//
+//go:nosplit
 func (b *Buddy) Free(i, k int) error {
 	if i < 0 || i >= len(b.meta) {
 		return ErrOutOfSpan
@@ -188,6 +229,8 @@ func (b *Buddy) Free(i, k int) error {
 }
 
 // OrderFor returns the smallest order whose blocks hold n pages.
+//
+//go:nosplit
 func OrderFor(n int) int {
 	k := 0
 	for 1<<k < n {
@@ -196,18 +239,17 @@ func OrderFor(n int) int {
 	return k
 }
 
-// runChunks calls fn for each aligned power-of-two chunk of the run
-// [i, i+n), in order: the decomposition both AllocRun and FreeRun use.
-func runChunks(i, n int, fn func(i, k int)) {
-	for n > 0 {
-		k := 0
-		for k+1 < MaxOrder && i&(1<<(k+1)-1) == 0 && 1<<(k+1) <= n {
-			k++
-		}
-		fn(i, k)
-		i += 1 << k
-		n -= 1 << k
+// chunkOrder returns the order of the first aligned power-of-two chunk of
+// the run [i, i+n): the decomposition both AllocRun and FreeRun use
+// (loops, not a callback, so that the whole locked section is nosplit).
+//
+//go:nosplit
+func chunkOrder(i, n int) int {
+	k := 0
+	for k+1 < MaxOrder && i&(1<<(k+1)-1) == 0 && 1<<(k+1) <= n {
+		k++
 	}
+	return k
 }
 
 // AllocRun returns the first of n physically contiguous pages whose first
@@ -215,51 +257,99 @@ func runChunks(i, n int, fn func(i, k int)) {
 // The run is carved from one block of order max(OrderFor(n),
 // OrderFor(align)); the unused tail goes straight back to the free lists,
 // so only n pages are consumed. Free it with FreeRun(i, n).
+//
+//go:nosplit
 func (b *Buddy) AllocRun(n, align int) (int, bool) {
+	return b.AllocRunBelow(n, align, len(b.meta))
+}
+
+// AllocRunBelow is AllocRun for a run that must end at or below page
+// limit.
+//
+//go:nosplit
+func (b *Buddy) AllocRunBelow(n, align, limit int) (int, bool) {
 	if n <= 0 || align <= 0 || align&(align-1) != 0 {
 		return 0, false
 	}
 	k := max(OrderFor(n), OrderFor(align))
-	i, ok := b.Alloc(k)
+	var i int
+	var ok bool
+	if limit >= len(b.meta) {
+		i, ok = b.Alloc(k)
+	} else {
+		i, ok = b.allocBelowRun(n, k, limit)
+	}
 	if !ok {
 		return 0, false
 	}
 	// Re-mark the block as the run's chunks; the tail goes back free.
 	b.meta[i] = mkMeta(nilPage, nilPage, 0, stNone)
 	st := uint8(stRunHead)
-	runChunks(i, n, func(c, ck int) {
+	for c, left := i, n; left > 0; {
+		ck := chunkOrder(c, left)
 		b.meta[c] = mkMeta(nilPage, nilPage, uint8(ck), st)
 		st = stRunPart
-	})
-	runChunks(i+n, 1<<k-n, func(c, ck int) { b.release(uint32(c), ck) })
+		c += 1 << ck
+		left -= 1 << ck
+	}
+	for c, left := i+n, 1<<k-n; left > 0; {
+		ck := chunkOrder(c, left)
+		b.release(uint32(c), ck)
+		c += 1 << ck
+		left -= 1 << ck
+	}
 	return i, true
+}
+
+// allocBelowRun finds a free block of order k or larger whose first n
+// pages end at or below limit, smallest order first, and splits it down to
+// order k.
+//
+//go:nosplit
+func (b *Buddy) allocBelowRun(n, k, limit int) (int, bool) {
+	if k >= MaxOrder || limit <= 0 {
+		return 0, false
+	}
+	for j := k; j < MaxOrder; j++ {
+		for i := b.head[j]; i != nilPage; i = b.next(i) {
+			if int(i)+n <= limit {
+				return b.take(i, j, k), true
+			}
+		}
+	}
+	return 0, false
 }
 
 // FreeRun returns a run from AllocRun. Every chunk is checked before any
 // is freed, so a bad call changes nothing.
+//
+//go:nosplit
 func (b *Buddy) FreeRun(i, n int) error {
 	if i < 0 || n <= 0 || i+n > len(b.meta) {
 		return ErrOutOfSpan
 	}
-	var err error
 	want := stRunHead
-	runChunks(i, n, func(c, ck int) {
+	for c, left := i, n; left > 0; {
+		ck := chunkOrder(c, left)
 		switch {
-		case err != nil:
 		case b.state(uint32(c)) != want:
-			err = ErrNotAllocated
+			return ErrNotAllocated
 		case b.order(uint32(c)) != ck:
-			err = ErrWrongOrder
+			return ErrWrongOrder
 		}
 		want = stRunPart
-	})
-	if err == nil && i+n < len(b.meta) && b.state(uint32(i+n)) == stRunPart {
-		err = ErrWrongOrder // the run goes on: n is too short
+		c += 1 << ck
+		left -= 1 << ck
 	}
-	if err != nil {
-		return err
+	if i+n < len(b.meta) && b.state(uint32(i+n)) == stRunPart {
+		return ErrWrongOrder // the run goes on: n is too short
 	}
-	runChunks(i, n, func(c, ck int) { b.release(uint32(c), ck) })
+	for c, left := i, n; left > 0; {
+		ck := chunkOrder(c, left)
+		b.release(uint32(c), ck)
+		c += 1 << ck
+		left -= 1 << ck
+	}
 	b.frees++
 	return nil
 }
@@ -274,6 +364,8 @@ type BuddyStats struct {
 }
 
 // Stats returns b's counters (FreeListsValid is set by Check only).
+//
+//go:nosplit
 func (b *Buddy) Stats() BuddyStats {
 	s := BuddyStats{Total: b.total, Free: b.free, Allocs: b.allocs, Frees: b.frees, Blocks: b.nfree, LargestOrder: -1}
 	for k := MaxOrder - 1; k >= 0; k-- {
@@ -289,6 +381,8 @@ func (b *Buddy) Stats() BuddyStats {
 // inside the span, marked free with their order, doubly linked, counted,
 // and that their pages add up to the free count. It returns the first
 // inconsistency found (a description), or "".
+//
+//go:nosplit
 func (b *Buddy) Check() string {
 	var pages uint64
 	for k := 0; k < MaxOrder; k++ {

@@ -224,3 +224,51 @@ func TestOrderFor(t *testing.T) {
 	require.Equal(t, 10, OrderFor(1024))
 	require.Equal(t, 11, OrderFor(1025))
 }
+
+func TestBuddyAllocBelow(t *testing.T) {
+	b := newBuddy(4096)
+	b.AddRange(0, 4096)
+	// Take the low half away, so only high blocks are free.
+	var low []int
+	for {
+		p, ok := b.AllocBelow(MaxOrder-1, 2048)
+		if !ok {
+			break
+		}
+		require.Less(t, p+1<<(MaxOrder-1), 2049)
+		low = append(low, p)
+	}
+	require.Len(t, low, 2, "the two 4 MiB blocks below page 2048")
+	_, ok := b.AllocBelow(0, 2048)
+	require.False(t, ok, "nothing left below the limit")
+	p, ok := b.AllocBelow(0, 4096)
+	require.True(t, ok, "the limit at the span is Alloc")
+	require.GreaterOrEqual(t, p, 2048)
+	require.NoError(t, b.Free(p, 0))
+
+	// Free one low block: a small allocation below the limit splits it,
+	// not a high one, even though high blocks are on the lists first.
+	require.NoError(t, b.Free(low[1], MaxOrder-1))
+	for i := 0; i < 100; i++ {
+		q, ok := b.AllocBelow(2, 2048)
+		require.True(t, ok)
+		require.LessOrEqual(t, q+4, 2048)
+		require.GreaterOrEqual(t, q, low[1])
+	}
+	requireConsistent(t, b)
+
+	// Runs below a limit.
+	r, ok := b.AllocRunBelow(37, 16, 2048)
+	require.True(t, ok)
+	require.LessOrEqual(t, r+37, 2048)
+	require.Zero(t, r%16)
+	requireConsistent(t, b)
+	require.NoError(t, b.FreeRun(r, 37))
+	_, ok = b.AllocRunBelow(1024, 1, 2048)
+	require.False(t, ok, "no free 1024-page run left below the limit")
+	_, ok = b.AllocBelow(0, 0)
+	require.False(t, ok)
+	_, ok = b.AllocBelow(MaxOrder, 4096)
+	require.False(t, ok)
+	requireConsistent(t, b)
+}

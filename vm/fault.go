@@ -1,6 +1,8 @@
 package vm
 
 import (
+	"sync/atomic"
+
 	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/kern/spin"
 )
@@ -13,11 +15,33 @@ var (
 
 	// Faults counts demand-zero pages mapped.
 	Faults uint64 // guarded by lock
+
+	// OrderReversals counts acquisitions of the space lock by a CPU
+	// holding a domain lock (each one is fatal) (a).
+	OrderReversals atomic.Uint64
 )
+
+// lockSpace takes the address-space lock, first checking the lock order
+// (space before domain, phys.go): a CPU that already holds it, or holds a
+// page allocator's domain lock, would spin forever, so it gets a kernel
+// panic naming the reversal instead. Callers run with interrupts off.
+//
+//go:nosplit
+func lockSpace() {
+	me := cpuID()
+	if lock.Owner() == me {
+		fatal("vm: address-space lock recursed on this CPU (a page fault inside its section)")
+	}
+	if DomainLocked() {
+		OrderReversals.Add(1)
+		fatal("vm: lock order reversal: address-space lock wanted while this CPU holds a page allocator domain lock (a fault or stack growth inside the domain's section)")
+	}
+	lock.Acquire(me)
+}
 
 // Reserve implements mmap's address choice (see Space.Reserve).
 func Reserve(hint, length uintptr, fixed bool) (uintptr, error) {
-	lock.Acquire(0)
+	lockSpace()
 	defer lock.Release()
 	a, err := space.Reserve(hint, length, fixed)
 	if err == nil && fixed {
@@ -33,7 +57,7 @@ func Release(a, length uintptr) error {
 	if a%PageSize != 0 || !inSpace(a, pageUp(length)) {
 		return ErrBadRange
 	}
-	lock.Acquire(0)
+	lockSpace()
 	defer lock.Release()
 	unmapRange(a, a+pageUp(length))
 	return space.Release(a, length)
@@ -45,7 +69,7 @@ func Discard(a, length uintptr) int {
 	if a%PageSize != 0 || !inSpace(a, pageUp(length)) {
 		return 0
 	}
-	lock.Acquire(0)
+	lockSpace()
 	defer lock.Release()
 	return unmapRange(a, a+pageUp(length))
 }
@@ -54,7 +78,7 @@ func Discard(a, length uintptr) int {
 // zeroed frame. It reports false if va is not reserved (a real fault) or
 // memory is exhausted.
 func Fault(va uintptr) bool {
-	lock.Acquire(0)
+	lockSpace()
 	defer lock.Release()
 	return faultLocked(va)
 }
@@ -87,7 +111,7 @@ func Ensure(a, n uintptr) bool {
 	if n == 0 {
 		return true
 	}
-	lock.Acquire(0)
+	lockSpace()
 	defer lock.Release()
 	for va := a &^ (PageSize - 1); va < a+n; va += PageSize {
 		if _, ok := Lookup(va); ok {
@@ -105,10 +129,14 @@ func Ensure(a, n uintptr) bool {
 // interrupts off, as every holder of this raw spin lock must: a tick taken
 // while holding it could switch to a thread whose system call or page
 // fault then spins on it forever (it did, on one CPU, in Kern/ShellCommands).
+// Everything under the lock is nosplit (see phys.go).
+//
+//go:nosplit
 func Reserved() (uintptr, int) {
 	gEnter() // glock.go
 	defer gExit()
 	f := lockPmap()
-	defer unlockPmap(f)
-	return space.Bytes(), space.Len()
+	b, n := space.Bytes(), space.Len()
+	unlockPmap(f)
+	return b, n
 }

@@ -26,7 +26,13 @@ type identityMem struct{}
 func (identityMem) Load(pa uintptr) uint64     { return amd64.Load64(pa) }
 func (identityMem) Store(pa uintptr, v uint64) { amd64.Store64(pa, v) }
 func (identityMem) AllocTable() (uintptr, bool) {
-	pa, ok := allocPage(UseTables)
+	var pa uintptr
+	var ok bool
+	if physReady {
+		pa, ok = allocPage(UseTables)
+	} else {
+		pa, ok = earlyPage() // mapping RAM above 4 GiB at boot (phys.go)
+	}
 	if ok {
 		amd64.ZeroPage(pa)
 	}
@@ -34,9 +40,10 @@ func (identityMem) AllocTable() (uintptr, bool) {
 }
 
 // FreeTable returns a table to the allocator; the boot code's tables
-// (below BootTablesEnd, not the allocator's) are only dropped.
+// (below BootTablesEnd) and those taken before the allocators existed
+// (earlyPage) are not the allocator's and are only dropped.
 func (identityMem) FreeTable(pa uintptr) {
-	if pa < BootTablesEnd {
+	if pa < BootTablesEnd || isEarlyPage(pa) {
 		BootTablesDropped++
 		return
 	}
@@ -63,20 +70,23 @@ func kflush() {
 	amd64.WriteCR3(amd64.ReadCR3())
 }
 
-// InitKernelPmap takes the boot page tables over (BSP, at boot, after
-// InitPhys). huge1G allows 1 GiB leaves (CPUID Page1GB).
+// InitKernelPmap takes the boot page tables over (BSP, at boot, before
+// InitPhys, which maps the RAM above 4 GiB with it). huge1G allows 1 GiB
+// leaves (CPUID Page1GB).
 func InitKernelPmap(huge1G bool) {
 	kpmap.Root = root()
 	kpmap.Huge1G = huge1G
 }
 
+//go:nosplit
 func lockPmap() uint64 {
 	f := amd64.Flags()
 	amd64.Cli()
-	lock.Acquire(0)
+	lockSpace()
 	return f
 }
 
+//go:nosplit
 func unlockPmap(f uint64) {
 	lock.Release()
 	if f&amd64.IF != 0 {

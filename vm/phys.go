@@ -2,6 +2,7 @@ package vm
 
 import (
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/kern/spin"
@@ -11,33 +12,75 @@ import (
 //
 // At boot the kernel hands every usable range of the memory map, already
 // split by the SRAT's memory affinity ranges, to AddMemory with its
-// domain, then calls InitPhys: each domain gets a buddy allocator whose
-// span runs from its lowest range (rounded down to a 4 MiB boundary, so
-// blocks are physically aligned to their size) to its highest. The
-// allocators' metadata (one word per page) lives in the BSS, so nothing
-// is carved from the pages themselves and the kernel's footprint is
-// fixed. Only memory below 4 GiB (the identity map) is managed.
+// domain, then calls InitPhys. Ranges are split at 4 GiB (DMA32), so no
+// range straddles the reach of a 32-bit DMA engine.
+//
+// RAM above 4 GiB is reached by extending the boot's identity map over it
+// (mapHigh: 1 GiB and 2 MiB pages where alignment allows, writable, NX),
+// rather than through a separate direct map at another address. The
+// identity map already is the kernel's direct map below 4 GiB: every
+// user of a page (page tables, UMA slabs, DMA rings, ZeroPage) treats
+// the physical address as the kernel's address for it, and keeping that
+// true above 4 GiB needs no translation anywhere. The identity map's
+// PML4 entry spans 512 GiB (the boot PDPT), below the kernel's window at
+// KVABase, so memory above MaxPhys is reported and left unused. Only the
+// RAM ranges themselves are mapped, never the holes between them (MMIO
+// must not be mapped write-back).
+//
+// Each domain's ranges are grouped into segments (vm_phys_seg): a run of
+// nearby ranges on one side of 4 GiB whose span fits one buddy allocator
+// (MaxSpanPages). A segment's span starts at a 4 MiB boundary, so blocks
+// are physically aligned to their size. Its metadata (one word per span
+// page) is carved at boot from the top of the segment's own largest
+// range, so the metadata grows with the memory instead of being a fixed
+// array, and a domain's bookkeeping lives in that domain. The few
+// page-table pages mapHigh needs before any allocator exists come from
+// the top of the largest range below 4 GiB and are never freed.
 //
 // Allocation takes a Policy: FirstTouch (the calling CPU's domain),
 // Preferred (a given domain), RoundRobin (domains in turn), each falling
 // back to the other domains nearest first by SLIT distance; Bind never
-// falls back. Pages are reached through the identity map, so the
-// physical address is also the kernel's address for them.
+// falls back. Within a domain the segments above 4 GiB are tried first,
+// so low memory stays for devices that need it (FreeBSD orders its free
+// lists DEFAULT before DMA32 the same way); Policy.Below restricts an
+// allocation to a device's DMA reach.
 //
 // Locking: one raw spin lock per domain, taken with interrupts disabled
 // (callers in goroutine context would otherwise be preempted holding it
 // and a page fault on the same CPU would spin on it forever). The page
-// fault path calls in with vm's own lock held; that lock is always taken
-// first.
+// fault path calls in with vm's address-space lock held; that lock is
+// always taken first (lock order: space, then domain). A goroutine
+// holding a domain lock must therefore never fault or grow its stack:
+// a stack growth copies the stack to fresh pages, the first touch
+// demand-faults, and the fault handler wants the space lock (then, for
+// the page, the domain lock this CPU already holds) — a deadlock, or an
+// ABBA with a CPU that faulted first. So every function that runs with a
+// domain lock held is nosplit (the linker proves the whole section fits
+// the stack it starts on, and no prologue can call morestack, which is
+// also where the Go runtime acts on a preemption request); the metadata
+// is mapped at boot and never faults. lockSpace checks the order on
+// every acquisition of the space lock: a CPU that holds a domain lock
+// gets a kernel panic naming the reversal instead of a silent hang.
 
 // MaxDomains bounds the NUMA domains managed.
 const MaxDomains = 8
 
 const (
-	maxPhysPages  = 1 << 20 // 4 GiB of 4 KiB pages: the identity map
-	maxDomRanges  = 16
-	spanAlign     = PageSize << (MaxOrder - 1)
-	maxMetaSlices = maxPhysPages + MaxDomains*(1<<(MaxOrder-1))
+	// MaxPhys bounds the physical memory managed: the identity map's
+	// PML4 entry (512 GiB), below the kernel's window.
+	MaxPhys = KVABase
+	// DMA32 is the first address a 32-bit DMA engine cannot reach.
+	DMA32 = 1 << 32
+
+	maxDomRanges = 32
+	maxSegs      = 8
+	spanAlign    = PageSize << (MaxOrder - 1)
+	// segGap: a hole at least this large between two ranges starts a new
+	// segment (its metadata would cost 2 KiB per MiB of hole).
+	segGap = 64 << 20
+	// maxSegBytes bounds the memory of one range in a segment, so that
+	// the span from its aligned base fits MaxSpanPages.
+	maxSegBytes = (MaxSpanPages*PageSize)&^(spanAlign-1) - spanAlign
 )
 
 // PolicyKind selects how a domain is chosen.
@@ -55,6 +98,10 @@ const (
 type Policy struct {
 	Kind   PolicyKind
 	Domain int // for Preferred and Bind
+	// Below, when not zero, is the allocation's physical reach: every
+	// page lies below this address (DMA32 for a device with 32-bit DMA
+	// addresses).
+	Below uintptr
 }
 
 // Use classes: who holds allocated pages, so that every page is accounted
@@ -66,13 +113,22 @@ const (
 	nUses
 )
 
+// segment is one buddy allocator over part of a domain's memory.
+type segment struct {
+	buddy     Buddy   // guarded by the domain's lock
+	base      uintptr // (c) physical address of span page 0 (4 MiB aligned)
+	lo, hi    uintptr // (c) from its lowest managed page to the end of its highest
+	meta      uintptr // (c) physical address of its metadata
+	metaPages int     // (c)
+}
+
 // Domain is one NUMA domain's physical memory.
 type Domain struct {
 	lock  spin.Lock
-	buddy Buddy   // guarded by lock
-	base  uintptr // (c) physical address of span page 0
+	segs  [maxSegs]segment // buddies guarded by lock, sorted by address
+	nsegs int              // (c)
 
-	ranges  [maxDomRanges][2]uintptr // (c) memory given at boot
+	ranges  [maxDomRanges][2]uintptr // (c) memory managed, sorted (metadata carved out)
 	nranges int                      // (c)
 
 	Allocs  atomic.Uint64       // (a) successful allocations from this domain
@@ -82,10 +138,28 @@ type Domain struct {
 	Held    [nUses]atomic.Int64 // (a, changed under lock) pages held, by use
 }
 
+// PhysBoot describes what InitPhys did with the memory it was given (c).
+type PhysBoot struct {
+	HighBytes    uint64 // RAM above 4 GiB mapped and managed
+	MetaBytes    uint64 // buddy metadata carved from the memory itself
+	EarlyTables  int    // page-table pages taken before the allocators existed
+	DroppedBytes uint64 // memory given but not managed (above MaxPhys, too many ranges, unmappable)
+	Segments     int
+}
+
 var (
 	domains  [MaxDomains]Domain
 	ndomains = 1 // (c) after InitPhys
-	pageMeta [maxMetaSlices]uint64
+
+	// Boot is filled in by InitPhys (c).
+	Boot PhysBoot
+
+	physReady bool // (c) the allocators exist
+
+	// earlyDom/earlyIdx name the range early page-table pages come from;
+	// [earlyLo, earlyHi) are those pages (c).
+	earlyDom, earlyIdx = -1, -1
+	earlyLo, earlyHi   uintptr
 
 	// distance[i][j] is the SLIT distance; fallback[i] lists all domains
 	// nearest first (i itself first). (c) after boot.
@@ -98,6 +172,12 @@ var (
 	// CPUDomain, set by the kernel at boot, returns the calling CPU's
 	// domain (trap-safe). Nil means domain 0.
 	CPUDomain func() int
+	// CPUID, set by the kernel at boot, returns the calling CPU's index
+	// (trap-safe): the owner recorded in vm's spin locks. Nil means 0.
+	CPUID func() int
+	// Fatal, set by the kernel at boot, stops the kernel with a report
+	// (trap-safe, never returns): a lock-order violation. Nil spins.
+	Fatal func(msg string)
 
 	// LowPages counts allocations that found every allowed domain
 	// exhausted (a)
@@ -105,20 +185,34 @@ var (
 )
 
 // AddMemory gives the physical range [a, b) to domain d (boot only,
-// before InitPhys; ranges must not overlap). Parts above 4 GiB and
-// domains beyond MaxDomains are ignored; it reports whether it was used.
+// before InitPhys; ranges must not overlap). A range crossing 4 GiB is
+// split there; memory above MaxPhys and domains beyond MaxDomains are
+// refused. It reports whether any of the range was taken.
 func AddMemory(d int, a, b uintptr) bool {
 	a = pageUp(a)
-	if b > maxPhysPages*PageSize {
-		b = maxPhysPages * PageSize
-	}
 	b &^= PageSize - 1
 	if d < 0 || d >= MaxDomains || b <= a {
 		return false
 	}
+	if b > MaxPhys {
+		Boot.DroppedBytes += uint64(b - max(a, MaxPhys))
+		b = MaxPhys
+		if b <= a {
+			return true // counted as dropped
+		}
+	}
+	if a < DMA32 && b > DMA32 {
+		ok := addRange(d, a, DMA32)
+		return addRange(d, DMA32, b) || ok
+	}
+	return addRange(d, a, b)
+}
+
+func addRange(d int, a, b uintptr) bool {
 	dm := &domains[d]
 	if dm.nranges == maxDomRanges {
-		return false
+		Boot.DroppedBytes += uint64(b - a)
+		return true
 	}
 	dm.ranges[dm.nranges] = [2]uintptr{a, b}
 	dm.nranges++
@@ -181,41 +275,197 @@ func key(d, j int, dist func(a, b int) int) int {
 	return dist(d, j)<<8 | j
 }
 
-// InitPhys builds each domain's allocator from the ranges given to
-// AddMemory (boot only). It returns the number of pages managed.
+// InitPhys builds each domain's allocators from the ranges given to
+// AddMemory (boot only, one CPU, after InitKernelPmap): it maps the RAM
+// above 4 GiB, groups each domain's ranges into segments and carves their
+// metadata. It returns the number of pages managed.
 func InitPhys() uint64 {
 	if !haveDistances {
 		SetDistances(0, nil)
 	}
+	for d := 0; d < ndomains; d++ {
+		sortRanges(&domains[d])
+		splitLarge(&domains[d])
+	}
+	mapHigh()
 	var total uint64
-	next := 0
 	for d := 0; d < ndomains; d++ {
 		dm := &domains[d]
-		if dm.nranges == 0 {
-			dm.buddy.Init(pageMeta[next:next])
-			continue
+		buildSegments(d)
+		for s := 0; s < dm.nsegs; s++ {
+			total += dm.segs[s].buddy.Stats().Total
 		}
-		lo, hi := dm.ranges[0][0], dm.ranges[0][1]
-		for _, r := range dm.ranges[1:dm.nranges] {
-			lo, hi = min(lo, r[0]), max(hi, r[1])
-		}
-		lo &^= spanAlign - 1
-		span := int((hi - lo) / PageSize)
-		if next+span > len(pageMeta) {
-			span = len(pageMeta) - next // cannot happen below 4 GiB
-		}
-		dm.base = lo
-		dm.buddy.Init(pageMeta[next : next+span])
-		next += span
-		for _, r := range dm.ranges[:dm.nranges] {
-			first := int((r[0] - lo) / PageSize)
-			n := min(int((r[1]-r[0])/PageSize), span-first)
-			dm.buddy.AddRange(first, n)
-		}
-		total += dm.buddy.Stats().Total
+		Boot.Segments += dm.nsegs
 	}
+	physReady = true
 	return total
 }
+
+// sortRanges orders a domain's ranges by address (insertion sort: boot,
+// no allocation).
+func sortRanges(dm *Domain) {
+	r := dm.ranges[:dm.nranges]
+	for i := 1; i < len(r); i++ {
+		for j := i; j > 0 && r[j][0] < r[j-1][0]; j-- {
+			r[j], r[j-1] = r[j-1], r[j]
+		}
+	}
+}
+
+// insertRange puts [a, b) at index i, shifting the rest up.
+func insertRange(dm *Domain, i int, a, b uintptr) bool {
+	if dm.nranges == maxDomRanges {
+		return false
+	}
+	copy(dm.ranges[i+1:dm.nranges+1], dm.ranges[i:dm.nranges])
+	dm.ranges[i] = [2]uintptr{a, b}
+	dm.nranges++
+	return true
+}
+
+func removeRange(d, i int) {
+	dm := &domains[d]
+	Boot.DroppedBytes += uint64(dm.ranges[i][1] - dm.ranges[i][0])
+	copy(dm.ranges[i:], dm.ranges[i+1:dm.nranges])
+	dm.nranges--
+	if earlyDom == d && earlyIdx > i {
+		earlyIdx--
+	}
+}
+
+// splitLarge cuts every range too large for one segment at 4 MiB
+// boundaries.
+func splitLarge(dm *Domain) {
+	for i := 0; i < dm.nranges; i++ {
+		a, b := dm.ranges[i][0], dm.ranges[i][1]
+		if cut := a&^(spanAlign-1) + maxSegBytes; b > cut {
+			dm.ranges[i][1] = cut
+			if !insertRange(dm, i+1, cut, b) {
+				Boot.DroppedBytes += uint64(b - cut)
+			}
+		}
+	}
+}
+
+// mapHigh extends the identity map over the RAM ranges above 4 GiB (see
+// the comment at the top); a range the pmap cannot map is dropped.
+func mapHigh() {
+	for d := 0; d < ndomains; d++ {
+		dm := &domains[d]
+		for i := 0; i < dm.nranges; i++ {
+			a, b := dm.ranges[i][0], dm.ranges[i][1]
+			if a < DMA32 {
+				continue
+			}
+			if kpmap.Root == 0 || KernelMap(a, a, b-a, ProtWrite, WB) != nil {
+				removeRange(d, i)
+				i--
+				continue
+			}
+			Boot.HighBytes += uint64(b - a)
+		}
+	}
+}
+
+// earlyPage returns a page for a page table before the allocators exist:
+// the top page of the largest range below 4 GiB (already mapped), which
+// shrinks. These pages are never freed (identityMem.FreeTable).
+func earlyPage() (uintptr, bool) {
+	if earlyDom < 0 {
+		var best uintptr
+		for d := 0; d < ndomains; d++ {
+			dm := &domains[d]
+			for i, r := range dm.ranges[:dm.nranges] {
+				if r[1] <= DMA32 && r[1]-r[0] > best {
+					best, earlyDom, earlyIdx = r[1]-r[0], d, i
+				}
+			}
+		}
+		if earlyDom < 0 {
+			return 0, false
+		}
+		earlyHi = domains[earlyDom].ranges[earlyIdx][1]
+		earlyLo = earlyHi
+	}
+	r := &domains[earlyDom].ranges[earlyIdx]
+	if r[1]-r[0] < 2*PageSize {
+		return 0, false
+	}
+	r[1] -= PageSize
+	earlyLo = r[1]
+	Boot.EarlyTables++
+	return r[1], true
+}
+
+// isEarlyPage reports whether pa is one of earlyPage's.
+func isEarlyPage(pa uintptr) bool { return pa >= earlyLo && pa < earlyHi }
+
+// buildSegments groups dm's sorted ranges into segments and builds their
+// allocators.
+func buildSegments(d int) {
+	dm := &domains[d]
+	i := 0
+	for i < dm.nranges {
+		if dm.nsegs == maxSegs {
+			for dm.nranges > i {
+				removeRange(d, i)
+			}
+			return
+		}
+		lo := dm.ranges[i][0]
+		base := lo &^ (spanAlign - 1)
+		j := i + 1
+		for j < dm.nranges {
+			r := dm.ranges[j]
+			if (r[0] >= DMA32) != (lo >= DMA32) || r[0]-dm.ranges[j-1][1] >= segGap || r[1]-base > maxSegBytes+spanAlign {
+				break
+			}
+			j++
+		}
+		if initSegment(dm, i, j, base) {
+			i = j
+			continue
+		}
+		for k := i; k < j; k++ { // no room for the metadata
+			removeRange(d, i)
+		}
+	}
+}
+
+// initSegment makes ranges [i, j) of dm one segment whose span starts at
+// base, its metadata carved from the top of the largest of them.
+func initSegment(dm *Domain, i, j int, base uintptr) bool {
+	span := int((dm.ranges[j-1][1] - base) / PageSize)
+	metaPages := (span*8 + PageSize - 1) / PageSize
+	best := -1
+	for k := i; k < j; k++ {
+		n := int((dm.ranges[k][1] - dm.ranges[k][0]) / PageSize)
+		if n > metaPages && (best < 0 || n > int((dm.ranges[best][1]-dm.ranges[best][0])/PageSize)) {
+			best = k
+		}
+	}
+	if best < 0 {
+		return false
+	}
+	s := &dm.segs[dm.nsegs]
+	dm.nsegs++
+	s.base, s.lo, s.hi = base, dm.ranges[i][0], dm.ranges[j-1][1] // the metadata included
+	dm.ranges[best][1] -= uintptr(metaPages) * PageSize
+	meta := dm.ranges[best][1]
+	Boot.MetaBytes += uint64(metaPages) * PageSize
+	s.meta, s.metaPages = meta, metaPages
+	s.buddy.Init(unsafe.Slice((*uint64)(physPtr(meta)), span))
+	for k := i; k < j; k++ {
+		r := dm.ranges[k]
+		s.buddy.AddRange(int((r[0]-base)/PageSize), int((r[1]-r[0])/PageSize))
+	}
+	return true
+}
+
+// physPtr turns an identity-mapped physical address into a pointer to
+// memory the garbage collector does not own (reinterpreting the
+// uintptr's storage keeps go vet's unsafeptr check meaningful elsewhere).
+func physPtr(pa uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&pa)) }
 
 // NumDomains returns the number of domains (at least 1).
 func NumDomains() int { return ndomains }
@@ -248,19 +498,121 @@ func (p Policy) first() int {
 	return curDomain()
 }
 
-// lockIntr disables interrupts and takes the domain's lock.
+// cpuID returns the calling CPU's index for vm's spin locks.
+//
+//go:nosplit
+func cpuID() int {
+	if CPUID == nil {
+		return 0
+	}
+	return CPUID()
+}
+
+// fatal stops the kernel (trap context: a constant message).
+//
+//go:nosplit
+func fatal(msg string) {
+	if Fatal != nil {
+		Fatal(msg)
+	}
+	for {
+		amd64.Cli()
+	}
+}
+
+// lockIntr disables interrupts and takes the domain's lock. Everything
+// from here to unlockIntr is nosplit (see the comment at the top).
+//
+//go:nosplit
 func (dm *Domain) lockIntr() uint64 {
 	f := amd64.Flags()
 	amd64.Cli()
-	dm.lock.Acquire(0)
+	me := cpuID()
+	if dm.lock.Owner() == me {
+		fatal("vm: page allocator domain lock recursed on this CPU (a fault or allocation inside its section)")
+	}
+	dm.lock.Acquire(me)
 	return f
 }
 
+//go:nosplit
 func (dm *Domain) unlockIntr(f uint64) {
 	dm.lock.Release()
 	if f&amd64.IF != 0 {
 		amd64.Sti()
 	}
+}
+
+// DomainLocked reports whether the calling CPU holds any domain's lock
+// (trap-safe).
+//
+//go:nosplit
+func DomainLocked() bool {
+	me := cpuID()
+	for d := 0; d < ndomains; d++ {
+		if domains[d].lock.Owner() == me {
+			return true
+		}
+	}
+	return false
+}
+
+// take allocates 2^order pages (or a run of run pages aligned to align
+// pages) below below (0: anywhere) from dm's segments, highest first.
+//
+//go:nosplit
+func (dm *Domain) take(order, run, align, use int, below uintptr) (uintptr, bool) {
+	f := dm.lockIntr()
+	for s := dm.nsegs - 1; s >= 0; s-- {
+		sg := &dm.segs[s]
+		limit := sg.buddy.Span()
+		if below != 0 {
+			if sg.lo >= below {
+				continue
+			}
+			if end := sg.base + uintptr(limit)*PageSize; below < end {
+				limit = int((below - sg.base) / PageSize)
+			}
+		}
+		var i int
+		var ok bool
+		n := int64(1) << order
+		if run > 0 {
+			i, ok = sg.buddy.AllocRunBelow(run, align, limit)
+			n = int64(run)
+		} else {
+			i, ok = sg.buddy.AllocBelow(order, limit)
+		}
+		if ok {
+			dm.Held[use].Add(n)
+			dm.unlockIntr(f)
+			return sg.base + uintptr(i)*PageSize, true
+		}
+	}
+	dm.unlockIntr(f)
+	return 0, false
+}
+
+// give frees a block (run == 0) or a run into segment s.
+//
+//go:nosplit
+func (dm *Domain) give(s int, pa uintptr, order, run, use int) error {
+	sg := &dm.segs[s]
+	i := int((pa - sg.base) / PageSize)
+	f := dm.lockIntr()
+	var err error
+	n := int64(1) << order
+	if run > 0 {
+		err = sg.buddy.FreeRun(i, run)
+		n = int64(run)
+	} else {
+		err = sg.buddy.Free(i, order)
+	}
+	if err == nil {
+		dm.Held[use].Add(-n)
+	}
+	dm.unlockIntr(f)
+	return err
 }
 
 // alloc allocates 2^order pages (run pages with align if run > 0) for use
@@ -272,20 +624,7 @@ func alloc(p Policy, order, run, align, use int) (uintptr, bool) {
 			break
 		}
 		dm := &domains[d]
-		f := dm.lockIntr()
-		var i int
-		var ok bool
-		n := int64(1) << order
-		if run > 0 {
-			i, ok = dm.buddy.AllocRun(run, align)
-			n = int64(run)
-		} else {
-			i, ok = dm.buddy.Alloc(order)
-		}
-		if ok {
-			dm.Held[use].Add(n)
-		}
-		dm.unlockIntr(f)
+		pa, ok := dm.take(order, run, align, use, p.Below)
 		if !ok {
 			dm.Failed.Add(1)
 			continue
@@ -294,7 +633,7 @@ func alloc(p Policy, order, run, align, use int) (uintptr, bool) {
 		if int(d) != start {
 			dm.Foreign.Add(1)
 		}
-		return dm.base + uintptr(i)*PageSize, true
+		return pa, true
 	}
 	LowPages.Add(1)
 	return 0, false
@@ -333,27 +672,26 @@ func DomainOf(pa uintptr) int {
 	return -1
 }
 
+// segmentOf returns the domain and segment managing pa, or -1.
+func segmentOf(pa uintptr) (int, int) {
+	for d := 0; d < ndomains; d++ {
+		dm := &domains[d]
+		for s := 0; s < dm.nsegs; s++ {
+			if pa >= dm.segs[s].lo && pa < dm.segs[s].hi {
+				return d, s
+			}
+		}
+	}
+	return -1, -1
+}
+
 func free(pa uintptr, order, run, use int) error {
-	d := DomainOf(pa)
+	d, s := segmentOf(pa)
 	if d < 0 || pa%PageSize != 0 {
 		return ErrOutOfSpan
 	}
 	dm := &domains[d]
-	i := int((pa - dm.base) / PageSize)
-	f := dm.lockIntr()
-	var err error
-	n := int64(1) << order
-	if run > 0 {
-		err = dm.buddy.FreeRun(i, run)
-		n = int64(run)
-	} else {
-		err = dm.buddy.Free(i, order)
-	}
-	if err == nil {
-		dm.Held[use].Add(-n)
-	}
-	dm.unlockIntr(f)
-	if err != nil {
+	if err := dm.give(s, pa, order, run, use); err != nil {
 		return err
 	}
 	dm.Frees.Add(1)
@@ -386,11 +724,22 @@ func freePage(pa uintptr, use int) {
 	}
 }
 
+// SegmentStats describes one segment of a domain.
+type SegmentStats struct {
+	Lo, Hi      uintptr // managed memory lies in [Lo, Hi)
+	Base        uintptr // span page 0
+	Span        int     // pages the metadata covers
+	Meta        uintptr // where the metadata lives
+	MetaPages   int
+	Total, Free uint64
+}
+
 // DomainStats is a snapshot of one domain.
 type DomainStats struct {
 	Domain                         int
 	Ranges                         [][2]uintptr
-	Buddy                          BuddyStats
+	Segments                       []SegmentStats
+	Buddy                          BuddyStats // all segments together
 	Allocs, Frees, Foreign, Failed uint64
 	Kernel, Runtime, Tables        int64 // pages held by each use
 	Consistent                     string
@@ -405,31 +754,54 @@ func Stats(check bool) []DomainStats {
 		s := &out[d]
 		s.Domain = d
 		s.Ranges = append(s.Ranges, dm.ranges[:dm.nranges]...)
-		b, c, k, r, t := dm.snapshot(check)
-		s.Buddy, s.Consistent = b, c
-		s.Kernel, s.Runtime, s.Tables = k, r, t
+		s.Segments = make([]SegmentStats, dm.nsegs) // before the lock (glock.go)
+		var per [maxSegs]BuddyStats
+		var held [nUses]int64
+		gEnter()
+		s.Consistent = dm.snapshot(&per, &held, check)
+		gExit()
+		s.Buddy.LargestOrder = -1
+		for i := range s.Segments {
+			sg, b := &dm.segs[i], &per[i]
+			s.Segments[i] = SegmentStats{Lo: sg.lo, Hi: sg.hi, Base: sg.base, Span: sg.buddy.Span(),
+				Meta: sg.meta, MetaPages: sg.metaPages, Total: b.Total, Free: b.Free}
+			s.Buddy.Total += b.Total
+			s.Buddy.Free += b.Free
+			s.Buddy.Allocs += b.Allocs
+			s.Buddy.Frees += b.Frees
+			for k := range b.Blocks {
+				s.Buddy.Blocks[k] += b.Blocks[k]
+			}
+			s.Buddy.LargestOrder = max(s.Buddy.LargestOrder, b.LargestOrder)
+		}
+		s.Kernel, s.Runtime, s.Tables = held[UseKernel], held[UseRuntime], held[UseTables]
 		s.Allocs, s.Frees = dm.Allocs.Load(), dm.Frees.Load()
 		s.Foreign, s.Failed = dm.Foreign.Load(), dm.Failed.Load()
 	}
 	return out
 }
 
-// snapshot reads a domain's figures under its lock, into locals only
-// (Stats' result is fresh heap memory, which may fault on first touch:
-// glock.go).
-func (dm *Domain) snapshot(check bool) (b BuddyStats, consistent string, kernel, runtime, tables int64) {
-	gEnter()
-	defer gExit()
+// snapshot copies every segment's counters under the lock into the
+// caller's (already zeroed, so touched) locals, checking the free lists
+// if asked; it returns the first inconsistency, or "". The held counts
+// are read under the lock too, so free + held = total holds in the
+// snapshot. The caller is in gEnter (glock.go).
+//
+//go:nosplit
+func (dm *Domain) snapshot(per *[maxSegs]BuddyStats, held *[nUses]int64, check bool) string {
 	f := dm.lockIntr()
-	b = dm.buddy.Stats()
-	if check {
-		consistent = dm.buddy.Check()
+	for u := range held {
+		held[u] = dm.Held[u].Load()
 	}
-	kernel = dm.Held[UseKernel].Load()
-	runtime = dm.Held[UseRuntime].Load()
-	tables = dm.Held[UseTables].Load()
+	bad := ""
+	for i := 0; i < dm.nsegs; i++ {
+		per[i] = dm.segs[i].buddy.Stats()
+		if check && bad == "" {
+			bad = dm.segs[i].buddy.Check()
+		}
+	}
 	dm.unlockIntr(f)
-	return
+	return bad
 }
 
 // FreePageCount returns the free pages of every domain. Goroutine
@@ -445,10 +817,18 @@ func FreePageCount() uint64 {
 func FreePageCountEarly() uint64 {
 	var n uint64
 	for d := 0; d < ndomains; d++ {
-		dm := &domains[d]
-		f := dm.lockIntr()
-		n += dm.buddy.Stats().Free
-		dm.unlockIntr(f)
+		n += domains[d].freePages()
 	}
+	return n
+}
+
+//go:nosplit
+func (dm *Domain) freePages() uint64 {
+	f := dm.lockIntr()
+	var n uint64
+	for i := 0; i < dm.nsegs; i++ {
+		n += dm.segs[i].buddy.free
+	}
+	dm.unlockIntr(f)
 	return n
 }

@@ -160,9 +160,13 @@ func (s *Space) Contains(addr uintptr) bool {
 }
 
 // Len returns the number of disjoint ranges.
+//
+//go:nosplit
 func (s *Space) Len() int { return s.n }
 
 // Bytes returns the total reserved size.
+//
+//go:nosplit
 func (s *Space) Bytes() uintptr {
 	var t uintptr
 	for i := 0; i < s.n; i++ {

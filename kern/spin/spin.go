@@ -11,6 +11,10 @@ package spin
 
 import "sync/atomic"
 
+// Every function is nosplit: a holder that is goroutine code (vm's page
+// allocators, with interrupts off) must not grow its stack or be
+// preempted by a morestack prologue while it holds or releases the lock.
+//
 // Lock is a raw spin lock. The zero value is unlocked.
 //
 // Word layout: 0 = free; otherwise 1 + the owner's CPU id, so a panic report
@@ -22,6 +26,8 @@ type Lock struct {
 }
 
 // Acquire takes l for CPU cpu, spinning with back-off while it is held.
+//
+//go:nosplit
 func (l *Lock) Acquire(cpu int) {
 	if l.word.CompareAndSwap(0, uint32(cpu)+1) {
 		return
@@ -37,6 +43,8 @@ var OnSpin func()
 // acquireSlow spins reading (not writing) the word, backing off up to 1024
 // PAUSEs between probes: with 8 vCPUs on 2 host cores the holder is often
 // descheduled by the host, and hammering the line only slows it down.
+//
+//go:nosplit
 func (l *Lock) acquireSlow(cpu int) {
 	l.Spins.Add(1)
 	backoff := 1
@@ -57,16 +65,22 @@ func (l *Lock) acquireSlow(cpu int) {
 }
 
 // TryAcquire takes l if it is free.
+//
+//go:nosplit
 func (l *Lock) TryAcquire(cpu int) bool {
 	return l.word.CompareAndSwap(0, uint32(cpu)+1)
 }
 
 // Release frees l.
+//
+//go:nosplit
 func (l *Lock) Release() {
 	l.word.Store(0)
 }
 
 // Owner returns the holder's CPU id, or -1 if free.
+//
+//go:nosplit
 func (l *Lock) Owner() int {
 	return int(l.word.Load()) - 1
 }
