@@ -20,7 +20,8 @@ var boots = []Boot{
 	// smp4 is also virtio-net's network boot with the host side (NetPeer).
 	{Name: "smp4", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, Timeout: allTestsTimeout, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}, NetPeerConfig{})},
 	// virtio-net's INTx fallback (MSI-X is what the smp4 boot uses).
-	{Name: "virtio-intx-smp2", Tier: Smoke, Config: Config{SMP: 2, NIC: NICVirtio, Append: "test=VirtioNet/|PCI/ SMPGO_PCI=1af4:1041 SMPGO_VTNET=intx"},
+	// 6 GiB (3 above 4 GiB): virtio-net's rings and buffers come from high memory.
+	{Name: "virtio-intx-smp2", Tier: Smoke, Config: Config{SMP: 2, MemMiB: 6144, NIC: NICVirtio, Append: "test=VirtioNet/|PCI/ SMPGO_PCI=1af4:1041 SMPGO_VTNET=intx"},
 		Expect: Expectation{Output: []string{"vtnet0 52:54:00:12:34:56 (intx,"}}},
 	// numa2 is also the fine-grained network boot: host code dials the
 	// guest's services through hostfwd (NetNIC/HostPeer, qemu.NetPeer):
@@ -29,12 +30,16 @@ var boots = []Boot{
 	// e1000-giant-smp4 is also the guest-client boot: Go's net/http in
 	// the guest fetches 4 MiB from a host server through slirp's guestfwd
 	// and posts 4 MiB back (SockNIC/GuestfwdHTTP, qemu.GuestHTTPServer).
-	{Name: "e1000-giant-smp4", Tier: Smoke, Config: withGuestHTTP(withNetPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/|SockNIC/|Net/TCPTransferGiant"}, NetPeerConfig{}))},
+	// 6 GiB: the e1000's rings and buffers above 4 GiB (64-bit DMA).
+	{Name: "e1000-giant-smp4", Tier: Smoke, Config: withGuestHTTP(withNetPeer(Config{SMP: 4, MemMiB: 6144, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/|SockNIC/|Net/TCPTransferGiant"}, NetPeerConfig{}))},
 	// Tap networking (a namespace of its own, the Linux kernel's stack as
 	// the peer): UDP echo, TCP echo, short and concurrent connections.
 	{Name: "tap-e1000-smp4", Tier: Smoke, Config: withTapPeer(Config{SMP: 4, NIC: NICE1000, Timeout: 4 * time.Minute, Append: "test=NetNIC/"},
 		NetPeerConfig{EchoBytes: 1 << 20, UDPDatagrams: 200, SeqConns: 100, Conns: 100, DiscardBytes: 1 << 20, ChargenBytes: 1 << 20})},
-	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, Timeout: allTestsTimeout, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
+	// q35 with 6 GiB: 2 GiB below 4 GiB, 4 above, so every self-test runs
+	// on high memory (the allocator serves it first), edu's DMA below its
+	// 256 MiB reach, and the runtime's 256 MiB slice (VM/RuntimeLargeSlice).
+	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, MemMiB: 6144, Timeout: allTestsTimeout, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
 	// The bootable ISO (make image) through GRUB's multiboot2, with 4 GiB
 	// so that the memory map reaches above 4 GiB. GRUB gets the command
 	// line as an SMBIOS OEM string (Config.Append).
@@ -111,6 +116,10 @@ var boots = []Boot{
 		Expect: Expectation{Output: []string{"smpgo: net: em0 52:54:00:12:34:56 10.0.2.15/24 gateway 10.0.2.2 (static, fine-grained)"}}},
 	{Name: "smp8", Tier: Full, Config: Config{SMP: 8, Append: "test=."}},
 	{Name: "smp4-sockets2", Tier: Full, Config: Config{SMP: 4, Sockets: 2, Cores: 2, Threads: 1, Append: "test=."}},
+	// Two nodes of 3 GiB on pc: node 0 below 4 GiB, node 1 entirely above.
+	{Name: "numa2-high", Tier: Full, Config: Config{SMP: 4, NUMA: 2, MemMiB: 6144, Append: "test=."}},
+	// The runtime's heap takes 3 GiB of a 6 GiB guest (touched, then given back).
+	{Name: "himem-3g-slice", Tier: Full, Config: Config{SMP: 2, MemMiB: 6144, Timeout: 15 * time.Minute, Append: "test=VM/RuntimeLargeSlice|Boot/HighMemory VM_BIG_MIB=3072"}},
 	{Name: "numa3", Tier: Full, Config: Config{SMP: 6, NUMA: 3, MemMiB: 1536, Append: "test=."}},
 	{Name: "q35-smp8", Tier: Full, Config: Config{SMP: 8, Machine: "q35", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
 	{Name: "pc-smp4-edu", Tier: Full, Config: Config{SMP: 4, Append: "test=Intr|PCI SMPGO_PCI=8086:1237,1234:11e8", Extra: []string{"-device", "edu"}}},

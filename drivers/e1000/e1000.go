@@ -60,8 +60,10 @@ type Device struct {
 
 // dmaRing is a descriptor ring and its buffers in physically contiguous
 // pages from vm (identity-mapped, so the physical address the device is
-// given is also where the kernel reads and writes them). They must lie
-// below 4 GiB, the end of the identity map.
+// given is also where the kernel reads and writes them). They may lie
+// anywhere: the 8254x does 64-bit DMA (RDBAH/TDBAH hold the rings' high
+// halves, descriptors carry 64-bit buffer addresses; 8254x SDM §3.2.3,
+// §13.4.28), so no vm.Policy.Below.
 type dmaRing struct {
 	Ring
 	desc uintptr // descriptors (physical == virtual)
@@ -81,11 +83,6 @@ func allocRing() (dmaRing, error) {
 	if !ok {
 		vm.FreeContig(desc, pages)
 		return dmaRing{}, errors.New("e1000: no memory for ring buffers")
-	}
-	if buf+nDesc*bufSize > 1<<32 || desc+pages*vm.PageSize > 1<<32 {
-		vm.FreeContig(desc, pages)
-		vm.FreeContig(buf, nDesc*bufSize/vm.PageSize)
-		return dmaRing{}, errors.New("e1000: DMA memory above the identity map")
 	}
 	for p := desc; p < desc+pages*vm.PageSize; p += vm.PageSize {
 		amd64.ZeroPage(p)

@@ -116,16 +116,15 @@ func Devices() []*Device {
 // elsewhere, as in uma).
 func ptr(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
 
-// allocDMA returns n zeroed, physically contiguous bytes below 4 GiB.
+// allocDMA returns n zeroed, physically contiguous bytes, anywhere: a
+// modern virtio device takes 64-bit queue addresses (queue_desc,
+// queue_driver, queue_device) and descriptors carry 64-bit buffer
+// addresses (virtio 1.1 §4.1.4.3, §2.6.5), so no vm.Policy.Below.
 func allocDMA(n int) (uintptr, error) {
 	pages := (n + vm.PageSize - 1) / vm.PageSize
 	a, ok := vm.AllocContig(vm.Policy{}, pages, 1)
 	if !ok {
 		return 0, errors.New("vtnet: no memory for DMA")
-	}
-	if a+uintptr(pages*vm.PageSize) > 1<<32 {
-		vm.FreeContig(a, pages)
-		return 0, errors.New("vtnet: DMA memory above the identity map")
 	}
 	for p := a; p < a+uintptr(pages*vm.PageSize); p += vm.PageSize {
 		amd64.ZeroPage(p)
