@@ -64,15 +64,19 @@ func mkMeta(next, prev uint32, order, state uint8) uint64 {
 
 //go:nosplit
 func (b *Buddy) next(i uint32) uint32 { return uint32(b.meta[i] & nilPage) }
+
 //go:nosplit
 func (b *Buddy) prev(i uint32) uint32 { return uint32(b.meta[i] >> 24 & nilPage) }
+
 //go:nosplit
-func (b *Buddy) order(i uint32) int   { return int(b.meta[i] >> 48 & 0xff) }
+func (b *Buddy) order(i uint32) int { return int(b.meta[i] >> 48 & 0xff) }
+
 //go:nosplit
-func (b *Buddy) state(i uint32) int   { return int(b.meta[i] >> 56) }
+func (b *Buddy) state(i uint32) int { return int(b.meta[i] >> 56) }
 
 //go:nosplit
 func (b *Buddy) setNext(i, n uint32) { b.meta[i] = b.meta[i]&^nilPage | uint64(n) }
+
 //go:nosplit
 func (b *Buddy) setPrev(i, p uint32) { b.meta[i] = b.meta[i]&^(nilPage<<24) | uint64(p)<<24 }
 
