@@ -57,6 +57,46 @@ func benchPageDomains(b *B) {
 	b.ReportMetric(float64(vm.Distance(local, remote)), "slit-distance")
 }
 
+// A page allocated, zeroed and freed above 4 GiB (the allocator's default
+// when there is memory there) and below (Policy.Below = 4 GiB, a 32-bit
+// DMA allocation): the same buddy code over another segment, so the
+// ratio shows what the Below path's segment choice costs, and on real
+// hardware any difference in the memory itself. Skipped without memory
+// above 4 GiB.
+func init() {
+	RegisterBenchmark(Benchmark{Name: "VM/PageHighVsLow", Fn: benchPageHighLow})
+}
+
+func benchPageHighLow(b *B) {
+	if vm.Boot.HighBytes == 0 {
+		b.Skip("no memory above 4 GiB")
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	PinToCPU(0)
+	defer Unpin()
+	high := vm.Policy{}
+	pa, ok := vm.AllocPages(high, 0)
+	if ok {
+		vm.FreePages(pa, 0)
+	}
+	if !ok || pa < vm.DMA32 {
+		b.Skip("the allocator does not serve high memory first here (a domain without it)")
+		return
+	}
+	t0 := time.Now()
+	pageLoop(high, b.N)
+	hi := float64(time.Since(t0).Nanoseconds()) / float64(b.N)
+	b.StopTimer()
+	t0 = time.Now()
+	pageLoop(vm.Policy{Below: vm.DMA32}, b.N)
+	lo := float64(time.Since(t0).Nanoseconds()) / float64(b.N)
+	b.StartTimer()
+	b.ReportMetric(lo, "low-ns")
+	b.ReportMetric(lo/hi, "low/high")
+}
+
 // A kernel mapping weakened and restored (ProtectKernel read-only, then
 // read-write): two page-table changes, each shot down on every CPU before
 // it returns; and a lookup (the same system call path, no change, no

@@ -2,6 +2,7 @@ package kern
 
 import (
 	"runtime"
+	"syscall"
 	"unsafe"
 
 	"github.com/smpgo/smpgo/arch/amd64"
@@ -49,6 +50,18 @@ func Crash(name string) bool {
 			return false
 		}
 		rawSyscall(sysSmpgoDebug, opStackOverflow, 0)
+	case "vmorder":
+		// A demand fault while this CPU holds a page allocator's domain
+		// lock (what a stack growth inside the lock's section would do):
+		// the fault path wants the address-space lock, which comes first
+		// in vm's lock order, then the domain lock again. vm reports the
+		// reversal as a kernel panic instead of spinning forever.
+		b, err := syscall.Mmap(-1, 0, vm.PageSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+		if err != nil {
+			return false
+		}
+		runtime.LockOSThread()
+		vm.CrashHoldingDomainLock(func() { b[0] = 1 })
 	case "appanic":
 		// A kernel fault on the last CPU (an AP when there are several):
 		// every other CPU must stop and report.

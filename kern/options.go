@@ -22,7 +22,7 @@ type Options struct {
 	Sub map[string]string
 }
 
-var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true, "appanic": true, "wtext": true, "stackoverflow": true}
+var crashNames = map[string]bool{"ud2": true, "kfault": true, "divzero": true, "appanic": true, "wtext": true, "stackoverflow": true, "vmorder": true}
 
 // ParseOptions parses the command line, rejecting unknown or malformed
 // options with an error naming them.
@@ -40,7 +40,7 @@ func ParseOptions(args []string) (Options, error) {
 			o.Bench = v
 		case "crash":
 			if !crashNames[v] {
-				return o, fmt.Errorf("bad option %q: crash is one of ud2, kfault, divzero, appanic, wtext, stackoverflow", a)
+				return o, fmt.Errorf("bad option %q: crash is one of ud2, kfault, divzero, appanic, wtext, stackoverflow, vmorder", a)
 			}
 			o.Crash = v
 		case "acpidump":

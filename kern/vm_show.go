@@ -34,6 +34,10 @@ func WritePhysMem(w io.Writer, detail bool) {
 		for _, r := range s.Ranges {
 			fmt.Fprintf(w, " [%#x-%#x)", r[0], r[1])
 		}
+		for _, sg := range s.Segments {
+			fmt.Fprintf(w, "\n  segment [%#x-%#x): %d MiB, %d MiB free, metadata %d KiB at %#x",
+				sg.Lo, sg.Hi, sg.Total>>8, sg.Free>>8, sg.MetaPages*4, sg.Meta)
+		}
 		fmt.Fprintf(w, "\n  free blocks by order (4 KiB << k):")
 		for k, n := range s.Buddy.Blocks {
 			fmt.Fprintf(w, " %d:%d", k, n)
@@ -49,6 +53,9 @@ func WritePhysMem(w io.Writer, detail bool) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "allocations that found every allowed domain empty: %d\n", vm.LowPages.Load())
+	b := vm.Boot
+	fmt.Fprintf(w, "boot: %d MiB above 4 GiB mapped, %d KiB of metadata, %d early table page(s), %d KiB not used; lock-order reversals %d\n",
+		b.HighBytes>>20, b.MetaBytes>>10, b.EarlyTables, b.DroppedBytes>>10, vm.OrderReversals.Load())
 }
 
 func init() {

@@ -66,6 +66,11 @@ var boots = []Boot{
 		Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC: page fault: write to a read-only page (kernel text)", "vector=14 error=0x0000000000000003", "END KERNEL PANIC"}}},
 	{Name: "crash-stackoverflow-smp4", Tier: Smoke, Config: Config{SMP: 4, Append: "crash=stackoverflow"},
 		Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC: stack overflow: CPU 3 kernel stack (thread ", "cpu=3 vector=14", "KERNEL PANIC: stopped by panicking CPU", "END KERNEL PANIC"}}},
+	// A demand fault with a page allocator's domain lock held (what a stack
+	// growth in its section would be): the lock-order check reports it
+	// instead of the CPU spinning forever.
+	{Name: "crash-vmorder", Tier: Smoke, Config: Config{SMP: 2, Append: "crash=vmorder"},
+		Expect: Expectation{Outcome: Panic, Output: []string{"KERNEL PANIC: vm: lock order reversal: address-space lock wanted while this CPU holds a page allocator domain lock", "END KERNEL PANIC"}}},
 	{Name: "example-primes", Tier: Smoke, App: "./examples/primes", Config: Config{SMP: 4, Append: "-- -n 1000000"},
 		Expect: Expectation{Program: true, Output: []string{"4 workers", "pi(1000000) = 78498", "primes: counts agree"}}},
 	{Name: "example-wordfreq", Tier: Smoke, App: "./examples/wordfreq", Config: Config{SMP: 2, Append: "-- -words 100000"},

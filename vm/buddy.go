@@ -95,6 +95,8 @@ func (b *Buddy) Init(meta []uint64) {
 }
 
 // Span returns the number of pages the span covers.
+//
+//go:nosplit
 func (b *Buddy) Span() int { return len(b.meta) }
 
 // push puts the block at i on order k's free list.

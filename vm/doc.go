@@ -5,7 +5,11 @@
 // handler.
 //
 // Layout: physical memory below 4 GiB is identity-mapped with 2 MiB pages by
-// the boot code (page 0 excepted, so nil dereferences fault); the runtime's
+// the boot code (page 0 excepted, so nil dereferences fault), and InitPhys
+// extends the identity map over the RAM above 4 GiB (up to MaxPhys, 512
+// GiB; phys.go says why an identity map rather than a direct map
+// elsewhere), so a page's physical address is the kernel's address for
+// it everywhere; the runtime's
 // reservations live in [SpaceBase, SpaceTop), above any identity-mapped
 // address, and are backed by 4 KiB pages on first touch. Page-table pages
 // are reached through the identity map. The kernel pmap (pmap.go,

@@ -557,6 +557,16 @@ func DomainLocked() bool {
 	return false
 }
 
+// CrashHoldingDomainLock runs fn holding domain 0's lock with interrupts
+// off, breaking the rule above on purpose: the deliberate crash=vmorder,
+// whose fn demand-faults, so that lockSpace must report the reversal (a
+// hang before the check existed). Nothing else may call it.
+func CrashHoldingDomainLock(fn func()) {
+	f := domains[0].lockIntr()
+	fn()
+	domains[0].unlockIntr(f)
+}
+
 // take allocates 2^order pages (or a run of run pages aligned to align
 // pages) below below (0: anywhere) from dm's segments, highest first.
 //
