@@ -3,6 +3,7 @@ package lock
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,8 +89,16 @@ func bindThread(cpu, pri int) error {
 	return kern.SetPriority(pri)
 }
 
-// withSpareProcs runs f with n spare Ps and lending set to lending.
+// withSpareProcs runs f with n spare Ps and lending set to lending, and
+// with the garbage collector off: a pinned thread waiting in raw
+// nanosleeps keeps its P out of a stop-the-world, so a GC cycle starting
+// meanwhile (any goroutine's allocation can start one) stops every other
+// goroutine until the pinned thread's deadline, 20 s later. That was
+// "high did not block on the mutex" in busy smoke boots; GOGC=1 made it
+// fail every time.
 func withSpareProcs(n int, lending bool, f func()) {
+	runtime.GC() // finish any cycle in progress
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	was := kern.SetLending(lending)
 	defer kern.SetLending(was)
 	procs := runtime.GOMAXPROCS(kern.NumCPU() + n)
