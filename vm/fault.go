@@ -129,12 +129,16 @@ func Ensure(a, n uintptr) bool {
 // interrupts off, as every holder of this raw spin lock must: a tick taken
 // while holding it could switch to a thread whose system call or page
 // fault then spins on it forever (it did, on one CPU, in Kern/ShellCommands).
-// Everything under the lock is nosplit (see phys.go).
-//
-//go:nosplit
 func Reserved() (uintptr, int) {
 	gEnter() // glock.go
 	defer gExit()
+	return reservedLocked()
+}
+
+// reservedLocked is Reserved's locked section: nosplit (phys.go).
+//
+//go:nosplit
+func reservedLocked() (uintptr, int) {
 	f := lockPmap()
 	b, n := space.Bytes(), space.Len()
 	unlockPmap(f)

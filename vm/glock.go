@@ -26,7 +26,10 @@ import _ "unsafe" // for go:linkname
 //     is not shrunk (the GC shrinks only at a preemption).
 //
 // Code under the lock also writes only to locals and to vm's own
-// (statically mapped) variables, never to fresh heap memory.
+// (statically mapped) variables, never to fresh heap memory, and is
+// nosplit (phys.go, checked by nosplit_test.go), so it cannot grow past
+// the reserve; lockSpace turns a reversal that slips through anyway into
+// a kernel panic.
 
 //go:linkname procPin runtime.procPin
 func procPin() int

@@ -130,8 +130,9 @@ func (w *world) callees(fd *ast.FuncDecl) []*ast.FuncDecl {
 func TestDomainLockSectionsAreNosplit(t *testing.T) {
 	w := load(t)
 	// The roots: every function that calls lockIntr (it holds the lock
-	// from there on), and Reserved (the address-space lock's one
-	// goroutine-context holder).
+	// from there on), and reservedLocked (the address-space lock's one
+	// goroutine-context holder). Their goroutine-context callers run
+	// gEnter first (glock.go: pinned, stack reserved and touched).
 	var roots []*ast.FuncDecl
 	for _, fd := range w.decls {
 		if fd.Name.Name == "CrashHoldingDomainLock" {
@@ -143,7 +144,7 @@ func TestDomainLockSectionsAreNosplit(t *testing.T) {
 				break
 			}
 		}
-		if fd.Name.Name == "Reserved" {
+		if fd.Name.Name == "reservedLocked" {
 			roots = append(roots, fd)
 		}
 	}

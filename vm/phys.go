@@ -54,13 +54,16 @@ import (
 // a stack growth copies the stack to fresh pages, the first touch
 // demand-faults, and the fault handler wants the space lock (then, for
 // the page, the domain lock this CPU already holds) — a deadlock, or an
-// ABBA with a CPU that faulted first. So every function that runs with a
-// domain lock held is nosplit (the linker proves the whole section fits
-// the stack it starts on, and no prologue can call morestack, which is
-// also where the Go runtime acts on a preemption request); the metadata
-// is mapped at boot and never faults. lockSpace checks the order on
-// every acquisition of the space lock: a CPU that holds a domain lock
-// gets a kernel panic naming the reversal instead of a silent hang.
+// ABBA with a CPU that faulted first. So goroutine-context entry points
+// first pin the goroutine and grow and touch a stack reserve (gEnter,
+// glock.go), and every function that runs with a domain lock held is
+// nosplit: no prologue can call morestack (which is also where the Go
+// runtime acts on a preemption request), the linker proves the whole
+// section fits the reserve, and a host test (nosplit_test.go) proves
+// every function in the section carries the directive. The metadata is
+// mapped at boot and never faults. lockSpace checks the order on every
+// acquisition of the space lock: a CPU that holds a domain lock gets a
+// kernel panic naming the reversal instead of a silent hang.
 
 // MaxDomains bounds the NUMA domains managed.
 const MaxDomains = 8
