@@ -86,6 +86,7 @@ var (
 	handsNext  int    // (windupBusy) the slot the next windup writes
 	handsGen   uint32 // (windupBusy)
 	windupBusy atomic.Uint32
+	windupSeq  atomic.Uint64 // odd while a windup runs
 	// lastWindup is the TSC at the last windup of a narrow counter, and
 	// maxWindupGap the longest time between two (TSC ticks): a counter
 	// that wraps faster than that loses time.
@@ -125,7 +126,17 @@ func initHands() {
 
 // nanotime returns monotonic nanoseconds since boot.
 func nanotime() int64 {
-	for {
+	for spins := 0; ; spins++ {
+		// A windup in progress (odd windupSeq) has read the old counter
+		// and will start the new hands at that reading's time; a reading
+		// of the old counter taken meanwhile would lie after it, and a
+		// reader of the new hands (a coarse counter: the PM timer, 279
+		// ns a count) could then see time go back. Wait for it (bounded:
+		// an NMI handler may interrupt the windup on its own CPU).
+		seq := windupSeq.Load()
+		if seq&1 != 0 && spins < 1<<16 {
+			continue
+		}
 		th := curHands.Load()
 		if th == nil {
 			return 0 // before the boot's calibration
@@ -140,7 +151,7 @@ func nanotime() int64 {
 		// again with the current ones. (A reading taken after a switch
 		// must not use the old hands: the new ones run a little ahead,
 		// see windup, and another CPU may already have used them.)
-		if curHands.Load() != th || th.gen.Load() != g {
+		if curHands.Load() != th || th.gen.Load() != g || windupSeq.Load() != seq && spins < 1<<16 {
 			continue
 		}
 		d, _ := scale(ns, frac, (c-base)&tc.mask(), mult)
@@ -184,6 +195,8 @@ func windup() {
 	if curHands.Load() != old {
 		return // another CPU's windup came first
 	}
+	windupSeq.Add(1) // odd: readers wait (see nanotime)
+	defer windupSeq.Add(1)
 	if gap := now0 - last; next == nil && otc.Bits < 64 && gap > maxWindupGap.Load() {
 		maxWindupGap.Store(gap)
 	}
