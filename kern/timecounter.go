@@ -398,8 +398,9 @@ func CountAgainstTSC(tc *Timecounter, d time.Duration) (ticks, counts uint64) {
 	return t1 - t0, counts
 }
 
-// ratio returns a*b/c, or 0 when it overflows or c is 0.
-func ratio(a, b, c uint64) uint64 {
+// MulDiv returns a*b/c without intermediate overflow, or 0 when the
+// result overflows or c is 0.
+func MulDiv(a, b, c uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	if c == 0 || hi >= c {
 		return 0
@@ -411,13 +412,13 @@ func ratio(a, b, c uint64) uint64 {
 // MeasureFreq returns tc's rate as the TSC sees it over about d.
 func MeasureFreq(tc *Timecounter, d time.Duration) uint64 {
 	ticks, counts := CountAgainstTSC(tc, d)
-	return ratio(counts, TSCHz(), ticks)
+	return MulDiv(counts, TSCHz(), ticks)
 }
 
 // MeasureTSC returns the TSC's rate measured against ref over about d.
 func MeasureTSC(ref *Timecounter, d time.Duration) uint64 {
 	ticks, counts := CountAgainstTSC(ref, d)
-	return ratio(ticks, ref.Hz(), counts)
+	return MulDiv(ticks, ref.Hz(), counts)
 }
 
 // SetTSCFreq makes hz the TSC's rate from now on (a recalibration
@@ -444,7 +445,7 @@ func TimecounterStats() (switches, windups uint64) { return tcSwitches.Load(), t
 // counter since the last call, and starts a new measurement.
 func MaxWindupGap() time.Duration {
 	g := maxWindupGap.Swap(0)
-	return time.Duration(ratio(g, 1e9, TSCHz()))
+	return time.Duration(MulDiv(g, 1e9, TSCHz()))
 }
 
 func cmdClock(w io.Writer, args []string) {

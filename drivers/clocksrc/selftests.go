@@ -77,7 +77,7 @@ func wrapCounter() (*kern.Timecounter, time.Duration) {
 	return &kern.Timecounter{
 		Name: "TSC-wrap16", Freq: hz >> shift, Bits: 16, Quality: -100,
 		Read: func() uint64 { return amd64.Rdtsc() >> shift & 0xffff },
-	}, time.Duration(ratio(1<<16, 1e9, hz>>shift))
+	}, time.Duration(kern.MulDiv(1<<16, 1e9, hz>>shift))
 }
 
 // testSwitchMonotonic: a reader on every CPU checks that time never goes
@@ -160,7 +160,7 @@ func testSwitchMonotonic(t *kern.T) {
 		time.Sleep(hold)
 		ns1, tsc1 := nanoTSC()
 		gap := kern.MaxWindupGap()
-		want := int64(ratio(tsc1-tsc0, 1e9, kern.TSCHz()))
+		want := int64(kern.MulDiv(tsc1-tsc0, 1e9, kern.TSCHz()))
 		ppm := PPM(uint64(want), uint64(ns1-ns0))
 		t.Logf("%s: %v of its time in %v of the TSC's (%+d ppm), longest time between windups %v",
 			tc.Name, time.Duration(ns1-ns0), time.Duration(want), ppm, gap)
@@ -205,15 +205,6 @@ func nanoTSC() (int64, uint64) {
 	s := kern.IntrDisable()
 	defer kern.IntrRestore(s)
 	return kern.Nanotime(), amd64.Rdtsc()
-}
-
-func ratio(a, b, c uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	if c == 0 || hi >= c {
-		return 0
-	}
-	q, _ := bits.Div64(hi, lo, c)
-	return q
 }
 
 // benchNanotime measures one reading of the monotonic clock (what the
