@@ -136,6 +136,9 @@ func StopTimer() {
 // TimerCount returns the timer's current count.
 func TimerCount() uint32 { return read(LAPIC_TIMER_CCR) }
 
+// TimerInitial returns the timer's initial count (0: stopped).
+func TimerInitial() uint32 { return read(LAPIC_TIMER_ICR) }
+
 // SendIPI sends an interrupt with ICR low word icr to the CPU with xAPIC ID
 // dst (ignored for the shorthand destinations) and waits, boundedly, for
 // the delivery status to clear. It reports whether the APIC accepted it.

@@ -8,10 +8,13 @@ import (
 	"github.com/smpgo/smpgo/arch/amd64"
 )
 
-// Clocks. The TSC is the default time source (timecounter.go) (calibrated against the 8254 PIT
-// channel 2 at boot: QEMU TCG offers no CPUID leaf 0x15 or invariant-TSC
-// flag); the LAPIC timer gives each CPU its tick. Monotonic time is
-// nanoseconds since boot.
+// Clocks. The TSC is the default time source (timecounter.go), calibrated
+// against the 8254 PIT channel 2 at boot (QEMU TCG offers no CPUID leaf
+// 0x15 or invariant-TSC flag), then recalibrated against the HPET or the
+// ACPI PM timer (drivers/clocksrc); the LAPIC timer gives each CPU its
+// tick, its rate measured in the same PIT window, then against the
+// recalibrated TSC (lapictimer.go). Monotonic time is nanoseconds since
+// boot.
 const (
 	pitHz       = 1193182
 	calibrateMs = 10
@@ -23,7 +26,7 @@ var (
 	tscBase    uint64       // (c) TSC at boot
 	tscMult    uint64       // (c) ns = (tsc-tscBase)*tscMult >> 32
 	tscHz      uint64       // (c)
-	lapicPerMs uint32       // (c) LAPIC timer counts (divide 16) per ms
+	lapicPerMs uint32       // (c) LAPIC timer counts (divide 16) per ms, as the PIT measured them
 	realOffset atomic.Int64 // ns to add to monotonic time for CLOCK_REALTIME
 )
 
@@ -57,6 +60,7 @@ func calibrate() {
 	if lapicPerMs == 0 {
 		lapicPerMs = 1
 	}
+	tickInit.Store(max(lapicPerMs*1000/HZ, 1))
 	hi, lo := bits.Mul64(1000000000, 1<<32)
 	tscMult, _ = bits.Div64(hi, lo, tscHz)
 	tscBase = t0
@@ -74,5 +78,5 @@ func TSCHz() uint64 { return tscFreq.Load() }
 
 // startTick starts this CPU's periodic scheduler tick.
 func startTick() {
-	apic.StartTimer(vecTimer, lapicPerMs*1000/HZ, true)
+	apic.StartTimer(vecTimer, tickInit.Load(), true)
 }

@@ -474,6 +474,8 @@ func cmdClock(w io.Writer, args []string) {
 	sw, wu := TimecounterStats()
 	fmt.Fprintf(w, "uptime %v, %d switches, %d windups; 'clock NAME' switches\n",
 		time.Duration(nanotime()).Truncate(time.Millisecond), sw, wu)
+	thz, pit := TickTimerHz()
+	fmt.Fprintf(w, "tick %d Hz on the LAPIC timer at %d Hz (the PIT's calibration: %d Hz)\n", HZ, thz, pit)
 }
 
 func init() {

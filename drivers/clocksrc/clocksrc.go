@@ -126,6 +126,14 @@ func recalibrate() {
 	pitTSC, refTSC, refName = pit, hz, ref.Name
 	fmt.Printf("clocksrc: TSC %d.%03d MHz against %s (the PIT's calibration was %+d ppm off)\n",
 		hz/1000000, hz/1000%1000, ref.Name, PPM(hz, pit))
+	// The ticks' LAPIC timer was measured in the same PIT window.
+	lhz, lpit, err := kern.RecalibrateTick()
+	if err != nil {
+		fmt.Printf("clocksrc: tick: %v; keeping the PIT's %d Hz\n", err, lpit)
+		return
+	}
+	fmt.Printf("clocksrc: LAPIC timer %d.%03d MHz against the TSC (the PIT's calibration was %+d ppm off)\n",
+		lhz/1000000, lhz/1000%1000, PPM(lhz, lpit))
 }
 
 // PPM returns (b-a)/a in parts per million.

@@ -15,6 +15,7 @@ import (
 func init() {
 	kern.RegisterTest(kern.Test{Name: "Clock/Timecounters", Fn: testTimecounters})
 	kern.RegisterTest(kern.Test{Name: "Clock/SwitchMonotonic", Fn: testSwitchMonotonic})
+	kern.RegisterTest(kern.Test{Name: "Clock/TickTimer", Fn: testTickTimer})
 	for _, name := range []string{"TSC", "HPET", "ACPI-PM"} {
 		kern.RegisterBenchmark(kern.Benchmark{Name: "Clock/Nanotime" + name, Fn: benchNanotime(name)})
 	}
@@ -229,4 +230,66 @@ func benchNanotime(name string) func(*kern.B) {
 		b.StopTimer()
 		_ = kern.SetTimecounter(prev)
 	}
+}
+
+// testTickTimer: the ticks' LAPIC timer was recalibrated with the TSC
+// (when a reference clock exists), every CPU's timer runs the programmed
+// period, a fresh measurement agrees with it, and reprogramming reaches
+// every CPU: at half the rate no CPU takes more than half the ticks.
+// Only upper bounds are asserted on tick counts: a loaded emulator loses
+// ticks (QEMU skips the periods a descheduled vCPU missed), it never adds
+// any.
+func testTickTimer(t *kern.T) {
+	hz, pit := kern.TickTimerHz()
+	t.Logf("LAPIC timer %d Hz, the PIT's calibration %d Hz (%+d ppm)", hz, pit, PPM(hz, pit))
+	if refName != "" && hz == pit {
+		t.Errorf("the TSC was recalibrated against %s but the tick still runs on the PIT's %d Hz", refName, pit)
+	}
+	checkInitials := func(want uint64) {
+		for cpu, n := range kern.TickTimerInitials() {
+			if uint64(n) != want/kern.HZ {
+				t.Errorf("CPU %d: LAPIC timer initial count %d, want %d", cpu, n, want/kern.HZ)
+			}
+		}
+	}
+	checkInitials(hz)
+	got, err := kern.MeasureTickTimer()
+	if err != nil {
+		t.Fatalf("measure: %v", err)
+	}
+	t.Logf("measured again: %d Hz (%+d ppm)", got, PPM(hz, got))
+	if refName != "" {
+		if d := PPM(hz, got); d < -5000 || d > 5000 {
+			t.Errorf("LAPIC timer measured at %d Hz, programmed for %d Hz: more than 0.5%% apart", got, hz)
+		}
+	}
+	// ticksPerSec counts every CPU's ticks over d; the tick rate a CPU
+	// can reach is at most want per second.
+	maxRate := func(d time.Duration, want float64) {
+		n := kern.NumCPU()
+		before := make([]uint64, n)
+		for i := range before {
+			before[i] = kern.CPUTicks(i)
+		}
+		t0 := kern.Nanotime()
+		time.Sleep(d)
+		secs := float64(kern.Nanotime()-t0) / 1e9
+		for i := range before {
+			got := float64(kern.CPUTicks(i) - before[i])
+			t.Logf("CPU %d: %.0f ticks in %.3f s (%.1f/s, at most %.0f/s)", i, got, secs, got/secs, want)
+			if got > want*secs*1.05+2 {
+				t.Errorf("CPU %d took %.0f ticks in %.3f s: faster than %.0f per second", i, got, secs, want)
+			}
+		}
+	}
+	maxRate(300*time.Millisecond, kern.HZ)
+	if err := kern.SetTickTimerHz(hz * 2); err != nil { // periods twice as long
+		t.Fatalf("set: %v", err)
+	}
+	checkInitials(hz * 2)
+	maxRate(300*time.Millisecond, kern.HZ/2)
+	if err := kern.SetTickTimerHz(hz); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	checkInitials(hz)
 }
