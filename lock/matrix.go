@@ -25,27 +25,10 @@ import (
 // a non-recursive lock) panics after witness reported it, and the panic is
 // recovered. Whatever a case leaves held is released afterwards.
 
-type mcol struct {
-	name   string
-	kind   witness.Kind
-	shared bool
-}
-
-var mcols = []mcol{
-	{"spin", witness.Spin, false}, {"mutex", witness.Sleep, false},
-	{"sx-x", witness.SX, false}, {"sx-s", witness.SX, true},
-	{"rw-w", witness.RW, false}, {"rw-r", witness.RW, true},
-}
-
-const (
-	mNone witness.ReportKind = 0
-	mNA   witness.ReportKind = 255
-)
-
 type mscen struct {
 	name   string
 	opts   Opt
-	expect func(c mcol) witness.ReportKind
+	expect witness.Expect
 	run    func(e *menv)
 	check  func(rs []witness.Report) bool
 }
@@ -58,14 +41,14 @@ type mheld struct {
 // menv runs one case: its locks, what it holds, cleanups.
 type menv struct {
 	w        *witness.Witness
-	col      mcol
+	col      witness.MatrixColumn
 	opts     Opt
 	locks    map[string]any
 	held     []mheld
 	cleanups []func()
 }
 
-func (e *menv) get(name string) any { return e.getKind(name, e.col.kind, e.opts) }
+func (e *menv) get(name string) any { return e.getKind(name, e.col.Kind, e.opts) }
 
 func (e *menv) getKind(name string, kind witness.Kind, o Opt) any {
 	if l := e.locks[name]; l != nil {
@@ -176,11 +159,11 @@ func (e *menv) try(name string, shared bool) {
 	}
 }
 
-func (e *menv) L(name string)  { e.acquire(name, e.get(name), e.col.shared) }
-func (e *menv) U(name string)  { e.release(name, e.get(name), e.col.shared) }
+func (e *menv) L(name string)  { e.acquire(name, e.get(name), e.col.Shared) }
+func (e *menv) U(name string)  { e.release(name, e.get(name), e.col.Shared) }
 func (e *menv) RL(name string) { e.acquire(name, e.get(name), true) }
 func (e *menv) WL(name string) { e.acquire(name, e.get(name), false) }
-func (e *menv) TL(name string) { e.try(name, e.col.shared) }
+func (e *menv) TL(name string) { e.try(name, e.col.Shared) }
 func (e *menv) LU2(a, b string) {
 	e.L(a)
 	e.L(b)
@@ -209,47 +192,15 @@ func (e *menv) cleanup() {
 	}
 }
 
-func mall(k witness.ReportKind) func(mcol) witness.ReportKind {
-	return func(mcol) witness.ReportKind { return k }
+func mblocking(k witness.ReportKind) witness.Expect {
+	return witness.ExpectBlocking(k, witness.NotApplied)
 }
 
-func msharedOnly(k witness.ReportKind) func(mcol) witness.ReportKind {
-	return func(c mcol) witness.ReportKind {
-		if c.shared {
-			return k
-		}
-		return mNA
-	}
-}
-
-func mexclusiveSXRW(k witness.ReportKind) func(mcol) witness.ReportKind {
-	return func(c mcol) witness.ReportKind {
-		if c.kind.Shareable() && !c.shared {
-			return k
-		}
-		return mNA
-	}
-}
-
-func mbyKind(spin, mutex, sx, rw witness.ReportKind) func(mcol) witness.ReportKind {
-	return func(c mcol) witness.ReportKind {
-		return map[witness.Kind]witness.ReportKind{witness.Spin: spin, witness.Sleep: mutex, witness.SX: sx, witness.RW: rw}[c.kind]
-	}
-}
-
-func mblocking(k witness.ReportKind) func(mcol) witness.ReportKind {
-	return func(c mcol) witness.ReportKind {
-		if c.kind == witness.Spin {
-			return mNA
-		}
-		return k
-	}
-}
-
-func mexclusive(k witness.ReportKind) func(mcol) witness.ReportKind {
-	return func(c mcol) witness.ReportKind {
-		if c.shared || c.kind == witness.Spin {
-			return mNA
+// mexclusive expects k in the exclusive columns of the blocking kinds.
+func mexclusive(k witness.ReportKind) witness.Expect {
+	return func(c witness.MatrixColumn) witness.ReportKind {
+		if c.Shared || c.Kind == witness.Spin {
+			return witness.NotApplied
 		}
 		return k
 	}
@@ -259,7 +210,7 @@ func mexclusive(k witness.ReportKind) func(mcol) witness.ReportKind {
 // critical section (seen by the kernel, reported at unlock), else a sleep
 // on a wait channel.
 func (e *menv) block(interlock Interlock) {
-	if e.col.kind == witness.Spin && interlock == nil {
+	if e.col.Kind == witness.Spin && interlock == nil {
 		ts := syscall.Timespec{Nsec: 200000}
 		syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 		return
@@ -269,21 +220,21 @@ func (e *menv) block(interlock Interlock) {
 }
 
 var msections = [][]mscen{{
-	{name: "A-A deadlock", expect: mall(witness.ReportDuplicate), run: func(e *menv) { e.L("X1"); e.L("X2") }},
-	{name: "A-A recursion", expect: mall(witness.ReportRecursion), run: func(e *menv) { e.L("A"); e.L("A") }},
-	{name: "A-A recursable", opts: Recursive, expect: mall(mNone),
+	{name: "A-A deadlock", expect: witness.ExpectAll(witness.ReportDuplicate), run: func(e *menv) { e.L("X1"); e.L("X2") }},
+	{name: "A-A recursion", expect: witness.ExpectAll(witness.ReportRecursion), run: func(e *menv) { e.L("A"); e.L("A") }},
+	{name: "A-A recursable", opts: Recursive, expect: witness.ExpectAll(witness.ExpectNone),
 		run: func(e *menv) { e.L("A"); e.L("A"); e.U("A"); e.U("A") }},
-	{name: "A-B-B-A deadlock", expect: mall(witness.ReportReversal), run: func(e *menv) { e.chain("AB", "BA") }},
-	{name: "A-B-B-C-C-A deadlock", expect: mall(witness.ReportReversal), run: func(e *menv) { e.chain("AB", "BC", "CA") }},
-	{name: "A-B-C-A-B-C deadlock", expect: mall(witness.ReportReversal), run: func(e *menv) { e.chain("AB", "CA", "BC") }},
-	{name: "A-B-B-C-C-D-D-A deadlock", expect: mall(witness.ReportReversal),
+	{name: "A-B-B-A deadlock", expect: witness.ExpectAll(witness.ReportReversal), run: func(e *menv) { e.chain("AB", "BA") }},
+	{name: "A-B-B-C-C-A deadlock", expect: witness.ExpectAll(witness.ReportReversal), run: func(e *menv) { e.chain("AB", "BC", "CA") }},
+	{name: "A-B-C-A-B-C deadlock", expect: witness.ExpectAll(witness.ReportReversal), run: func(e *menv) { e.chain("AB", "CA", "BC") }},
+	{name: "A-B-B-C-C-D-D-A deadlock", expect: witness.ExpectAll(witness.ReportReversal),
 		run: func(e *menv) { e.chain("AB", "BC", "CD", "DA") }},
-	{name: "A-B-C-D-B-D-D-A deadlock", expect: mall(witness.ReportReversal),
+	{name: "A-B-C-D-B-D-D-A deadlock", expect: witness.ExpectAll(witness.ReportReversal),
 		run: func(e *menv) { e.chain("AB", "CD", "BD", "DA") }},
-	{name: "A-B-C-D-B-C-D-A deadlock", expect: mall(witness.ReportReversal),
+	{name: "A-B-C-D-B-C-D-A deadlock", expect: witness.ExpectAll(witness.ReportReversal),
 		run: func(e *menv) { e.chain("AB", "CD", "BC", "DA") }},
-	{name: "double unlock", expect: mall(witness.ReportUnlockNotHeld), run: func(e *menv) { e.L("A"); e.U("A"); e.U("A") }},
-	{name: "initialize held", expect: mall(witness.ReportDestroyHeld), run: func(e *menv) {
+	{name: "double unlock", expect: witness.ExpectAll(witness.ReportUnlockNotHeld), run: func(e *menv) { e.L("A"); e.U("A"); e.U("A") }},
+	{name: "initialize held", expect: witness.ExpectAll(witness.ReportDestroyHeld), run: func(e *menv) {
 		e.L("A")
 		switch x := e.get("A").(type) {
 		case *SpinMutex:
@@ -291,7 +242,7 @@ var msections = [][]mscen{{
 		case *Mutex:
 			x.initIn(e.w, "selftest A", 0)
 		default:
-			core(x).init(e.w, "selftest A", e.col.kind, 0)
+			core(x).init(e.w, "selftest A", e.col.Kind, 0)
 		}
 	}},
 	{name: "destroy held", expect: mexclusive(witness.ReportDestroyHeld), run: func(e *menv) {
@@ -303,43 +254,43 @@ var msections = [][]mscen{{
 			core(x).destroy()
 		}
 	}},
-	{name: "bad unlock order", expect: mall(mNone), run: func(e *menv) { e.L("A"); e.L("B"); e.U("A"); e.U("B") }},
+	{name: "bad unlock order", expect: witness.ExpectAll(witness.ExpectNone), run: func(e *menv) { e.L("A"); e.L("B"); e.U("A"); e.U("B") }},
 	// Not for spin mutexes: the owner would have to wait, pinned, for
 	// the other goroutine.
 	{name: "unlock by non-owner", expect: mblocking(witness.ReportUnlockNotOwner), run: func(e *menv) {
 		e.L("A")
 		done := make(chan bool)
-		go func() { panics(func() { e.release("A", e.get("A"), e.col.shared) }); done <- true }()
+		go func() { panics(func() { e.release("A", e.get("A"), e.col.Shared) }); done <- true }()
 		<-done
-		e.held = append(e.held, mheld{"A", e.col.shared}) // still ours
+		e.held = append(e.held, mheld{"A", e.col.Shared}) // still ours
 	}},
-	{name: "A-B-B-A, A by trylock", expect: mall(mNone),
+	{name: "A-B-B-A, A by trylock", expect: witness.ExpectAll(witness.ExpectNone),
 		run: func(e *menv) { e.LU2("A", "B"); e.L("B"); e.TL("A"); e.U("A"); e.U("B") }},
-	{name: "A-B by trylock, B-A", expect: mall(witness.ReportReversal),
+	{name: "A-B by trylock, B-A", expect: witness.ExpectAll(witness.ReportReversal),
 		run: func(e *menv) { e.L("A"); e.TL("B"); e.U("B"); e.U("A"); e.LU2("B", "A") }},
-	{name: "declared A-B, B-A", expect: mall(witness.ReportReversal), run: func(e *menv) {
+	{name: "declared A-B, B-A", expect: witness.ExpectAll(witness.ReportReversal), run: func(e *menv) {
 		_ = e.w.AddOrder("selftest A", "selftest B")
 		e.LU2("B", "A")
 	}},
-	{name: "blessed A-B-B-A", expect: mall(mNone), run: func(e *menv) {
+	{name: "blessed A-B-B-A", expect: witness.ExpectAll(witness.ExpectNone), run: func(e *menv) {
 		e.w.Bless("selftest A", "selftest B")
 		e.chain("AB", "BA")
 	}},
-	{name: "A-B-B-A reported once", expect: mall(witness.ReportReversal),
+	{name: "A-B-B-A reported once", expect: witness.ExpectAll(witness.ReportReversal),
 		run:   func(e *menv) { e.chain("AB", "BA", "BA") },
 		check: func(rs []witness.Report) bool { return len(rs) == 1 && rs[0].Count == 2 }},
 }, {
-	{name: "recursive read-lock", expect: msharedOnly(witness.ReportRecursion), run: func(e *menv) { e.L("A"); e.L("A") }},
-	{name: "recursive read-lock recursable", opts: Recursive, expect: msharedOnly(mNone),
+	{name: "recursive read-lock", expect: witness.ExpectSharedOnly(witness.ReportRecursion), run: func(e *menv) { e.L("A"); e.L("A") }},
+	{name: "recursive read-lock recursable", opts: Recursive, expect: witness.ExpectSharedOnly(witness.ExpectNone),
 		run: func(e *menv) { e.L("A"); e.L("A"); e.U("A"); e.U("A") }},
-	{name: "recursive read-lock #2", expect: msharedOnly(witness.ReportDuplicate), run: func(e *menv) { e.L("X1"); e.L("X2") }},
-	{name: "mixed read-write-lock", expect: msharedOnly(witness.ReportModeMismatch), run: func(e *menv) { e.RL("A"); e.WL("A") }},
-	{name: "mixed write-read-lock", expect: mexclusiveSXRW(witness.ReportModeMismatch), run: func(e *menv) { e.WL("A"); e.RL("A") }},
-	{name: "exclusive unlock of shared", expect: msharedOnly(witness.ReportUnlockMismatch),
+	{name: "recursive read-lock #2", expect: witness.ExpectSharedOnly(witness.ReportDuplicate), run: func(e *menv) { e.L("X1"); e.L("X2") }},
+	{name: "mixed read-write-lock", expect: witness.ExpectSharedOnly(witness.ReportModeMismatch), run: func(e *menv) { e.RL("A"); e.WL("A") }},
+	{name: "mixed write-read-lock", expect: witness.ExpectExclusiveSXRW(witness.ReportModeMismatch), run: func(e *menv) { e.WL("A"); e.RL("A") }},
+	{name: "exclusive unlock of shared", expect: witness.ExpectSharedOnly(witness.ReportUnlockMismatch),
 		run: func(e *menv) { e.RL("A"); panics(func() { core(e.get("A")).xunlock() }) }},
-	{name: "shared unlock of exclusive", expect: mexclusiveSXRW(witness.ReportUnlockMismatch),
+	{name: "shared unlock of exclusive", expect: witness.ExpectExclusiveSXRW(witness.ReportUnlockMismatch),
 		run: func(e *menv) { e.WL("A"); panics(func() { core(e.get("A")).sunlock() }) }},
-	{name: "upgrade, downgrade", expect: msharedOnly(mNone), run: func(e *menv) {
+	{name: "upgrade, downgrade", expect: witness.ExpectSharedOnly(witness.ExpectNone), run: func(e *menv) {
 		e.RL("A")
 		c := core(e.get("A"))
 		if c.tryUpgrade() {
@@ -347,116 +298,64 @@ var msections = [][]mscen{{
 		}
 	}},
 }, {
-	{name: "lock in critical section", expect: mbyKind(mNone, witness.ReportSleepInCritical, witness.ReportSleepInCritical, witness.ReportSleepInCritical),
+	{name: "lock in critical section", expect: witness.ExpectByKind(witness.ExpectNone, witness.ReportSleepInCritical, witness.ReportSleepInCritical, witness.ReportSleepInCritical),
 		run: func(e *menv) {
 			kern.CriticalEnter()
 			e.cleanups = append(e.cleanups, kern.CriticalExit)
 			e.L("A")
 		}},
-	{name: "lock with spin lock held", expect: mbyKind(mNone, witness.ReportSleepUnderSpin, witness.ReportSleepUnderSpin, witness.ReportSleepUnderSpin),
+	{name: "lock with spin lock held", expect: witness.ExpectByKind(witness.ExpectNone, witness.ReportSleepUnderSpin, witness.ReportSleepUnderSpin, witness.ReportSleepUnderSpin),
 		run: func(e *menv) { e.LK("S", witness.Spin); e.L("A") }},
-	{name: "block with lock held", expect: mbyKind(witness.ReportBlocking, witness.ReportBlocking, mNone, witness.ReportBlocking),
+	{name: "block with lock held", expect: witness.ExpectByKind(witness.ReportBlocking, witness.ReportBlocking, witness.ExpectNone, witness.ReportBlocking),
 		// A spin mutex's block is reported at its unlock (the kernel saw
 		// it in trap context), while witness still lists the lock.
 		run: func(e *menv) { e.L("A"); e.block(nil); e.U("A") }},
-	{name: "block, lock is the interlock", expect: mexclusive(mNone), run: func(e *menv) {
+	{name: "block, lock is the interlock", expect: mexclusive(witness.ExpectNone), run: func(e *menv) {
 		e.L("A")
 		e.block(e.get("A").(Interlock))
 	}},
-	{name: "lock after mutex", expect: mbyKind(mNone, mNone, witness.ReportReversal, mNone),
+	{name: "lock after mutex", expect: witness.ExpectByKind(witness.ExpectNone, witness.ExpectNone, witness.ReportReversal, witness.ExpectNone),
 		run: func(e *menv) { e.LK("M", witness.Sleep); e.L("A") }},
-	{name: "Giant after lock", expect: mbyKind(witness.ReportSleepUnderSpin, witness.ReportReversal, mNone, witness.ReportReversal),
+	{name: "Giant after lock", expect: witness.ExpectByKind(witness.ReportSleepUnderSpin, witness.ReportReversal, witness.ExpectNone, witness.ReportReversal),
 		run: func(e *menv) { e.L("A"); e.LK(witness.GiantName, witness.Sleep) }},
 }}
 
 // runMatrixCase runs one scenario in one column on a fresh witness.
-func runMatrixCase(sc *mscen, col mcol) (ok bool, detail string) {
+func runMatrixCase(sc *mscen, col witness.MatrixColumn) (ok bool, detail string) {
 	w := witness.New()
 	w.SetPrinter(nil)
 	if kern.Booted() {
 		w.SetHooks(witness.Hooks{Enter: kern.CriticalEnterQuiet, Exit: kern.CriticalExitQuiet, Relax: pause})
 	}
 	e := &menv{w: w, col: col, opts: sc.opts, locks: map[string]any{}}
-	want := sc.expect(col)
+	var panicked string
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
-				detail = fmt.Sprintf("panic: %v", r)
+				panicked = fmt.Sprint(r)
 			}
 		}()
 		sc.run(e)
 	}()
 	rs := w.Reports()
 	e.cleanup()
-	var got []string
-	ok = detail == ""
-	for _, r := range rs {
-		got = append(got, fmt.Sprintf("%s (x%d)", r.Kind, r.Count))
-		ok = ok && r.Kind == want
-	}
-	if want == mNone {
-		ok = ok && len(rs) == 0
-	} else {
-		ok = ok && len(rs) > 0
-	}
-	if sc.check != nil {
-		ok = ok && sc.check(rs)
-	}
-	wantS := "no report"
-	if want != mNone {
-		wantS = want.String()
-	}
-	if detail == "" {
-		detail = fmt.Sprintf("want %s, got [%s]", wantS, strings.Join(got, ", "))
-	}
-	return ok, detail
+	return witness.Verdict(rs, sc.expect(col), panicked, sc.check)
 }
 
 // RunMatrix runs the concrete-lock matrix and prints it like
 // locking-selftest.c; it returns the passed and failed cases.
 func RunMatrix(printf func(string, ...any)) (passed, failed int) {
-	rule := "  " + strings.Repeat("-", 76)
-	var hdr strings.Builder
-	hdr.WriteString(strings.Repeat(" ", 33) + "|")
-	for _, c := range mcols {
-		fmt.Fprintf(&hdr, "%-6s|", fmt.Sprintf("%*s", 3+len(c.name)/2, c.name))
-	}
-	printf("%s\n", rule)
-	printf("  | lock self-tests (lib/locking-selftest.c scenarios on this kernel's lock types):\n")
-	printf("%s\n%s\n%s\n", rule, hdr.String(), rule)
-	var failures []string
+	var rows [][]witness.MatrixRow
 	for _, sec := range msections {
+		var r []witness.MatrixRow
 		for i := range sec {
 			sc := &sec[i]
-			var row strings.Builder
-			fmt.Fprintf(&row, "%33s:", sc.name)
-			for _, col := range mcols {
-				if sc.expect(col) == mNA {
-					row.WriteString("  -   |")
-					continue
-				}
-				if ok, detail := runMatrixCase(sc, col); ok {
-					passed++
-					row.WriteString("  ok  |")
-				} else {
-					failed++
-					row.WriteString("FAILED|")
-					failures = append(failures, fmt.Sprintf("%s/%s: %s", sc.name, col.name, detail))
-				}
-			}
-			printf("%s\n", row.String())
+			r = append(r, witness.MatrixRow{Name: sc.name, Expect: sc.expect,
+				Run: func(c witness.MatrixColumn) (bool, string) { return runMatrixCase(sc, c) }})
 		}
-		printf("%s\n", rule)
+		rows = append(rows, r)
 	}
-	if failed == 0 {
-		printf("Good, all %d lock self-tests passed!\n", passed)
-	} else {
-		printf("BUG: %d unexpected failures (out of %d):\n", failed, passed+failed)
-		for _, f := range failures {
-			printf("  %s\n", f)
-		}
-	}
-	return passed, failed
+	return witness.RunMatrix(printf, "lock self-tests (lib/locking-selftest.c scenarios on this kernel's lock types)", "lock", rows)
 }
 
 func testMatrix(t *kern.T) {

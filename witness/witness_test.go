@@ -581,12 +581,12 @@ func TestConcurrentOwners(t *testing.T) {
 }
 
 func TestSelftestDetectsWrongVerdict(t *testing.T) {
-	sc := scenario{name: "wrong", expect: all(expectNone), run: func(e *env) { e.L("A"); e.L("A") }}
-	ok, detail := runCase(&sc, selftestColumns[0])
+	sc := scenario{name: "wrong", expect: ExpectAll(ExpectNone), run: func(e *env) { e.L("A"); e.L("A") }}
+	ok, detail := runCase(&sc, MatrixColumns[0])
 	require.False(t, ok)
 	require.Contains(t, detail, "want no report, got [recursed on non-recursive lock (x1)]")
-	sc = scenario{name: "panics", expect: all(expectNone), run: func(e *env) { panic("boom") }}
-	ok, detail = runCase(&sc, selftestColumns[0])
+	sc = scenario{name: "panics", expect: ExpectAll(ExpectNone), run: func(e *env) { panic("boom") }}
+	ok, detail = runCase(&sc, MatrixColumns[0])
 	require.False(t, ok)
 	require.Equal(t, "panic: boom", detail)
 }
