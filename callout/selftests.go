@@ -28,18 +28,6 @@ func init() {
 	kern.RegisterTest(kern.Test{Name: "Callout/ShellAndWitness", Fn: testShellAndWitness})
 }
 
-// waitFor polls cond every millisecond for up to d.
-func waitFor(d time.Duration, cond func() bool) bool {
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
 // pinned runs fn on a goroutine locked to its thread and pinned to cpu,
 // for each cpu in parallel, and waits.
 func pinned(n int, fn func(cpu int)) {
@@ -110,7 +98,7 @@ func testFiresOnce(t *kern.T) {
 			r.fires.Add(1)
 		})
 	}
-	if !waitFor(30*time.Second, func() bool {
+	if !kern.WaitFor(30*time.Second, func() bool {
 		for _, r := range recs {
 			if r.fires.Load() == 0 {
 				return false
@@ -279,7 +267,7 @@ func testResetRace(t *kern.T) {
 		}
 	})
 	// Let the last ones fire, then drain.
-	waitFor(5*time.Second, func() bool {
+	kern.WaitFor(5*time.Second, func() bool {
 		for i := range cs {
 			if cs[i].Pending() {
 				return false
@@ -344,7 +332,7 @@ func testLockCancels(t *kern.T) {
 			// Let a softclock waiting for mu see the cancellation before
 			// mu is taken again (else it starves behind this loop). Drain
 			// need not wait for it: a cancelled handler will not run.
-			waitFor(5*time.Second, func() bool { return !c.inSoftclock() })
+			kern.WaitFor(5*time.Second, func() bool { return !c.inSoftclock() })
 		}
 	})
 	c.Drain()
@@ -354,7 +342,7 @@ func testLockCancels(t *kern.T) {
 	for it := 0; it < 20; it++ {
 		c.ResetOn(it%n, 1, h)
 	}
-	if !waitFor(10*time.Second, func() bool { return fired.Load() == 1 }) {
+	if !kern.WaitFor(10*time.Second, func() bool { return fired.Load() == 1 }) {
 		t.Errorf("handler did not run once unlocked: %d", fired.Load())
 	}
 	c.Drain()
@@ -376,7 +364,7 @@ func testRebind(t *kern.T) {
 	for k := 0; k < n; k++ {
 		ran.Store(-1)
 		c.ResetOn(k, 1, func() { ran.Store(int64(kern.CPUID())) })
-		if !waitFor(10*time.Second, func() bool { return ran.Load() >= 0 }) {
+		if !kern.WaitFor(10*time.Second, func() bool { return ran.Load() >= 0 }) {
 			t.Fatalf("callout bound to CPU %d did not run", k)
 		}
 		if r := ran.Load(); r != int64(k) {
@@ -403,7 +391,7 @@ func testRebind(t *kern.T) {
 	// The resets keep pushing the deadline one tick ahead, so on few CPUs
 	// the handler may not have run yet (smp2 saw 0 runs): once they stop,
 	// the self-rearming callout runs on its own.
-	if !waitFor(10*time.Second, func() bool { return runs.Load() > 0 }) {
+	if !kern.WaitFor(10*time.Second, func() bool { return runs.Load() > 0 }) {
 		t.Errorf("self-rearming callout did not run within 10 s after the rebinding stopped")
 	}
 	self.Drain()

@@ -127,6 +127,20 @@ func RegisterTest(t Test) {
 	regMu.Unlock()
 }
 
+// WaitFor polls cond (sleeping 200 µs between polls) until it holds or d
+// has passed, and reports whether it held: how self-tests wait for
+// progress without assuming how fast a loaded emulator runs.
+func WaitFor(d time.Duration, cond func() bool) bool {
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return true
+}
+
 // RegisterBenchmark adds a benchmark.
 func RegisterBenchmark(b Benchmark) {
 	regMu.Lock()

@@ -119,18 +119,6 @@ func waitGroupOrFail(t *kern.T, wg *sync.WaitGroup, d time.Duration, what string
 	}
 }
 
-// waitUntil polls cond (Go-level sleeps) for up to d.
-func waitUntil(d time.Duration, cond func() bool) bool {
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			return false
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-	return true
-}
-
 // testInversion: low (200) holds a mutex, high (50) blocks on it, and a
 // CPU-bound medium (100) thread runs on the same CPU. With lending, low
 // runs at high's priority and finishes its critical section while medium
@@ -235,13 +223,13 @@ func inversionOnce(t *kern.T, lending bool, rep int, m inversionLock) {
 			wg.Done() // medium never started
 			return
 		}
-		if !waitUntil(10*time.Second, func() bool { return lowHeld.Load() && highTid.Load() != 0 }) {
+		if !kern.WaitFor(10*time.Second, func() bool { return lowHeld.Load() && highTid.Load() != 0 }) {
 			errs <- fmt.Errorf("low or high did not start")
 			wg.Done()
 			return
 		}
 		close(highGo)
-		if !waitUntil(10*time.Second, func() bool { return kern.ThreadOnTurnstile(int(highTid.Load())) }) {
+		if !kern.WaitFor(10*time.Second, func() bool { return kern.ThreadOnTurnstile(int(highTid.Load())) }) {
 			errs <- fmt.Errorf("high did not block on the %s", m.name)
 			wg.Done()
 			return
@@ -397,7 +385,7 @@ func noLendOnce(t *kern.T, rep int, what string, l *rwcore, hold, unhold, downgr
 	// Until high has queued as a writer: it sets the bit under the queue's
 	// chain lock and lends, if it does, before unlocking the chain; so
 	// taking the chain lock once after seeing the bit orders us after it.
-	queued := waitUntil(20*time.Second, func() bool { return l.word.Load()&rwExclWait != 0 })
+	queued := kern.WaitFor(20*time.Second, func() bool { return l.word.Load()&rwExclWait != 0 })
 	ch := l.table.Lock(l.key())
 	ch.Unlock()
 	lowPri := func() int { _, e := kern.ThreadPriority(int(lowTid.Load())); return e }
@@ -413,7 +401,7 @@ func noLendOnce(t *kern.T, rep int, what string, l *rwcore, hold, unhold, downgr
 	close(checked)
 	if downgrade != nil && queued {
 		// The downgrade gives back what was lent before it returns.
-		if !waitUntil(20*time.Second, func() bool { return lowPri() == priLow && rwSharers(l.word.Load()) == 1 }) {
+		if !kern.WaitFor(20*time.Second, func() bool { return lowPri() == priLow && rwSharers(l.word.Load()) == 1 }) {
 			t.Errorf("%s rep %d: after the downgrade low is at %d (%s), want %d", what, rep, lowPri(), rwWordString(l.word.Load()), priLow)
 		}
 	}
@@ -482,7 +470,7 @@ func chainOnce(t *kern.T, rep int) {
 		l1.Lock()
 		close(bHeld)
 		<-cHeld
-		if aFirst && !waitUntil(10*time.Second, func() bool { return onTurnstile(&aTid) }) {
+		if aFirst && !kern.WaitFor(10*time.Second, func() bool { return onTurnstile(&aTid) }) {
 			errs <- fmt.Errorf("thread A did not block on L1")
 		}
 		l2.Lock()
@@ -502,7 +490,7 @@ func chainOnce(t *kern.T, rep int) {
 		}
 		aTid.Store(int64(kern.Gettid()))
 		<-bHeld
-		if !aFirst && !waitUntil(10*time.Second, func() bool { return onTurnstile(&bTid) }) {
+		if !aFirst && !kern.WaitFor(10*time.Second, func() bool { return onTurnstile(&bTid) }) {
 			errs <- fmt.Errorf("thread B did not block on L2")
 		}
 		l1.Lock()
@@ -510,7 +498,7 @@ func chainOnce(t *kern.T, rep int) {
 		aEff.Store(int64(e))
 		l1.Unlock()
 	}()
-	chained := waitUntil(10*time.Second, func() bool {
+	chained := kern.WaitFor(10*time.Second, func() bool {
 		_, b := kern.ThreadPriority(int(bTid.Load()))
 		_, c := kern.ThreadPriority(int(cTid.Load()))
 		return onTurnstile(&aTid) && onTurnstile(&bTid) && b == priHigh && c == priHigh

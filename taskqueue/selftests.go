@@ -21,17 +21,6 @@ func init() {
 	kern.RegisterTest(kern.Test{Name: "Taskq/ShellAndWitness", Fn: testShell})
 }
 
-func waitFor(d time.Duration, cond func() bool) bool {
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
 // gate is a task that blocks its thread until opened.
 type gate struct {
 	t       Task
@@ -52,7 +41,7 @@ func testCoalesce(t *kern.T) {
 	}
 	g := newGate()
 	q.Enqueue(&g.t)
-	if !waitFor(10*time.Second, g.started.Load) {
+	if !kern.WaitFor(10*time.Second, g.started.Load) {
 		t.Fatalf("gate task did not start")
 	}
 	// The only thread is busy: enqueues from every CPU coalesce.
@@ -87,7 +76,7 @@ func testCoalesce(t *kern.T) {
 	}
 	second = make(chan struct{})
 	close(g.open)
-	if !waitFor(10*time.Second, func() bool { return runs.Load() == 1 }) {
+	if !kern.WaitFor(10*time.Second, func() bool { return runs.Load() == 1 }) {
 		t.Fatalf("task did not run")
 	}
 	if p := total.Load(); p != int64(n*per) {
@@ -159,7 +148,7 @@ func testDrain(t *kern.T) {
 	g := newGate()
 	q2, _ := New("test-cancel", 1, 0)
 	q2.Enqueue(&g.t)
-	waitFor(10*time.Second, g.started.Load)
+	kern.WaitFor(10*time.Second, g.started.Load)
 	var c Task
 	var cran atomic.Bool
 	c.Init(func(int) { cran.Store(true) })
@@ -233,7 +222,7 @@ func testTimeout(t *kern.T) {
 	if q.EnqueueTimeout(&tt, 5) {
 		t.Errorf("fresh timeout reported armed")
 	}
-	if !waitFor(10*time.Second, func() bool { return runs.Load() == 1 }) {
+	if !kern.WaitFor(10*time.Second, func() bool { return runs.Load() == 1 }) {
 		t.Fatalf("timeout task did not run")
 	}
 	if at := ranAt.Load(); at < due {
@@ -244,7 +233,7 @@ func testTimeout(t *kern.T) {
 	if !q.EnqueueTimeout(&tt, 3) {
 		t.Errorf("re-arm did not report armed")
 	}
-	if !waitFor(10*time.Second, func() bool { return runs.Load() == 2 }) {
+	if !kern.WaitFor(10*time.Second, func() bool { return runs.Load() == 2 }) {
 		t.Fatalf("re-armed timeout did not run")
 	}
 	time.Sleep(60 * kern.TickNs) // the replaced 50-tick arm must not run

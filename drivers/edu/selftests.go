@@ -116,17 +116,6 @@ func (c *counter) filter(e *Device, sched bool) func() int {
 	}
 }
 
-func waitFor(cond func() bool) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
 // MSI from the edu device bound to each CPU in turn: the message names
 // that CPU's APIC ID and vector, and the interrupt arrives there.
 func testMSI(t *kern.T) {
@@ -160,7 +149,7 @@ func testMSI(t *kern.T) {
 		before := c.perCPU[cpu].Load()
 		for i := 0; i < 5; i++ {
 			e.Raise(1 << uint(i))
-			if !waitFor(func() bool { return c.perCPU[cpu].Load() > before+uint64(i) }) {
+			if !kern.WaitFor(10*time.Second, func() bool { return c.perCPU[cpu].Load() > before+uint64(i) }) {
 				t.Fatalf("CPU %d: MSI %d never arrived (count %d)", cpu, i, c.perCPU[cpu].Load()-before)
 			}
 		}
@@ -206,7 +195,7 @@ func testINTx(t *kern.T) {
 	for i := 0; i < 10; i++ {
 		want := uint64(i + 1)
 		e.Raise(1)
-		if !waitFor(func() bool { return c.thread.Load() >= want }) {
+		if !kern.WaitFor(10*time.Second, func() bool { return c.thread.Load() >= want }) {
 			t.Fatalf("INTx %d: filter %d thread %d", i, c.perCPU[cpu].Load(), c.thread.Load())
 		}
 	}
