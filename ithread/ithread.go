@@ -381,14 +381,19 @@ func (ev *Event) runHandlers() {
 			continue
 		}
 		h.runs.Add(1)
-		if h.Flags&MPSAFE != 0 {
-			h.Func()
-			continue
-		}
-		lock.Giant.Lock()
-		h.Func()
-		lock.Giant.Unlock()
+		call(h.Flags, h.Func)
 	}
+}
+
+// call runs a handler: under Giant unless flags has MPSAFE.
+func call(flags int, fn func()) {
+	if flags&MPSAFE != 0 {
+		fn()
+		return
+	}
+	lock.Giant.Lock()
+	fn()
+	lock.Giant.Unlock()
 }
 
 func (ev *Event) reportStorm() {

@@ -9,7 +9,6 @@ import (
 	"unsafe"
 
 	"github.com/smpgo/smpgo/kern"
-	"github.com/smpgo/smpgo/lock"
 )
 
 // Software interrupt threads (FreeBSD's swi_add/swi_sched): a kernel
@@ -121,13 +120,7 @@ func (s *SWI) thread(started chan<- struct{}) {
 			return
 		}
 		s.runs.Add(1)
-		if s.flags&MPSAFE != 0 {
-			s.fn()
-			continue
-		}
-		lock.Giant.Lock()
-		s.fn()
-		lock.Giant.Unlock()
+		call(s.flags, s.fn)
 	}
 }
 
