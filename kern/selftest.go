@@ -70,11 +70,30 @@ type B struct {
 	timing  bool
 	metrics []string
 	skipped string
+	mu      sync.Mutex
+	failed  string // (mu) the first failure
 }
 
 // Skip marks the benchmark as not applicable here (say why); it prints a
 // skip line instead of a result.
 func (b *B) Skip(reason string) { b.skipped = reason }
+
+// Errorf marks the benchmark failed (its set-up or an operation went
+// wrong, so no figure is printed); the caller returns. It may be called
+// from the benchmark's goroutines; the first failure is kept.
+func (b *B) Errorf(format string, args ...any) {
+	b.mu.Lock()
+	if b.failed == "" {
+		b.failed = fmt.Sprintf(format, args...)
+	}
+	b.mu.Unlock()
+}
+
+func (b *B) failure() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failed
+}
 
 // ResetTimer zeroes the elapsed time.
 func (b *B) ResetTimer() { b.start = time.Now(); b.elapsed = 0 }
@@ -204,7 +223,8 @@ func RunTests(pattern string) (passed, failed int, err error) {
 }
 
 // RunBenchmarks runs the benchmarks matching pattern, each grown until it
-// takes about a second, printing Go benchmark lines.
+// takes about a second, printing Go benchmark lines ("--- FAIL" for one
+// that called Errorf, and then an error once all have run).
 func RunBenchmarks(pattern string) (int, error) {
 	re, err := regexp.Compile(pattern)
 	if err != nil {
@@ -214,7 +234,7 @@ func RunBenchmarks(pattern string) (int, error) {
 	list := append([]Benchmark(nil), benchmarks...)
 	regMu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	n := 0
+	n, failed := 0, 0
 	for _, bm := range list {
 		if !re.MatchString(bm.Name) {
 			continue
@@ -226,7 +246,7 @@ func RunBenchmarks(pattern string) (int, error) {
 			b.StartTimer()
 			bm.Fn(b)
 			b.StopTimer()
-			if b.skipped != "" || b.elapsed >= time.Second || N >= 1e9 {
+			if b.skipped != "" || b.failure() != "" || b.elapsed >= time.Second || N >= 1e9 {
 				break
 			}
 			next := N * 100
@@ -234,6 +254,11 @@ func RunBenchmarks(pattern string) (int, error) {
 				next = int(float64(N) * 1.2 * float64(time.Second) / float64(b.elapsed))
 			}
 			N = max(N+1, min(next, N*100))
+		}
+		if f := b.failure(); f != "" {
+			fmt.Printf("--- FAIL: Benchmark%s-%d: %s\n", bm.Name, runtime.GOMAXPROCS(0), f)
+			failed++
+			continue
 		}
 		if b.skipped != "" {
 			fmt.Printf("--- SKIP: Benchmark%s-%d: %s\n", bm.Name, runtime.GOMAXPROCS(0), b.skipped)
@@ -245,6 +270,9 @@ func RunBenchmarks(pattern string) (int, error) {
 		}
 		fmt.Println(line)
 		n++
+	}
+	if failed > 0 {
+		return n, fmt.Errorf("%d benchmark(s) failed", failed)
 	}
 	return n, nil
 }

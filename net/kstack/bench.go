@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/smpgo/smpgo/kern"
@@ -48,13 +49,13 @@ func benchRR(b *kern.B, cfg PairConfig, conns int) {
 	cfg.TCP = inet.TCPConfig{NoDelayedAck: true}
 	p, err := NewPair(cfg)
 	if err != nil {
-		b.Skip("NewPair: " + err.Error())
+		b.Errorf("NewPair: %v", err)
 		return
 	}
 	defer p.Close()
 	l, err := p.B.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 7), conns)
 	if err != nil {
-		b.Skip("listen: " + err.Error())
+		b.Errorf("listen: %v", err)
 		return
 	}
 	defer l.Close()
@@ -65,7 +66,7 @@ func benchRR(b *kern.B, cfg PairConfig, conns int) {
 		cs[i], err = p.A.DialTCP(ctx, netip.AddrPortFrom(AddrB.Netip(), 7))
 		cancel()
 		if err != nil {
-			b.Skip("dial: " + err.Error())
+			b.Errorf("dial: %v", err)
 			return
 		}
 		defer cs[i].Close()
@@ -80,9 +81,11 @@ func benchRR(b *kern.B, cfg PairConfig, conns int) {
 			buf := make([]byte, rrMsg)
 			for i := 0; i < per; i++ {
 				if _, err := c.Write(buf); err != nil {
+					b.Errorf("transaction %d: write: %v", i, err)
 					return
 				}
 				if _, err := io.ReadFull(c, buf); err != nil {
+					b.Errorf("transaction %d: read: %v", i, err)
 					return
 				}
 			}
@@ -99,13 +102,13 @@ func benchBulk(b *kern.B, cfg PairConfig, conns int) {
 	b.StopTimer()
 	p, err := NewPair(cfg)
 	if err != nil {
-		b.Skip("NewPair: " + err.Error())
+		b.Errorf("NewPair: %v", err)
 		return
 	}
 	defer p.Close()
 	l, err := p.B.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 9), conns)
 	if err != nil {
-		b.Skip("listen: " + err.Error())
+		b.Errorf("listen: %v", err)
 		return
 	}
 	defer l.Close()
@@ -115,23 +118,28 @@ func benchBulk(b *kern.B, cfg PairConfig, conns int) {
 		cs[i], err = p.A.DialTCP(ctx, netip.AddrPortFrom(AddrB.Netip(), 9))
 		cancel()
 		if err != nil {
-			b.Skip("dial: " + err.Error())
+			b.Errorf("dial: %v", err)
 			return
 		}
 	}
 	// The discard side: one reader per accepted connection.
 	var got sync.WaitGroup
+	var received atomic.Int64
 	for range conns {
 		c, err := l.Accept()
 		if err != nil {
-			b.Skip("accept: " + err.Error())
+			b.Errorf("accept: %v", err)
 			return
 		}
 		got.Add(1)
 		go func() {
 			defer got.Done()
 			defer c.Close()
-			_, _ = io.Copy(io.Discard, c)
+			n, err := io.Copy(io.Discard, c)
+			received.Add(n)
+			if err != nil {
+				b.Errorf("receive: %v", err)
+			}
 		}()
 	}
 	per := (b.N + conns - 1) / conns
@@ -144,10 +152,13 @@ func benchBulk(b *kern.B, cfg PairConfig, conns int) {
 			buf := make([]byte, bulkChunk)
 			for i := 0; i < per; i++ {
 				if _, err := c.Write(buf); err != nil {
-					return
+					b.Errorf("chunk %d: write: %v", i, err)
+					break
 				}
 			}
-			_ = c.CloseWrite()
+			if err := c.CloseWrite(); err != nil {
+				b.Errorf("close write: %v", err)
+			}
 		}(c)
 	}
 	wg.Wait()
@@ -155,6 +166,9 @@ func benchBulk(b *kern.B, cfg PairConfig, conns int) {
 	b.StopTimer()
 	for _, c := range cs {
 		c.Close()
+	}
+	if want := int64(per * conns * bulkChunk); received.Load() != want {
+		b.Errorf("received %d bytes, sent %d", received.Load(), want)
 	}
 	b.ReportMetric(float64(per*conns*bulkChunk)/1e6/b.Elapsed().Seconds(), "MB/s")
 }

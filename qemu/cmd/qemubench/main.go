@@ -63,6 +63,7 @@ func main() {
 	bootTimes(*kernel, out)
 
 	results := map[int]map[string]result{}
+	benchFailures := 0
 	for _, n := range cpus {
 		r, err := qemu.Run(context.Background(), qemu.Config{SMP: n, Kernel: *kernel, NIC: *nic, Append: strings.TrimSpace("bench=" + *bench + " " + *kargs), Timeout: *timeout}, out)
 		if err != nil {
@@ -77,6 +78,10 @@ func main() {
 			if m == nil {
 				if strings.HasPrefix(l, "--- SKIP: Benchmark") {
 					fmt.Println(l)
+				}
+				if strings.HasPrefix(l, "--- FAIL: Benchmark") {
+					fmt.Println(l)
+					benchFailures++
 				}
 				continue
 			}
@@ -95,6 +100,12 @@ func main() {
 		fmt.Println()
 	}
 	ratios(cpus, results)
+	defer func() {
+		if benchFailures > 0 {
+			fmt.Fprintf(os.Stderr, "qemubench: %d benchmark run(s) failed (--- FAIL lines above)\n", benchFailures)
+			os.Exit(1)
+		}
+	}()
 	if *netMiB > 0 {
 		fmt.Println()
 		netNIC := *nic
