@@ -20,6 +20,7 @@ import (
 	_ "github.com/smpgo/smpgo/kern"               // runtime personality, scheduler, SMP, console, self-tests, shell
 	_ "github.com/smpgo/smpgo/lock"               // spin/sleep mutexes, sx, rw, condvars, Giant, refcounts, lock profiling
 	_ "github.com/smpgo/smpgo/net/kstack"         // the network stack in the kernel: netisr workers on CPUs, Net/ self-tests and benchmarks
+	_ "github.com/smpgo/smpgo/net/resolv"         // /etc/resolv.conf, nsswitch.conf and hosts from net.dns=/hosts= or DHCP: Go's resolver; DNS/ self-tests
 	_ "github.com/smpgo/smpgo/net/sock"           // socket system calls for Go's net on the kernel's stack (loopback without a NIC)
 	_ "github.com/smpgo/smpgo/taskqueue"          // task queues: thread pools, coalescing enqueue, drain, timeout tasks
 	_ "github.com/smpgo/smpgo/uma"                // zone allocator: per-CPU buckets, per-domain caches, slabs from vm

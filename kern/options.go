@@ -76,6 +76,9 @@ func ParseOptions(args []string) (Options, error) {
 			if o.Sub == nil {
 				o.Sub = map[string]string{}
 			}
+			if prev, seen := o.Sub[k]; seen && spec.List {
+				v = prev + "," + v
+			}
 			o.Sub[k] = v
 		}
 	}

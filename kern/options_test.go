@@ -37,6 +37,22 @@ func TestSubsystemOptions(t *testing.T) {
 	o, err := ParseOptions([]string{"test=x", "frob.level=2"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"frob.level": "2"}, o.Sub)
+	o, err = ParseOptions([]string{"frob.level=1", "frob.level=2"})
+	require.NoError(t, err)
+	require.Equal(t, "2", o.Sub["frob.level"], "a repeated option: the last value wins")
+	RegisterOption(OptionSpec{Name: "frob.list", List: true, Check: func(v string) error {
+		if v == "" {
+			return errors.New("empty")
+		}
+		return nil
+	}})
+	o, err = ParseOptions([]string{"frob.list=a", "frob.list=b,c"})
+	require.NoError(t, err)
+	require.Equal(t, "a,b,c", o.Sub["frob.list"], "a repeated list option: values joined")
+	_, err = ParseOptions([]string{"frob.list=a", "frob.list="})
+	require.ErrorContains(t, err, "frob.list=")
+	o, err = ParseOptions([]string{"test=x", "frob.level=2"})
+	require.NoError(t, err)
 	SetBootOptions(o)
 	v, ok := BootOption("frob.level")
 	require.True(t, ok)

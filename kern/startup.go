@@ -19,6 +19,11 @@ type OptionSpec struct {
 	Name  string             // the key before '=' ("net.ip")
 	Help  string             // one line: values and meaning
 	Check func(string) error // validates a value; nil accepts any
+	// List: the value is a comma-separated list and the option may be
+	// repeated; its values are joined with commas ("net.dns=A
+	// net.dns=B" is "net.dns=A,B"). Check sees each value as given.
+	// Without List a repeated option's last value wins.
+	List bool
 }
 
 // Startup is work a subsystem does once at boot, after the command line
