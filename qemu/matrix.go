@@ -31,7 +31,9 @@ var boots = []Boot{
 	// the guest fetches 4 MiB from a host server through slirp's guestfwd
 	// and posts 4 MiB back (SockNIC/GuestfwdHTTP, qemu.GuestHTTPServer).
 	// 6 GiB: the e1000's rings and buffers above 4 GiB (64-bit DMA).
-	{Name: "e1000-giant-smp4", Tier: Smoke, Config: withGuestHTTP(withNetPeer(Config{SMP: 4, MemMiB: 6144, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/|SockNIC/|Net/TCPTransferGiant"}, NetPeerConfig{}))},
+	// Its resolver asks a host DNS server through another guestfwd
+	// (DNS/Guestfwd, qemu.GuestDNSServer), DNS over TCP.
+	{Name: "e1000-giant-smp4", Tier: Smoke, Config: withGuestDNS(withGuestHTTP(withNetPeer(Config{SMP: 4, MemMiB: 6144, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/|E1000/|SockNIC/|DNS/|Net/TCPTransferGiant"}, NetPeerConfig{})))},
 	// Tap networking (a namespace of its own, the Linux kernel's stack as
 	// the peer): UDP echo, TCP echo, short and concurrent connections.
 	{Name: "tap-e1000-smp4", Tier: Smoke, Config: withTapPeer(Config{SMP: 4, NIC: NICE1000, Timeout: 4 * time.Minute, Append: "test=NetNIC/"},
@@ -179,6 +181,15 @@ const tapLargeTimeout = 40 * time.Minute
 func withGuestHTTP(c Config) Config {
 	c.GuestServers = append(slices.Clone(c.GuestServers), GuestHTTPServer())
 	c.Append += " " + GuestHTTPEnv + "=" + GuestHTTPAddr
+	return c
+}
+
+// withGuestDNS adds the host's DNS server for DNS/Guestfwd, reached by
+// the guest's resolver through a guest forward, and the options that
+// point /etc/resolv.conf at it.
+func withGuestDNS(c Config) Config {
+	c.GuestServers = append(slices.Clone(c.GuestServers), GuestDNSServer())
+	c.Append = GuestDNSOptions + " " + c.Append + " " + GuestDNSEnv + "=" + GuestDNSAddr
 	return c
 }
 
