@@ -258,7 +258,7 @@ func testLoopback(t *kern.T, network string) {
 // testHostsFile: a name added to /etc/hosts resolves from the file,
 // forward and reverse, with no DNS query, though DNS knows it otherwise.
 func testHostsFile(t *kern.T) {
-	const name = "static.dns.test"
+	const name = "hostsfile.dns.test" // not a hosts= name of any boot
 	zone := dnstest.TestZone(webAddr)
 	zone[name+"."] = []netip.Addr{netip.MustParseAddr("192.0.2.1")} // DNS says otherwise
 	s := &dnstest.Server{Names: zone}
