@@ -38,6 +38,13 @@ var boots = []Boot{
 	// the peer): UDP echo, TCP echo, short and concurrent connections.
 	{Name: "tap-e1000-smp4", Tier: Smoke, Config: withTapPeer(Config{SMP: 4, NIC: NICE1000, Timeout: 4 * time.Minute, Append: "test=NetNIC/"},
 		NetPeerConfig{EchoBytes: 1 << 20, UDPDatagrams: 200, SeqConns: 100, Conns: 100, DiscardBytes: 1 << 20, ChargenBytes: 1 << 20})},
+	// virtio-net multiqueue over a 4-queue tap: the host's flows (echo,
+	// concurrent and sequential connections, UDP) spread over the four
+	// pairs, then VirtioNet/Multiqueue checks both directions used more
+	// than one queue and a reset brings the pairs back.
+	{Name: "tap-virtio-mq-smp4", Tier: Smoke, Config: withTapQueues(withTapPeer(Config{SMP: 4, NIC: NICVirtio, Timeout: 4 * time.Minute,
+		Append: "test=NetNIC/HostPeer|VirtioNet/Multiqueue"},
+		NetPeerConfig{EchoBytes: 1 << 20, Conns: 32, SeqConns: 32, UDPDatagrams: 100, DiscardBytes: 256 << 10, ChargenBytes: 256 << 10}), 4)},
 	// q35 with 6 GiB: 2 GiB below 4 GiB, 4 above, so every self-test runs
 	// on high memory (the allocator serves it first), edu's DMA below its
 	// 256 MiB reach, and the runtime's 256 MiB slice (VM/RuntimeLargeSlice).
@@ -164,6 +171,13 @@ func withTapPeer(c Config, pc NetPeerConfig) Config {
 	c.Tap = &TapConfig{}
 	c.Host, c.HostAfter = NetPeer(pc), NetPeerReady
 	c.Append = "net.hostpeer=1 " + TapGuestOptions + " " + c.Append
+	return c
+}
+
+// withTapQueues gives tap boot c a multi-queue tap of n queues
+// (virtio-net with mq=on).
+func withTapQueues(c Config, n int) Config {
+	c.Tap = &TapConfig{Queues: n}
 	return c
 }
 

@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -95,14 +96,19 @@ func TestMatrixNetPeerBoots(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, n-taps, 2, "a fine-grained and a Giant network boot in the smoke tier")
-	require.Equal(t, 1, taps, "one short tap boot in the smoke tier")
+	require.Equal(t, 2, taps, "two short tap boots in the smoke tier (e1000, virtio multiqueue)")
 	full := 0
 	for _, b := range Matrix(Full) {
 		if b.Config.Tap != nil {
 			full++
-			// The drivers' self-tests talk to slirp's gateway.
+			// The drivers' self-tests talk to slirp's gateway (but
+			// VirtioNet/Multiqueue checks a multiqueue tap boot's pairs).
 			require.NotContains(t, b.Config.Append, "E1000/", b.Name)
-			require.NotContains(t, b.Config.Append, "VirtioNet/", b.Name)
+			require.NotContains(t, strings.ReplaceAll(b.Config.Append, "VirtioNet/Multiqueue", ""), "VirtioNet/", b.Name)
+			if b.Config.Tap.Queues > 1 {
+				require.Equal(t, NICVirtio, b.Config.NIC, b.Name)
+				require.Contains(t, b.Config.Append, "VirtioNet/Multiqueue", b.Name)
+			}
 		}
 	}
 	require.Greater(t, full, taps, "the long tap runs are in the full tier")

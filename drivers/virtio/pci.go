@@ -142,6 +142,17 @@ func (p *PCI) SetupQueue(q, size int, desc, driver, device uint64, vector uint16
 	return got, nil
 }
 
+// QueuesNegotiated re-reads num_queues after feature negotiation: a
+// device may change it with the features (QEMU's virtio-net adds its
+// multiqueue pairs and moves the control queue when VIRTIO_NET_F_MQ is
+// accepted). Call it after Begin, before any queue is set up or
+// notified.
+func (p *PCI) QueuesNegotiated() {
+	if n := p.NumQueues(); n > len(p.notifyAt) {
+		p.notifyAt = append(p.notifyAt, make([]uintptr, n-len(p.notifyAt))...)
+	}
+}
+
 // Notify implements Transport: the queue index written to the queue's
 // notification address (§4.1.5.2, without VIRTIO_F_NOTIFICATION_DATA).
 // The address was computed (and checked) when the queue was set up.

@@ -490,13 +490,65 @@ func (ifp *Interface) SetLinkState(s LinkState) {
 	}
 }
 
-// TxQueue returns the transmit queue for packet m: its flow id modulo the
-// queue count when it has one, else queue 0.
+// TxQueue returns the transmit queue for packet m: its flow id modulo
+// the queue count when it has one, else the frame's FlowHash modulo the
+// count. Every frame of a flow takes the same queue, so a device with
+// several transmit queues never reorders a flow (choosing by the sending
+// CPU would: a connection's segments are sent from the application's
+// goroutine, the receive interrupt thread's ACK processing and timers,
+// on whichever CPUs they run). Frames FlowHash does not cover (ARP) take
+// queue 0.
 func (ifp *Interface) TxQueue(m *mbuf.Mbuf) int {
-	if len(ifp.tx) == 1 || m.Pkt.HashType == mbuf.M_HASHTYPE_NONE {
+	if len(ifp.tx) == 1 {
 		return 0
 	}
-	return int(m.Pkt.FlowID % uint32(len(ifp.tx)))
+	if m.Pkt.HashType != mbuf.M_HASHTYPE_NONE {
+		return int(m.Pkt.FlowID % uint32(len(ifp.tx)))
+	}
+	h, ok := FlowHash(m)
+	if !ok {
+		return 0
+	}
+	return int(h % uint32(len(ifp.tx)))
+}
+
+// FlowHash hashes an Ethernet frame's IPv4 flow: source and destination
+// addresses and protocol, and for TCP and UDP the ports (not for IP
+// fragments, whose later pieces carry no ports: every fragment of a
+// datagram hashes alike). ok is false for anything else (ARP, IPv6, a
+// runt). FNV-1a over the fields, then a finaliser.
+func FlowHash(m *mbuf.Mbuf) (h uint32, ok bool) {
+	var b [14 + 60 + 4]byte
+	n := m.CopyOut(0, b[:])
+	if n < 14+20 || b[12] != 0x08 || b[13] != 0x00 || b[14]>>4 != 4 {
+		return 0, false
+	}
+	ip := b[14:n]
+	ihl := int(b[14]&0xf) * 4
+	if ihl < 20 {
+		return 0, false
+	}
+	h = 2166136261
+	mix := func(p []byte) {
+		for _, c := range p {
+			h ^= uint32(c)
+			h *= 16777619
+		}
+	}
+	mix(ip[12:20])                                       // addresses
+	mix(ip[9:10])                                        // protocol
+	frag := (uint16(ip[6])<<8|uint16(ip[7]))&0x3fff != 0 // MF or an offset
+	if (ip[9] == 6 || ip[9] == 17) && !frag && len(ip) >= ihl+4 {
+		mix(ip[ihl : ihl+4]) // ports
+	}
+	// MurmurHash3's finaliser: FNV-1a's low bits follow the last byte's
+	// (a port's parity would pick between two queues only).
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h, true
 }
 
 // Transmit hands frame m to the driver. It always consumes m: on error

@@ -269,3 +269,76 @@ func TestPseudoAndInputFunc(t *testing.T) {
 	defer ifp2.Detach()
 	require.False(t, ifp2.Pseudo())
 }
+
+// ipv4Frame builds an Ethernet/IPv4 frame with protocol proto from
+// src:sport to dst:dport (ports only for TCP/UDP), fragment field frag.
+func ipv4Frame(proto byte, src, dst [4]byte, sport, dport uint16, frag uint16, payload int) []byte {
+	f := make([]byte, 14+20+8+payload)
+	f[12], f[13] = 0x08, 0x00
+	ip := f[14:]
+	ip[0] = 0x45
+	ip[6], ip[7] = byte(frag>>8), byte(frag)
+	ip[9] = proto
+	copy(ip[12:16], src[:])
+	copy(ip[16:20], dst[:])
+	ip[20], ip[21], ip[22], ip[23] = byte(sport>>8), byte(sport), byte(dport>>8), byte(dport)
+	return f
+}
+
+func TestFlowHashSpreadsFlowsAndKeepsEachOnOneQueue(t *testing.T) {
+	defer noLeaks(t)()
+	d := &fakeDriver{}
+	ifp, err := Attach(Config{Name: "txh", TxQueues: 4}, d)
+	require.NoError(t, err)
+	defer ifp.Detach()
+	require.NoError(t, ifp.SetUp(true))
+	src, dst := [4]byte{10, 99, 0, 2}, [4]byte{10, 99, 0, 1}
+	const flows, per = 64, 5
+	for k := 0; k < per; k++ {
+		for f := 0; f < flows; f++ {
+			proto := byte(6)
+			if f%2 == 1 {
+				proto = 17
+			}
+			require.NoError(t, ifp.Transmit(mbuf.FromBytes(ipv4Frame(proto, src, dst, uint16(40000+f), 7, 0, k*100), 0)))
+		}
+	}
+	used := map[int]int{}
+	for f := 0; f < flows; f++ {
+		q := d.queues[f]
+		for k := 1; k < per; k++ {
+			require.Equal(t, q, d.queues[k*flows+f], "flow %d changed queues", f)
+		}
+		used[q]++
+	}
+	assert.Len(t, used, 4, "64 flows over 4 queues use them all: %v", used)
+	for q, n := range used {
+		assert.Greater(t, n, 4, "queue %d got %d of 64 flows", q, n)
+	}
+
+	// Fragments of one datagram hash alike (no ports in later pieces);
+	// ARP and runts go to queue 0; ports matter for TCP/UDP only.
+	FlowHash := func(m *mbuf.Mbuf) (uint32, bool) {
+		defer m.FreeChain()
+		return FlowHash(m)
+	}
+	h1, ok1 := FlowHash(mbuf.FromBytes(ipv4Frame(17, src, dst, 1, 2, 0x2000, 1000), 0))
+	h2, ok2 := FlowHash(mbuf.FromBytes(ipv4Frame(17, src, dst, 9, 9, 0x00b9, 0), 0))
+	require.True(t, ok1 && ok2)
+	assert.Equal(t, h1, h2)
+	ha, _ := FlowHash(mbuf.FromBytes(ipv4Frame(6, src, dst, 1000, 80, 0, 0), 0))
+	hb, _ := FlowHash(mbuf.FromBytes(ipv4Frame(6, src, dst, 1001, 80, 0, 0), 0))
+	assert.NotEqual(t, ha, hb)
+	i1, _ := FlowHash(mbuf.FromBytes(ipv4Frame(1, src, dst, 1000, 80, 0, 0), 0))
+	i2, _ := FlowHash(mbuf.FromBytes(ipv4Frame(1, src, dst, 1001, 81, 0, 0), 0))
+	assert.Equal(t, i1, i2, "ICMP: addresses and protocol only")
+	arp := make([]byte, 60)
+	arp[12], arp[13] = 0x08, 0x06
+	_, ok := FlowHash(mbuf.FromBytes(arp, 0))
+	assert.False(t, ok)
+	_, ok = FlowHash(mbuf.FromBytes(make([]byte, 20), 0))
+	assert.False(t, ok)
+	d.queues = nil
+	require.NoError(t, ifp.Transmit(mbuf.FromBytes(arp, 0)))
+	assert.Equal(t, []int{0}, d.queues)
+}

@@ -131,9 +131,7 @@ func benchTx(b *kern.B) {
 		transmitSpin(d.Interface(), f)
 	}
 	for d.TxComplete.Load() < d.TxFrames.Load() {
-		d.txMu.Lock()
-		d.txeofLocked()
-		d.txMu.Unlock()
+		d.reapTx()
 		runtime.Gosched()
 	}
 	b.StopTimer()

@@ -4,9 +4,11 @@
 // configuration), VIRTIO_NET_F_STATUS (link state, updated on
 // configuration-change interrupts) and VIRTIO_NET_F_MRG_RXBUF (frames
 // spanning several receive buffers are merged), with VIRTIO_F_EVENT_IDX
-// for notification suppression when offered. One receive and one transmit
-// queue (receiveq1/transmitq1); interrupts are MSI-X with one vector per
-// queue plus one for configuration changes, each an MPSAFE ithread, or
+// for notification suppression when offered, and VIRTIO_NET_F_CTRL_VQ with
+// VIRTIO_NET_F_MQ: up to one receive/transmit queue pair per CPU, enabled
+// by a command on the control queue (ctrl.go); interrupts are MSI-X with
+// one vector per queue plus one for configuration changes, each an
+// MPSAFE ithread, or
 // INTx through the ISR when the function has no usable MSI-X (or the
 // kernel command line says SMPGO_VTNET=intx). Checksum
 // and segmentation offloads are not negotiated: every frame is complete
@@ -59,7 +61,7 @@ var FeatureNames = map[int]string{
 
 // Supported is what the driver accepts when offered.
 const Supported = virtio.Features(1<<VIRTIO_NET_F_MAC | 1<<VIRTIO_NET_F_STATUS | 1<<VIRTIO_NET_F_MRG_RXBUF |
-	1<<virtio.F_EVENT_IDX | 1<<virtio.F_VERSION_1)
+	1<<VIRTIO_NET_F_CTRL_VQ | 1<<VIRTIO_NET_F_MQ | 1<<virtio.F_EVENT_IDX | 1<<virtio.F_VERSION_1)
 
 // Device configuration layout (§5.1.4).
 const (

@@ -331,9 +331,7 @@ func testARPAndPing(t *kern.T) {
 	deadline = time.Now().Add(20 * time.Second)
 	for d.TxComplete.Load() < d.TxFrames.Load() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
-		d.txMu.Lock()
-		d.txeofLocked()
-		d.txMu.Unlock()
+		d.reapTx()
 	}
 	if d.TxComplete.Load() != d.TxFrames.Load() {
 		t.Errorf("transmitted %d, completed %d", d.TxFrames.Load(), d.TxComplete.Load())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,14 +47,46 @@ type Device struct {
 	t    *virtio.PCI      // (c)
 	mac  netif.HWAddr     // (c)
 	feat virtio.Features  // (c) negotiated (the same after every reset)
+	plan Plan             // (c) queue pairs, control queue
 	ifp  *netif.Interface // (c) after Attach
 	mode string           // (c) ModeMSIX or ModeINTx
 	qsz  int              // (c) entries per queue
-	evs  []*ithread.Event // (c) MSI-X: config, rx, tx; INTx: the line's
+	evs  []*ithread.Event // (c) MSI-X: config, then rx and tx of each pair; INTx: the line's
 
-	// Reset serialises whole-device resets; it is taken before rxMu and
-	// txMu.
+	// Reset serialises whole-device resets; it is taken before every
+	// pair's rxMu and txMu (all rxMu in pair order, then all txMu).
 	resetMu sync.Mutex
+
+	pairs []*pair // (c) plan.Pairs of them
+
+	// active is how many pairs the device runs: plan.Pairs once
+	// VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET was acknowledged, else 1 (the
+	// device's default, §5.1.6.5.5). Transmit uses only these.
+	active atomic.Int32
+
+	ctrlMu sync.Mutex // after resetMu and the pairs' locks
+	ctrl   *CtrlQueue // (ctrlMu) nil without VIRTIO_NET_F_CTRL_VQ
+	mqErr  atomic.Pointer[string]
+
+	isr atomic.Uint32 // (a) INTx: ISR bits the filter read
+
+	// Counters (a), summed over the pairs (per pair: pair's own).
+	Interrupts                     [3]atomic.Uint64 // config, rx, tx (INTx: all in [0])
+	Stray                          atomic.Uint64
+	RxFrames, TxFrames, TxComplete atomic.Uint64
+	RxBad, TxFull, TxKicks         atomic.Uint64
+	BadUsed, Resets, WatchdogPolls atomic.Uint64
+	ConfigChanges                  atomic.Uint64
+	loggedBad                      atomic.Bool
+	needReset                      atomic.Bool
+	lastReset                      atomic.Pointer[string]
+}
+
+// pair is one receive/transmit queue pair with its own locks, rings,
+// buffers, interrupt vectors and counters.
+type pair struct {
+	d   *Device // (c)
+	idx int     // (c) 0-based pair number
 
 	// rxSerial keeps one receive pass (reap and deliver) at a time, so
 	// the interrupt thread and the watchdog never reorder frames; it is
@@ -72,18 +105,9 @@ type Device struct {
 	txIntrOn bool          // (txMu) tx interrupts enabled (only while the ring is full)
 	txLast   time.Time     // (txMu) last transmit completion or idle check
 
-	isr atomic.Uint32 // (a) INTx: ISR bits the filter read
-
 	// Counters (a).
-	Interrupts                     [3]atomic.Uint64 // config, rx, tx (INTx: all in [0])
-	Stray                          atomic.Uint64
-	RxFrames, TxFrames, TxComplete atomic.Uint64
-	RxBad, TxFull, TxKicks         atomic.Uint64
-	BadUsed, Resets, WatchdogPolls atomic.Uint64
-	ConfigChanges                  atomic.Uint64
-	loggedBad                      atomic.Bool
-	needReset                      atomic.Bool
-	lastReset                      atomic.Pointer[string]
+	RxFrames, TxFrames, RxIntr, TxIntr atomic.Uint64
+	_                                  [64]byte
 }
 
 var (
@@ -132,18 +156,28 @@ func allocDMA(n int) (uintptr, error) {
 	return a, nil
 }
 
-func (d *Device) newQueue(index int) (*virtio.Queue, uintptr, error) {
-	_, _, total := virtio.Layout(d.qsz)
+func (d *Device) newQueue(index, size, bufBytes int) (*virtio.Queue, uintptr, error) {
+	_, _, total := virtio.Layout(size)
 	ring, err := allocDMA(total)
 	if err != nil {
 		return nil, 0, err
 	}
-	bufs, err := allocDMA(d.qsz * bufSize)
+	bufs, err := allocDMA(bufBytes)
 	if err != nil {
 		return nil, 0, err
 	}
-	q, err := virtio.NewQueue(index, d.qsz, unsafe.Slice((*byte)(ptr(ring)), total), uint64(ring), d.feat.Has(virtio.F_EVENT_IDX))
+	q, err := virtio.NewQueue(index, size, unsafe.Slice((*byte)(ptr(ring)), total), uint64(ring), d.feat.Has(virtio.F_EVENT_IDX))
 	return q, bufs, err
+}
+
+// queueSize is the entries the driver uses on queue q: the device's
+// maximum rounded down to a power of 2, at most limit.
+func (d *Device) queueSize(q, limit int) int {
+	n := min(d.t.QueueMaxSize(q), limit)
+	for n&(n-1) != 0 {
+		n &= n - 1
+	}
+	return n
 }
 
 func bufAt(base uintptr, i uint16) uintptr { return base + uintptr(i)*bufSize }
@@ -159,27 +193,47 @@ func Attach(p *pci.Device) (*Device, error) {
 	if d.feat, err = virtio.Begin(t, Supported, 0); err != nil {
 		return nil, err
 	}
-	if t.NumQueues() < 2 {
-		return nil, fmt.Errorf("vtnet: %s: %d queues", p.Addr, t.NumQueues())
+	t.QueuesNegotiated()
+	d.mac = d.readMAC()
+	if err := d.planQueues(); err != nil {
+		virtio.Reset(t)
+		return nil, err
 	}
-	d.qsz = min(t.QueueMaxSize(RX_QUEUE), t.QueueMaxSize(TX_QUEUE), maxQueue)
-	for d.qsz&(d.qsz-1) != 0 {
-		d.qsz &= d.qsz - 1 // round down to a power of 2
+	d.qsz = maxQueue
+	for i := 0; i < d.plan.Pairs; i++ {
+		d.qsz = min(d.qsz, d.queueSize(RxQueue(i), maxQueue), d.queueSize(TxQueue(i), maxQueue))
 	}
 	if d.qsz < 2 {
 		return nil, fmt.Errorf("vtnet: %s: queue size %d", p.Addr, d.qsz)
 	}
-	d.mac = d.readMAC()
-	if d.rx, d.rxBuf, err = d.newQueue(RX_QUEUE); err != nil {
-		return nil, err
+	for i := 0; i < d.plan.Pairs; i++ {
+		pp := &pair{d: d, idx: i}
+		if pp.rx, pp.rxBuf, err = d.newQueue(RxQueue(i), d.qsz, d.qsz*bufSize); err != nil {
+			return nil, err
+		}
+		if pp.tx, pp.txBuf, err = d.newQueue(TxQueue(i), d.qsz, d.qsz*bufSize); err != nil {
+			return nil, err
+		}
+		pp.merge = Merger{Mergeable: d.feat.Has(VIRTIO_NET_F_MRG_RXBUF), Max: maxFrame, RingSize: d.qsz}
+		d.pairs = append(d.pairs, pp)
 	}
-	if d.tx, d.txBuf, err = d.newQueue(TX_QUEUE); err != nil {
-		return nil, err
+	if d.plan.Ctrl {
+		n := d.queueSize(d.plan.CtrlIndex, 16)
+		if n < 2 {
+			return nil, fmt.Errorf("vtnet: %s: control queue size %d", p.Addr, n)
+		}
+		q, buf, err := d.newQueue(d.plan.CtrlIndex, n, vm.PageSize)
+		if err != nil {
+			return nil, err
+		}
+		d.ctrl = &CtrlQueue{Q: q, Buf: unsafe.Slice((*byte)(ptr(buf)), vm.PageSize), BufPhys: uint64(buf),
+			Notify: func() { d.t.Notify(d.plan.CtrlIndex) }, Timeout: ctrlTimeout}
 	}
-	d.merge = Merger{Mergeable: d.feat.Has(VIRTIO_NET_F_MRG_RXBUF), Max: maxFrame, RingSize: d.qsz}
+	d.active.Store(1)
 	// The interface exists before the first interrupt can want it; it
 	// stays down (no IFF_UP) until the stack brings it up.
 	ifp, err := netif.Attach(netif.Config{Name: "vtnet", Type: netif.IFT_ETHER, MAC: d.mac,
+		TxQueues: d.plan.Pairs, RxQueues: d.plan.Pairs,
 		Flags: netif.IFF_BROADCAST | netif.IFF_MULTICAST}, d)
 	if err != nil {
 		return nil, err
@@ -190,11 +244,9 @@ func Attach(p *pci.Device) (*Device, error) {
 		ifp.Detach()
 		return nil, err
 	}
-	d.rxMu.Lock()
-	d.txMu.Lock()
+	d.lockAll()
 	err = d.start()
-	d.txMu.Unlock()
-	d.rxMu.Unlock()
+	d.unlockAll()
 	if err != nil {
 		virtio.Reset(t)
 		ifp.Detach()
@@ -206,6 +258,34 @@ func Attach(p *pci.Device) (*Device, error) {
 	devMu.Unlock()
 	go d.watchdog()
 	return d, nil
+}
+
+// ctrlTimeout bounds the wait for a control command's answer (QEMU
+// answers in the notification itself; a loaded host may still be slow).
+const ctrlTimeout = 5 * time.Second
+
+// planQueues reads max_virtqueue_pairs and decides the pairs (PlanQueues).
+// A bad max_virtqueue_pairs is reported and the device runs one pair.
+func (d *Device) planQueues() error {
+	maxPairs := 1
+	if d.feat.Has(VIRTIO_NET_F_MQ) {
+		virtio.ReadConfigStable(d.t, func() { maxPairs = int(d.t.ReadConfig(CFG_MAX_VIRTQUEUE_PAIRS, 2)) })
+	}
+	vectors := 0
+	if os.Getenv("SMPGO_VTNET") != ModeINTx {
+		vectors = d.pci.MSIXTableSize()
+	}
+	plan, err := PlanQueues(d.feat, maxPairs, d.t.NumQueues(), kern.NumCPU(), vectors)
+	if err != nil && d.feat.Has(VIRTIO_NET_F_MQ) && plan.MaxPairs == 1 && plan.Pairs == 1 && d.t.NumQueues() >= 2 {
+		// max_virtqueue_pairs out of range: run one pair; the control
+		// queue's index depends on the bad value, so none.
+		fmt.Printf("vtnet: %s: %v; one queue pair\n", d.pci.Addr, err)
+		why := err.Error()
+		d.mqErr.Store(&why)
+		plan, err = Plan{Pairs: 1, MaxPairs: 1, CtrlIndex: 2}, nil
+	}
+	d.plan = plan
+	return err
 }
 
 // readMAC reads the configured address (VIRTIO_NET_F_MAC), or makes up
@@ -223,33 +303,61 @@ func (d *Device) readMAC() netif.HWAddr {
 	return m
 }
 
-// setupInterrupts: MSI-X vectors 0 (configuration), 1 (rx), 2 (tx) when
-// the table has three entries, else INTx with an ISR-reading filter. The
-// environment word SMPGO_VTNET=intx on the kernel command line forces
-// INTx (the harness boots the fallback that way).
+// setupInterrupts: MSI-X vector 0 for configuration changes, then 1+2i
+// for pair i's rx and 2+2i for its tx (PlanQueues left enough of them),
+// else INTx with an ISR-reading filter. With one pair rx and tx run on
+// the last two CPUs (as before multiqueue); with several, pair i's
+// interrupt threads are bound to CPU i mod NumCPU, so each CPU reaps its
+// own receive queue. The environment word SMPGO_VTNET=intx on the kernel
+// command line forces INTx (the harness boots the fallback that way).
 func (d *Device) setupInterrupts() error {
 	n := kern.NumCPU()
 	name := fmt.Sprintf("vtnet@%s", d.pci.Addr)
-	if os.Getenv("SMPGO_VTNET") != ModeINTx && d.pci.MSIXTableSize() >= 3 {
-		handlers := []func(){d.configIntr, d.rxIntr, d.txIntr}
-		cpus := []int{0, (n - 1) % n, (n - 2 + n) % n}
+	np := len(d.pairs)
+	if os.Getenv("SMPGO_VTNET") != ModeINTx && d.pci.MSIXTableSize() >= 1+2*np {
+		type slot struct {
+			name   string
+			cpu    int
+			filter func() int
+			fn     func()
+		}
+		slots := []slot{{"config", 0, func() int { d.Interrupts[0].Add(1); return ithread.FilterHandled | ithread.FilterScheduleThread }, d.configIntr}}
+		for _, pp := range d.pairs {
+			rxCPU, txCPU := pp.idx%n, pp.idx%n
+			if np == 1 {
+				rxCPU, txCPU = (n-1)%n, (n-2+n)%n
+			}
+			suffix := ""
+			if np > 1 {
+				suffix = strconv.Itoa(pp.idx)
+			}
+			slots = append(slots,
+				slot{"rx" + suffix, rxCPU, func() int {
+					d.Interrupts[1].Add(1)
+					pp.RxIntr.Add(1)
+					return ithread.FilterHandled | ithread.FilterScheduleThread
+				}, pp.rxIntr},
+				slot{"tx" + suffix, txCPU, func() int {
+					d.Interrupts[2].Add(1)
+					pp.TxIntr.Add(1)
+					return ithread.FilterHandled | ithread.FilterScheduleThread
+				}, pp.txIntr})
+		}
 		ok := true
 		var vecs []*pci.MSIVector
-		for i, fn := range handlers {
+		for i, sl := range slots {
 			v, err := d.pci.MSIX(i)
 			if err != nil {
 				ok = false
 				break
 			}
 			vecs = append(vecs, v)
-			ev, err := ithread.SetupMSI(fmt.Sprintf("%s:%s", name, []string{"config", "rx", "tx"}[i]), v, cpus[i])
+			ev, err := ithread.SetupMSI(fmt.Sprintf("%s:%s", name, sl.name), v, sl.cpu)
 			if err != nil {
 				ok = false
 				break
 			}
-			if err := ev.AddHandler(&ithread.Handler{Name: "vtnet", Flags: ithread.MPSAFE,
-				Filter: func() int { d.Interrupts[i].Add(1); return ithread.FilterHandled | ithread.FilterScheduleThread },
-				Func:   fn}); err != nil {
+			if err := ev.AddHandler(&ithread.Handler{Name: "vtnet", Flags: ithread.MPSAFE, Filter: sl.filter, Func: sl.fn}); err != nil {
 				return err
 			}
 			d.evs = append(d.evs, ev)
@@ -289,46 +397,98 @@ func (d *Device) vector(i uint16) uint16 {
 	return virtio.MSI_NO_VECTOR
 }
 
-// start programs both queues (and the configuration vector), fills the
-// receive ring and sets DRIVER_OK. Called at attach, with the device
-// negotiated, and by reset with rxMu and txMu held.
+// lockAll takes every pair's rxMu, then every txMu (the reset order).
+func (d *Device) lockAll() {
+	for _, pp := range d.pairs {
+		pp.rxMu.Lock()
+	}
+	for _, pp := range d.pairs {
+		pp.txMu.Lock()
+	}
+}
+
+func (d *Device) unlockAll() {
+	for _, pp := range d.pairs {
+		pp.txMu.Unlock()
+	}
+	for _, pp := range d.pairs {
+		pp.rxMu.Unlock()
+	}
+}
+
+// start programs every queue (and the configuration vector), fills the
+// receive rings, sets DRIVER_OK and, with several pairs and MSI-X, asks
+// the device for them (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET: until then only
+// the first pair runs). Called at attach, with the device negotiated,
+// and by reset, with every pair's locks held. A refused or unanswered
+// multiqueue command is not fatal: the device goes on with one pair
+// (active 1), and the error is logged and kept for show vtnet.
 func (d *Device) start() error {
 	if got := d.t.SetConfigVector(d.vector(0)); got != d.vector(0) {
 		return fmt.Errorf("vtnet: %s: device refused configuration vector (%#x)", d.pci.Addr, got)
 	}
-	for i, q := range []*virtio.Queue{d.rx, d.tx} {
+	d.active.Store(1)
+	for _, pp := range d.pairs {
+		for k, q := range []*virtio.Queue{pp.rx, pp.tx} {
+			q.Reset()
+			want := d.vector(uint16(1 + 2*pp.idx + k))
+			got, err := d.t.SetupQueue(q.Index, q.Size, q.DescAddr(), q.DriverAddr(), q.DeviceAddr(), want)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("vtnet: %s: device refused MSI-X vector %d for queue %d", d.pci.Addr, want, q.Index)
+			}
+		}
+	}
+	d.ctrlMu.Lock()
+	defer d.ctrlMu.Unlock()
+	if d.ctrl != nil {
+		q := d.ctrl.Q
 		q.Reset()
-		got, err := d.t.SetupQueue(q.Index, q.Size, q.DescAddr(), q.DriverAddr(), q.DeviceAddr(), d.vector(uint16(i+1)))
-		if err != nil {
+		if _, err := d.t.SetupQueue(q.Index, q.Size, q.DescAddr(), q.DriverAddr(), q.DeviceAddr(), virtio.MSI_NO_VECTOR); err != nil {
 			return err
 		}
-		if got != d.vector(uint16(i+1)) {
-			return fmt.Errorf("vtnet: %s: device refused MSI-X vector %d for queue %d", d.pci.Addr, i+1, q.Index)
-		}
+		q.DisableInterrupts() // polled
 	}
-	d.merge.Abort()
-	for d.rx.NumFree() > 0 {
-		h, _ := d.rx.NextHead()
-		if _, err := d.rx.Add(virtio.Buf{Addr: uint64(bufAt(d.rxBuf, h)), Len: bufSize, Write: true}); err != nil {
-			return err
+	for _, pp := range d.pairs {
+		pp.merge.Abort()
+		for pp.rx.NumFree() > 0 {
+			h, _ := pp.rx.NextHead()
+			if _, err := pp.rx.Add(virtio.Buf{Addr: uint64(bufAt(pp.rxBuf, h)), Len: bufSize, Write: true}); err != nil {
+				return err
+			}
 		}
+		pp.rx.Kick()
+		pp.tx.DisableInterrupts() // completions are reaped by Transmit; see txIntr
+		pp.txIntrOn = false
+		pp.txLast = time.Now()
 	}
-	d.rx.Kick()
-	d.tx.DisableInterrupts() // completions are reaped by Transmit; see txIntr
-	d.txIntrOn = false
-	d.txLast = time.Now()
 	if err := virtio.DriverOK(d.t); err != nil {
 		return err
 	}
-	d.t.Notify(RX_QUEUE)
+	for _, pp := range d.pairs {
+		d.t.Notify(pp.rx.Index)
+	}
+	if len(d.pairs) > 1 && d.mode == ModeMSIX {
+		err := d.ctrl.Command(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, MQPairsSet(len(d.pairs)))
+		if err != nil {
+			why := err.Error()
+			d.mqErr.Store(&why)
+			fmt.Printf("vtnet: %s: multiqueue (%d pairs) not enabled, one pair: %v\n", d.pci.Addr, len(d.pairs), err)
+		} else {
+			d.active.Store(int32(len(d.pairs)))
+		}
+	}
 	return nil
 }
 
-// bad counts a malformed completion from the device, logging the first.
-func (d *Device) bad(what string) {
+// bad counts a malformed completion from the device on receive queue q,
+// logging the first.
+func (d *Device) bad(q int, what string) {
 	d.RxBad.Add(1)
 	if d.ifp != nil {
-		d.ifp.CountRx(0, netif.RxError, 1)
+		d.ifp.CountRx(q, netif.RxError, 1)
 	}
 	if !d.loggedBad.Swap(true) {
 		fmt.Printf("vtnet: %s: %s (further ones only counted)\n", d.pci.Addr, what)
@@ -344,12 +504,12 @@ func (d *Device) configIntr() {
 // rxIntr reaps the receive queue with further interrupts suppressed,
 // then re-enables them and reaps again if buffers arrived meanwhile
 // (§2.7.7: the enable/recheck closes the race with the device).
-func (d *Device) rxIntr() {
+func (pp *pair) rxIntr() {
 	for i := 0; ; i++ {
-		d.rxeof(i == 0)
-		d.rxMu.Lock()
-		more := d.rx.EnableInterrupts()
-		d.rxMu.Unlock()
+		pp.rxeof(i == 0)
+		pp.rxMu.Lock()
+		more := pp.rx.EnableInterrupts()
+		pp.rxMu.Unlock()
 		if !more {
 			return
 		}
@@ -358,12 +518,12 @@ func (d *Device) rxIntr() {
 
 // txIntr runs only while Transmit found the ring full: it reaps and
 // turns transmit interrupts off again.
-func (d *Device) txIntr() {
-	d.txMu.Lock()
-	d.txeofLocked()
-	d.tx.DisableInterrupts()
-	d.txIntrOn = false
-	d.txMu.Unlock()
+func (pp *pair) txIntr() {
+	pp.txMu.Lock()
+	pp.txeofLocked()
+	pp.tx.DisableInterrupts()
+	pp.txIntrOn = false
+	pp.txMu.Unlock()
 }
 
 // intxFilter reads (and so clears) the ISR, which deasserts the line
@@ -385,8 +545,10 @@ func (d *Device) intxThread() {
 		d.configIntr()
 	}
 	if s&virtio.ISR_QUEUE != 0 {
-		d.rxIntr()
-		d.txIntr()
+		for _, pp := range d.pairs {
+			pp.rxIntr()
+			pp.txIntr()
+		}
 	}
 }
 
@@ -415,26 +577,27 @@ func (d *Device) updateLink() {
 // with the buffers that follow it under MRG_RXBUF), re-posted, and the
 // frames handed to the stack after the lock is dropped (the stack may
 // transmit from inside Input).
-func (d *Device) rxeof(suppress bool) {
-	d.rxSerial.Lock()
-	defer d.rxSerial.Unlock()
+func (pp *pair) rxeof(suppress bool) {
+	d := pp.d
+	pp.rxSerial.Lock()
+	defer pp.rxSerial.Unlock()
 	var frames []*mbuf.Mbuf
-	d.rxMu.Lock()
+	pp.rxMu.Lock()
 	if suppress {
-		d.rx.DisableInterrupts()
+		pp.rx.DisableInterrupts()
 	}
-	q := d.rx
+	q := pp.rx
 	for n := 0; n < q.Size; n++ {
 		u, ok, err := q.Pop()
 		if err == virtio.ErrBadUsedIdx {
 			d.BadUsed.Add(1)
-			d.bad("used index beyond the buffers posted")
+			d.bad(pp.idx, "used index beyond the buffers posted")
 			d.needReset.Store(true)
 			break
 		}
 		if err == virtio.ErrBadID {
 			d.BadUsed.Add(1)
-			d.bad("used entry for a descriptor not posted")
+			d.bad(pp.idx, "used entry for a descriptor not posted")
 			continue
 		}
 		if !ok {
@@ -442,33 +605,34 @@ func (d *Device) rxeof(suppress bool) {
 		}
 		if err == virtio.ErrBadLen {
 			d.BadUsed.Add(1)
-			d.bad(fmt.Sprintf("used length %d beyond a %d-byte buffer", u.Len, bufSize))
+			d.bad(pp.idx, fmt.Sprintf("used length %d beyond a %d-byte buffer", u.Len, bufSize))
 			u.Len = 0 // a first buffer of 0 bytes is rejected below
 		}
-		b := unsafe.Slice((*byte)(ptr(bufAt(d.rxBuf, u.Head))), int(u.Len))
-		switch d.merge.Add(b) {
+		b := unsafe.Slice((*byte)(ptr(bufAt(pp.rxBuf, u.Head))), int(u.Len))
+		switch pp.merge.Add(b) {
 		case MergeDone:
-			if m := mbuf.FromBytes(d.merge.Frame(), 0); m != nil {
+			if m := mbuf.FromBytes(pp.merge.Frame(), 0); m != nil {
 				frames = append(frames, m)
 			} else if d.ifp != nil {
-				d.ifp.CountRx(0, netif.RxDrop, 1)
+				d.ifp.CountRx(pp.idx, netif.RxDrop, 1)
 			}
 		case MergeBad:
-			d.bad(d.merge.Why())
+			d.bad(pp.idx, pp.merge.Why())
 		}
 		h, _ := q.NextHead()
-		if _, err := q.Add(virtio.Buf{Addr: uint64(bufAt(d.rxBuf, h)), Len: bufSize, Write: true}); err != nil {
+		if _, err := q.Add(virtio.Buf{Addr: uint64(bufAt(pp.rxBuf, h)), Len: bufSize, Write: true}); err != nil {
 			break // cannot happen: a descriptor was just freed
 		}
 	}
 	if q.Kick() {
-		d.t.Notify(RX_QUEUE)
+		d.t.Notify(q.Index)
 	}
-	d.rxMu.Unlock()
+	pp.rxMu.Unlock()
 	for _, m := range frames {
 		d.RxFrames.Add(1)
+		pp.RxFrames.Add(1)
 		if d.ifp != nil {
-			d.ifp.Input(0, m)
+			d.ifp.Input(pp.idx, m)
 		} else {
 			m.FreeChain()
 		}
@@ -477,9 +641,10 @@ func (d *Device) rxeof(suppress bool) {
 
 // txeofLocked retires transmitted chains (the buffers are the driver's
 // own: nothing to unmap or free).
-func (d *Device) txeofLocked() {
+func (pp *pair) txeofLocked() {
+	d := pp.d
 	for {
-		_, ok, err := d.tx.Pop()
+		_, ok, err := pp.tx.Pop()
 		if err == virtio.ErrBadUsedIdx {
 			d.BadUsed.Add(1)
 			d.needReset.Store(true)
@@ -488,7 +653,7 @@ func (d *Device) txeofLocked() {
 		if err == virtio.ErrBadID {
 			d.BadUsed.Add(1)
 			if d.ifp != nil {
-				d.ifp.CountTxError(0, 1)
+				d.ifp.CountTxError(pp.idx, 1)
 			}
 			continue
 		}
@@ -496,63 +661,76 @@ func (d *Device) txeofLocked() {
 			return
 		}
 		d.TxComplete.Add(1)
-		d.txLast = time.Now()
+		pp.txLast = time.Now()
+	}
+}
+
+// reapTx retires every pair's transmitted chains (tests, benchmarks).
+func (d *Device) reapTx() {
+	for _, pp := range d.pairs {
+		pp.txMu.Lock()
+		pp.txeofLocked()
+		pp.txMu.Unlock()
 	}
 }
 
 // Transmit implements netif.Driver: header and frame are copied into the
-// buffer of the next free descriptor (one descriptor per frame), which is
-// published and, unless the device suppressed notifications, kicked.
-// A full ring is ErrQueueFull, and turns transmit interrupts on so the
-// ring is reaped as soon as the device catches up.
+// buffer of the next free descriptor (one descriptor per frame) of pair
+// q's transmit queue (q comes from netif's flow hash: one flow, one
+// queue; taken modulo the pairs the device runs), which is published
+// and, unless the device suppressed notifications, kicked. A full ring
+// is ErrQueueFull, and turns transmit interrupts on so the ring is
+// reaped as soon as the device catches up.
 func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 	n := m.ChainLen()
 	if n > maxFrame || n < 14 {
 		return fmt.Errorf("vtnet: frame of %d bytes", n)
 	}
-	d.txMu.Lock()
-	if d.tx.InFlight() > d.tx.Size/2 || d.tx.NumFree() == 0 {
-		d.txeofLocked()
+	pp := d.pairs[q%int(d.active.Load())]
+	pp.txMu.Lock()
+	if pp.tx.InFlight() > pp.tx.Size/2 || pp.tx.NumFree() == 0 {
+		pp.txeofLocked()
 	}
-	h, ok := d.tx.NextHead()
+	h, ok := pp.tx.NextHead()
 	if !ok {
-		if !d.txIntrOn {
-			d.txIntrOn = true
-			if d.tx.EnableInterrupts() {
-				d.txeofLocked()
+		if !pp.txIntrOn {
+			pp.txIntrOn = true
+			if pp.tx.EnableInterrupts() {
+				pp.txeofLocked()
 			}
 		}
-		if h, ok = d.tx.NextHead(); !ok {
-			d.txMu.Unlock()
+		if h, ok = pp.tx.NextHead(); !ok {
+			pp.txMu.Unlock()
 			d.TxFull.Add(1)
 			return netif.ErrQueueFull
 		}
 	}
-	if d.tx.InFlight() == 0 {
-		d.txLast = time.Now()
+	if pp.tx.InFlight() == 0 {
+		pp.txLast = time.Now()
 	}
-	buf := bufAt(d.txBuf, h)
+	buf := bufAt(pp.txBuf, h)
 	b := unsafe.Slice((*byte)(ptr(buf)), HDR_LEN+n)
 	PutHdr(b, Hdr{})
 	m.CopyOut(0, b[HDR_LEN:])
-	if _, err := d.tx.Add(virtio.Buf{Addr: uint64(buf), Len: uint32(HDR_LEN + n)}); err != nil {
-		d.txMu.Unlock()
+	if _, err := pp.tx.Add(virtio.Buf{Addr: uint64(buf), Len: uint32(HDR_LEN + n)}); err != nil {
+		pp.txMu.Unlock()
 		return err
 	}
-	if d.tx.Kick() {
+	if pp.tx.Kick() {
 		d.TxKicks.Add(1)
-		d.t.Notify(TX_QUEUE)
+		d.t.Notify(pp.tx.Index)
 	}
-	d.txMu.Unlock()
+	pp.txMu.Unlock()
 	d.TxFrames.Add(1)
+	pp.TxFrames.Add(1)
 	m.FreeChain()
 	return nil
 }
 
 // watchdog polls for what interrupts may miss: a device that reset
 // itself or asks for a reset (DEVICE_NEEDS_RESET, §2.1.2), a malformed
-// used ring, transmit completions stalled with frames in flight, and
-// receive buffers returned without an interrupt.
+// used ring, transmit completions stalled with frames in flight on any
+// pair, and receive buffers returned without an interrupt.
 //
 // A reset that fails (the device does not answer) is retried with the
 // wait doubled each time, up to a minute.
@@ -560,41 +738,52 @@ func (d *Device) watchdog() {
 	wait := watchdogPeriod
 	for {
 		time.Sleep(wait)
-		d.txMu.Lock()
-		d.txeofLocked()
-		h := Health{Status: d.t.Status(), MalformedUsed: d.needReset.Load(), TxInFlight: d.tx.InFlight(), SinceTxProgress: time.Since(d.txLast)}
-		d.txMu.Unlock()
-		if why := Diagnose(h, txStall); why != "" {
+		why := ""
+		for _, pp := range d.pairs {
+			pp.txMu.Lock()
+			pp.txeofLocked()
+			h := Health{Status: d.t.Status(), MalformedUsed: d.needReset.Load(), TxInFlight: pp.tx.InFlight(), SinceTxProgress: time.Since(pp.txLast)}
+			pp.txMu.Unlock()
+			if why = Diagnose(h, txStall); why != "" {
+				if len(d.pairs) > 1 && h.TxInFlight > 0 && h.SinceTxProgress > txStall {
+					why += fmt.Sprintf(" (pair %d)", pp.idx)
+				}
+				break
+			}
+		}
+		if why != "" {
 			wait = Backoff(wait, watchdogPeriod, time.Minute, d.Reset(why) != nil)
 			continue
 		}
 		wait = watchdogPeriod
-		d.rxMu.Lock()
-		pending := d.rx.Pending()
-		d.rxMu.Unlock()
-		if pending {
-			d.WatchdogPolls.Add(1)
-			d.rxeof(false)
+		for _, pp := range d.pairs {
+			pp.rxMu.Lock()
+			pending := pp.rx.Pending()
+			pp.rxMu.Unlock()
+			if pending {
+				d.WatchdogPolls.Add(1)
+				pp.rxeof(false)
+			}
 		}
 	}
 }
 
 // Reset reinitialises the device after a fault: reset, negotiation,
 // queues (frames in flight on transmit are lost, counted as transmit
-// errors),
-// DRIVER_OK. why is logged and kept for `show vtnet`.
+// errors), DRIVER_OK, and the multiqueue command again. why is logged
+// and kept for `show vtnet`.
 func (d *Device) Reset(why string) error {
 	d.resetMu.Lock()
 	defer d.resetMu.Unlock()
-	d.rxMu.Lock()
-	d.txMu.Lock()
-	defer d.rxMu.Unlock()
-	defer d.txMu.Unlock()
+	d.lockAll()
+	defer d.unlockAll()
 	d.Resets.Add(1)
 	d.lastReset.Store(&why)
 	fmt.Printf("vtnet: %s: resetting: %s\n", d.pci.Addr, why)
-	if lost := d.tx.InFlight(); lost > 0 && d.ifp != nil {
-		d.ifp.CountTxError(0, uint64(lost))
+	for _, pp := range d.pairs {
+		if lost := pp.tx.InFlight(); lost > 0 && d.ifp != nil {
+			d.ifp.CountTxError(pp.idx, uint64(lost))
+		}
 	}
 	// Memory decoding and bus mastering back on, in case what needed
 	// the reset also cleared them (a PCI-level error, a firmware poke).
@@ -629,5 +818,22 @@ func (d *Device) Features() virtio.Features { return d.feat }
 // Mode returns ModeMSIX or ModeINTx.
 func (d *Device) Mode() string { return d.mode }
 
-// Events returns the interrupt events (MSI-X: config, rx, tx).
+// Pairs returns the queue pairs set up; ActivePairs how many the device
+// runs (1 until the multiqueue command was acknowledged).
+func (d *Device) Pairs() int       { return len(d.pairs) }
+func (d *Device) ActivePairs() int { return int(d.active.Load()) }
+
+// PairStats is one pair's counters.
+type PairStats struct {
+	RxFrames, TxFrames, RxIntr, TxIntr uint64
+}
+
+// PairStats returns pair i's counters.
+func (d *Device) PairStats(i int) PairStats {
+	pp := d.pairs[i]
+	return PairStats{pp.RxFrames.Load(), pp.TxFrames.Load(), pp.RxIntr.Load(), pp.TxIntr.Load()}
+}
+
+// Events returns the interrupt events (MSI-X: config, then rx and tx of
+// each pair).
 func (d *Device) Events() []*ithread.Event { return d.evs }
