@@ -95,22 +95,50 @@ func CriticalExitQuiet() {
 
 // CriticalEnterCPU is CriticalEnter for per-CPU data fast paths (UMA
 // buckets): it returns the index of the CPU the goroutine now stays on,
-// and a token for CriticalExitCPU, with one assembly call in all (the
-// plain pair costs three more under TCG, where every call and return is
-// an indirect jump).
+// and a token for CriticalExitCPU. It inlines into the caller and makes
+// no call: under TCG every call and return is an indirect jump, and the
+// plain pair (procPin, an assembly call for the thread) cost four. The
+// goroutine's g is R14 (Owner), its M is g.m; runtime.procPin is the
+// increment of m.locks written out, and the thread is found from the M's
+// thread id (m.procid, which the runtime took from gettid) by the slot
+// congruence of thread ids (nextTidLocked). The offsets are the Go
+// runtime's (see rtlayout.go: checked by a host test and at boot).
 func CriticalEnterCPU() (cpu int, tok uintptr) {
-	procPin()
-	return critEnter()
+	m := curM()
+	*(*int32)(rtPtr(m + mLocks))++ // runtime.procPin: no Go preemption, no move to another M
+	i := tidSlot(*(*uint64)(rtPtr(m + mProcid)))
+	t := &threads[i]
+	// The nesting is raised first: the tick can no longer move the thread,
+	// so the CPU it runs on, read after it, stays true.
+	t.critNest++
+	return int(t.cpu), i
 }
 
 // CriticalExitCPU leaves a section entered with CriticalEnterCPU.
 func CriticalExitCPU(tok uintptr) {
-	t := &threads[threadIndexOf(tok)]
-	if t.critNest--; t.critNest == 0 && t.preemptPending != 0 {
-		criticalExitPreempt(t)
-		return
+	if !CriticalExitCPUFast(tok) {
+		CriticalExitCPUPreempt(tok)
 	}
-	procUnpin()
+}
+
+// CriticalExitCPUFast is the inlinable part of CriticalExitCPU, for fast
+// paths that must make no call: it leaves the section and returns true,
+// unless this was the outermost section and the tick deferred a
+// preemption during it. Then it returns false with the goroutine still
+// pinned, and the caller must call CriticalExitCPUPreempt(tok).
+func CriticalExitCPUFast(tok uintptr) bool {
+	t := &threads[tok&(MaxThreads-1)]
+	if t.critNest--; t.critNest != 0 || t.preemptPending == 0 {
+		*(*int32)(rtPtr(curM() + mLocks))-- // runtime.procUnpin
+		return true
+	}
+	return false
+}
+
+// CriticalExitCPUPreempt finishes a CriticalExitCPUFast that returned
+// false: it unpins the goroutine and takes the deferred preemption.
+func CriticalExitCPUPreempt(tok uintptr) {
+	criticalExitPreempt(&threads[tok&(MaxThreads-1)])
 }
 
 // criticalExitPreempt takes the preemption the tick deferred.
@@ -119,8 +147,6 @@ func criticalExitPreempt(t *Thread) {
 	procUnpin()
 	rawSyscall(sysSmpgoDebug, opPreempt, 0)
 }
-
-func critEnter() (cpu int, t uintptr)
 
 // CriticalNest returns the calling thread's critical-section depth.
 func CriticalNest() int { return int(curThread().critNest) }

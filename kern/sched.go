@@ -1,6 +1,8 @@
 package kern
 
 import (
+	"math"
+
 	"github.com/smpgo/smpgo/apic"
 	"github.com/smpgo/smpgo/kern/spin"
 )
@@ -45,7 +47,11 @@ func unlockSched() { sched.lock.Release() }
 
 // allocThreadLocked takes a free thread slot. Thread ids start at 1 (the
 // runtime's first thread is the process: getpid() == 1); idle threads
-// have negative ids and take none.
+// have negative ids and take none. A thread's id is congruent to its slot
+// index modulo MaxThreads (tidSlot), so code holding only the id (the Go
+// runtime's m.procid, read by the inlined critical section) finds its
+// thread with a mask; ids still grow and are never reused while a thread
+// with the same id lives.
 func allocThreadLocked(idle bool) *Thread {
 	for i := range threads {
 		t := &threads[i]
@@ -53,8 +59,7 @@ func allocThreadLocked(idle bool) *Thread {
 			*t = Thread{}
 			t.next = -1
 			if !idle {
-				t.tid = sched.nextTid
-				sched.nextTid++
+				t.tid = nextTidLocked(i)
 			}
 			t.state = tBlocked
 			t.basePri, t.lendPri = PriDefault, priNone
@@ -68,6 +73,27 @@ func allocThreadLocked(idle bool) *Thread {
 	}
 	return nil
 }
+
+// nextTidLocked returns the id for a new thread in slot i: the smallest
+// id from sched.nextTid on that is congruent to i modulo MaxThreads (at
+// most MaxThreads-1 ids are skipped). No live thread can have it: a live
+// thread with an id congruent to i would be in slot i, which is free. When
+// the ids run past int32 they start again from 1.
+func nextTidLocked(i int) int32 {
+	for {
+		next := int64(sched.nextTid)
+		tid := next + int64((i-int(next))&(MaxThreads-1))
+		if tid > math.MaxInt32 {
+			sched.nextTid = 1
+			continue
+		}
+		sched.nextTid = int32(min(tid+1, math.MaxInt32))
+		return int32(tid)
+	}
+}
+
+// tidSlot returns the slot index of the thread with id tid (> 0).
+func tidSlot(tid uint64) uintptr { return uintptr(tid) & (MaxThreads - 1) }
 
 // enqueueLocked makes t runnable at the tail of the run queue, and
 // preempts the CPU running the worst-priority thread t may replace.

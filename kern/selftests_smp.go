@@ -1,6 +1,7 @@
 package kern
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -460,4 +461,86 @@ func testOwnerRewritten(t *T) {
 		seen[r.inl] = true
 	}
 	t.Logf("%d rewritten Owner sites; %d goroutines on %d CPUs agree with TLS", OwnerSites(), n, NumCPU())
+}
+
+func init() {
+	RegisterTest(Test{Name: "Kern/CriticalEnterCPUInline", Fn: testCriticalEnterCPUInline})
+}
+
+// testCriticalEnterCPUInline: the inlined critical section for per-CPU
+// data (CriticalEnterCPU, CriticalExitCPUFast) against the assembly
+// views of the CPU and thread. Two threads per CPU (GOMAXPROCS raised, so
+// the tick round-robins them), half pinned to a CPU and half free to
+// migrate between sections, enter and leave sections in a loop. Inside,
+// the CPU index is the GS-relative one before and after a spin long
+// enough for ticks to land in it, the token is the running thread's
+// slot, and the nesting and m.locks are raised; preemptions the tick
+// deferred are taken through CriticalExitCPUFast's false return
+// (counted: the test runs until some were); after, both are back.
+func testCriticalEnterCPUInline(t *T) {
+	ncpu := NumCPU()
+	old := runtime.GOMAXPROCS(2 * ncpu)
+	defer runtime.GOMAXPROCS(old)
+	var sections, deferred, bad atomic.Int64
+	var firstBad atomic.Value
+	fail := func(format string, args ...any) {
+		if bad.Add(1) == 1 {
+			firstBad.Store(fmt.Sprintf(format, args...))
+		}
+	}
+	deadline := time.Now().Add(120 * time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < 2*ncpu; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if i%2 == 0 {
+				if err := PinToCPU(i / 2 % ncpu); err != nil {
+					fail("pin: %v", err)
+					return
+				}
+				defer Unpin()
+			}
+			sink := 0
+			for n := 0; (sections.Load() < 4000 || deferred.Load() < 4) && bad.Load() == 0 && time.Now().Before(deadline); n++ {
+				me := curThread()
+				nest, locks := me.critNest, *(*int32)(rtPtr(curM() + mLocks))
+				cpu, tok := CriticalEnterCPU()
+				if cpu != thisCPU() || tok != uintptr(threadIndex(me)) || curThread() != me ||
+					me.critNest != nest+1 || *(*int32)(rtPtr(curM() + mLocks)) != locks+1 {
+					fail("entered: cpu %d (GS %d), token %d (slot %d), nesting %d → %d, m.locks %d → %d",
+						cpu, thisCPU(), tok, threadIndex(me), nest, me.critNest, locks, *(*int32)(rtPtr(curM() + mLocks)))
+				}
+				for j := 0; j < 20000; j++ {
+					sink += j ^ n
+				}
+				if cpu != thisCPU() || curThread() != me {
+					fail("moved inside the section: cpu %d, now %d", cpu, thisCPU())
+				}
+				if !CriticalExitCPUFast(tok) {
+					deferred.Add(1)
+					CriticalExitCPUPreempt(tok)
+				}
+				if me.critNest != nest || *(*int32)(rtPtr(curM() + mLocks)) != locks || me.preemptPending != 0 && nest == 0 {
+					fail("left: nesting %d (was %d), m.locks %d (was %d), preemption pending %d",
+						me.critNest, nest, *(*int32)(rtPtr(curM() + mLocks)), locks, me.preemptPending)
+				}
+				sections.Add(1)
+				if n%16 == 0 {
+					runtime.Gosched()
+				}
+			}
+			_ = sink
+		}()
+	}
+	wg.Wait()
+	if bad.Load() > 0 {
+		t.Errorf("%d bad sections; first: %v", bad.Load(), firstBad.Load())
+	}
+	if deferred.Load() == 0 {
+		t.Errorf("no tick deferred a preemption in %d sections within the deadline", sections.Load())
+	}
+	t.Logf("%d sections on %d threads over %d CPUs, %d deferred preemptions taken at the exit", sections.Load(), 2*ncpu, ncpu, deferred.Load())
 }

@@ -2,7 +2,9 @@ package uma
 
 import (
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/smpgo/smpgo/kern"
@@ -85,19 +87,62 @@ func perOp(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / f
 
 // rounds interleaves the variants in short rounds, so that a change in
 // the host's load (2 cores shared by several QEMUs) hits all of them
-// alike; it returns each variant's ns per operation.
+// alike, and returns each variant's median ns per operation over the
+// rounds: a round during which the host descheduled the vCPU is an
+// outlier the median ignores, where a total would carry it.
 func rounds(n int, variants ...func(n int) time.Duration) []float64 {
-	const r = 20
-	tot := make([]time.Duration, len(variants))
+	const r = 64
 	per := max(1, n/r)
+	samples := make([][]float64, len(variants))
 	for i := 0; i < r; i++ {
 		for v, f := range variants {
-			tot[v] += f(per)
+			samples[v] = append(samples[v], perOp(f(per), per))
 		}
 	}
-	out := make([]float64, len(variants))
-	for v := range out {
-		out[v] = perOp(tot[v], per*r)
+	return medians(samples)
+}
+
+// contendedRounds is rounds for two CPUs at once: goroutines bound to
+// CPUs 0 and 1 (started once: a start costs milliseconds under TCG) run
+// each variant together, n/2 operations each, between barriers, and CPU
+// 0 times each round; the median wall time per operation is returned.
+func contendedRounds(n int, variants ...func(n int)) []float64 {
+	// Few rounds for a small n: each barrier waits for the other vCPU,
+	// which a loaded host may have descheduled for milliseconds, and the
+	// framework's first runs (n = 1, ...) must stay short to scale n.
+	r := min(64, max(1, n/2000))
+	per := max(1, n/2/r)
+	samples := make([][]float64, len(variants))
+	var arrived atomic.Int64
+	onCPUs(2, func(cpu int) {
+		k := int64(0)
+		barrier := func() {
+			k++
+			arrived.Add(1)
+			for arrived.Load() < 2*k {
+			}
+		}
+		for i := 0; i < r; i++ {
+			for v, f := range variants {
+				barrier()
+				t0 := time.Now()
+				f(per)
+				barrier()
+				if cpu == 0 {
+					samples[v] = append(samples[v], perOp(time.Since(t0), 2*per))
+				}
+			}
+		}
+	})
+	return medians(samples)
+}
+
+// medians returns the median of each variant's samples.
+func medians(samples [][]float64) []float64 {
+	out := make([]float64, len(samples))
+	for v, s := range samples {
+		slices.Sort(s)
+		out[v] = s[len(s)/2]
 	}
 	return out
 }
@@ -155,13 +200,10 @@ func benchContended(b *kern.B) {
 		return
 	}
 	benchZones()
-	on2 := func(f func(n int)) func(n int) time.Duration {
-		return func(n int) time.Duration { return onCPUs(2, func(int) { f(max(1, n/2)) }) }
-	}
-	r := rounds(b.N,
-		on2(func(n int) { zoneLoop(benchZone, n) }),
-		on2(func(n int) { zoneLoop(benchOne, n) }),
-		on2(poolLoop),
+	r := contendedRounds(b.N,
+		func(n int) { zoneLoop(benchZone, n) },
+		func(n int) { zoneLoop(benchOne, n) },
+		poolLoop,
 	)
 	uma, one, pool := r[0], r[1], r[2]
 	b.ReportMetric(uma, "uma-ns")

@@ -19,6 +19,7 @@ import (
 func init() {
 	for _, t := range []kern.Test{
 		{Name: "UMA/StormExactAccounting", Fn: testStorm},
+		{Name: "UMA/StormOversubscribed", Fn: testStormOversubscribed},
 		{Name: "UMA/LimitNowaitWaitok", Fn: testLimit},
 		{Name: "UMA/DebugCatchesMisuse", Fn: testDebug},
 		{Name: "UMA/TypedZonePhysAddrAndDomain", Fn: testTyped},
@@ -75,10 +76,25 @@ func checkQuiet(t *kern.T, z *RawZone) Stats {
 // testStorm: every CPU (pinned) and as many unpinned goroutines allocate
 // and free at random; afterwards every count matches exactly, and a drain
 // gives every page back to vm.
-func testStorm(t *kern.T) {
+func testStorm(t *kern.T) { storm(t, "selftest-storm") }
+
+// testStormOversubscribed is the storm with GOMAXPROCS at three per CPU:
+// more threads run than CPUs, so the tick preempts them and moves the
+// unpinned ones between CPUs in and around the fast path's critical
+// sections (deferred to the section's exit inside them).
+func testStormOversubscribed(t *kern.T) {
+	old := runtime.GOMAXPROCS(3 * kern.NumCPU())
+	defer runtime.GOMAXPROCS(old)
+	storm(t, "selftest-storm-oversub")
+}
+
+// storm: pinned and unpinned workers on every CPU allocate and free at
+// random from one zone with every item hook; no item is handed to two
+// holders or changed under its holder, and every count is exact after.
+func storm(t *kern.T, name string) {
 	pagesBefore := kernelPages()
 	var ctors, dtors, inits, finis atomic.Int64
-	z, err := NewZone("selftest-storm", Args{Size: 72,
+	z, err := NewZone(name, Args{Size: 72,
 		Ctor: func(p uintptr) { ctors.Add(1); store64(p, 0xc0ffee) },
 		Dtor: func(p uintptr) { dtors.Add(1) },
 		Init: func(p uintptr) { inits.Add(1) },

@@ -183,8 +183,9 @@ func (z *RawZone) PhysAddr(p uintptr) uintptr {
 // the critical-section check report it).
 func (z *RawZone) Alloc(flags Flags) (uintptr, error) {
 	if z.flags&(Debug|NoCache) == 0 {
-		// enter/exit written out: the fast path is all call and return
-		// (indirect jumps, dear under TCG) if they are not inlined.
+		// enter/exit written out so that they inline: the kernel's pair
+		// makes no call (kern.CriticalEnterCPU), and calls and returns
+		// are indirect jumps, dear under TCG.
 		var cpu int
 		var tok uintptr
 		if fake == nil {
@@ -198,10 +199,10 @@ func (z *RawZone) Alloc(flags Flags) (uintptr, error) {
 			b.n--
 			p := b.items[b.n]
 			c.allocs++
-			if fake == nil {
-				kern.CriticalExitCPU(tok)
-			} else {
+			if fake != nil {
 				fake.exit(cpu)
+			} else if !kern.CriticalExitCPUFast(tok) {
+				kern.CriticalExitCPUPreempt(tok)
 			}
 			if flags&M_ZERO != 0 || z.args.Ctor != nil {
 				z.construct(p, flags)
@@ -251,10 +252,10 @@ func (z *RawZone) Free(p uintptr) {
 			b.items[b.n] = p
 			b.n++
 			c.frees++
-			if fake == nil {
-				kern.CriticalExitCPU(tok)
-			} else {
+			if fake != nil {
 				fake.exit(cpu)
+			} else if !kern.CriticalExitCPUFast(tok) {
+				kern.CriticalExitCPUPreempt(tok)
 			}
 			return
 		}
