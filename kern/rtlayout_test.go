@@ -16,12 +16,15 @@ func TestRuntimeLayout(t *testing.T) {
 	require.NoError(t, checkRuntimeLayout())
 	errs := make(chan error, 8)
 	tids := make(chan int, 8)
+	release := make(chan struct{}) // each keeps its thread until all ran
+	defer close(release)
 	for i := 0; i < 8; i++ {
 		go func() {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			tids <- syscall.Gettid()
 			errs <- checkRuntimeLayout()
+			<-release
 		}()
 	}
 	seen := map[int]bool{}
