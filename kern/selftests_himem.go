@@ -21,6 +21,7 @@ func init() {
 		{Name: "VM/HighPagesPatterns", Fn: testHighPages},
 		{Name: "VM/LowDMAConstraint", Fn: testLowDMA},
 		{Name: "VM/RuntimeLargeSlice", Fn: testRuntimeLargeSlice},
+		{Name: "VM/HighMemory1GiBPages", Fn: testHigh1GiBPages},
 	} {
 		RegisterTest(t)
 	}
@@ -310,4 +311,111 @@ func testRuntimeLargeSlice(t *T) {
 			after, touched, after-min(after, touched), pages)
 	}
 	t.Logf("%d MiB: %d/%d sampled pages above 4 GiB; free pages %d -> %d -> %d", mib, high, sampled, free0, touched, after)
+}
+
+// pdpte reads the page-directory-pointer entry for va from the live page
+// tables (from CR3 down, through the identity map), 0 if its PML4 entry
+// is not present.
+func pdpte(va uintptr) uint64 {
+	const frame = 0x000ffffffffff000
+	pml4 := uintptr(amd64.ReadCR3() & frame)
+	e := amd64.Load64(pml4 + (va>>39&511)*8)
+	if e&1 == 0 {
+		return 0
+	}
+	return amd64.Load64(uintptr(e&frame) + (va>>30&511)*8)
+}
+
+// testHigh1GiBPages: on a CPU with 1 GiB pages (CPUID Page1GB; QEMU's
+// default model lacks it, -cpu qemu64,+pdpe1gb has it) every whole,
+// aligned GiB of RAM above 4 GiB is identity-mapped by one 1 GiB leaf:
+// its PDPTE, read from the live tables, is present, writable, NX, has PS
+// set and maps itself, and KernelLookup says the same. Memory in those
+// leaves holds patterns (2 MiB blocks from the page allocator, which
+// serves high memory first), and a 4 KiB alias of frames in them sees
+// what the 1 GiB leaf wrote, and the other way round.
+func testHigh1GiBPages(t *T) {
+	const gib = 1 << 30
+	_, _, _, edx := amd64.Cpuid(0x80000001, 0)
+	if edx&(1<<26) == 0 || vm.Boot.HighBytes < gib {
+		t.Logf("not applicable: Page1GB %v, %d MiB above 4 GiB", edx&(1<<26) != 0, vm.Boot.HighBytes>>20)
+		return
+	}
+	leaves := 0
+	inLeaf := map[uintptr]bool{}
+	for _, s := range vm.Stats(false) {
+		for _, sg := range s.Segments {
+			if sg.Lo < vm.DMA32 {
+				continue
+			}
+			for g := (sg.Lo + gib - 1) &^ (gib - 1); g+gib <= sg.Hi; g += gib {
+				e := pdpte(g)
+				const p, rw, ps, nx = 1 << 0, 1 << 1, 1 << 7, 1 << 63
+				if e&(p|rw|ps|nx) != p|rw|ps|nx || uintptr(e&0x000fffffc0000000) != g {
+					t.Errorf("GiB at %#x: PDPTE %#x, want a present writable NX 1 GiB leaf mapping itself", g, e)
+					continue
+				}
+				if m, ok := KernelLookup(g + 0x12345678); !ok || m.Size != gib || m.PA != g+0x12345678 || m.Prot != vm.ProtWrite || m.Attr != vm.WB {
+					t.Errorf("GiB at %#x: KernelLookup %+v (%v), want a 1 GiB rw- WB leaf", g, m, ok)
+				}
+				leaves++
+				inLeaf[g] = true
+			}
+		}
+	}
+	if leaves == 0 {
+		t.Fatalf("%d MiB above 4 GiB but no whole aligned GiB of RAM there", vm.Boot.HighBytes>>20)
+	}
+	// Memory behind the leaves: 2 MiB blocks, patterns through the
+	// identity map (the 1 GiB leaves) and through a 4 KiB alias.
+	const order, blocks = 9, 16
+	var got []uintptr
+	defer func() {
+		for _, pa := range got {
+			vm.FreePages(pa, order)
+		}
+	}()
+	checked := 0
+	for i := 0; i < 4*blocks && checked < blocks; i++ {
+		pa, ok := vm.AllocPages(vm.Policy{}, order)
+		if !ok {
+			break
+		}
+		got = append(got, pa)
+		if !inLeaf[pa&^(gib-1)] {
+			continue
+		}
+		n := uintptr(vm.PageSize) << order
+		seed := uint64(i) * 0x0123456789abcdef
+		fillPattern(pa, n, seed)
+		if bad := checkPattern(pa, n, seed); bad != 0 {
+			t.Errorf("block %#x: %d of %d words lost their pattern", pa, bad, n/8)
+		}
+		// The block's last page through a 4 KiB alias: both ways.
+		last := pa + n - vm.PageSize
+		if err := MapKernel(kvaGiga, last, vm.PageSize, vm.ProtWrite, vm.WB); err != nil {
+			t.Fatalf("alias: %v", err)
+		}
+		for o := uintptr(0); o < vm.PageSize; o += 8 {
+			if v, want := amd64.Load64(kvaGiga+o), uint64(last+o)*0x9e3779b97f4a7c15^seed; v != want {
+				t.Errorf("alias of %#x+%#x reads %#x, the 1 GiB leaf wrote %#x", last, o, v, want)
+				break
+			}
+			amd64.Store64(kvaGiga+o, ^uint64(o)^seed)
+		}
+		for o := uintptr(0); o < vm.PageSize; o += 8 {
+			if v := amd64.Load64(last + o); v != ^uint64(o)^seed {
+				t.Errorf("%#x through the 1 GiB leaf reads %#x, the alias wrote %#x", last+o, v, ^uint64(o)^seed)
+				break
+			}
+		}
+		if err := UnmapKernel(kvaGiga, vm.PageSize); err != nil {
+			t.Fatalf("unmap alias: %v", err)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatalf("none of %d 2 MiB blocks lay in a 1 GiB leaf", len(got))
+	}
+	t.Logf("%d 1 GiB leaves map the RAM above 4 GiB; %d 2 MiB blocks in them hold patterns, seen through 4 KiB aliases", leaves, checked)
 }

@@ -37,6 +37,7 @@ const (
 	kvaAlias   uintptr = vm.KVABase + 0<<30
 	kvaProtect uintptr = vm.KVABase + 1<<30
 	kvaSplit   uintptr = vm.KVABase + 2<<30
+	kvaGiga    uintptr = vm.KVABase + 4<<30 // 3: kvaBench
 )
 
 // faultAddr runs fn and returns the address of the memory fault it took

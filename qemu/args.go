@@ -3,6 +3,7 @@ package qemu
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -74,6 +75,9 @@ func (c Config) validated() (Config, error) {
 			return c, err
 		}
 	}
+	if c.CPU != "" && !cpuModel.MatchString(c.CPU) {
+		return c, fmt.Errorf("qemu: -cpu %q: want a model and feature flags (e.g. qemu64,+pdpe1gb)", c.CPU)
+	}
 	switch {
 	case c.BIOS != BIOSSeaBIOS && c.BIOS != BIOSQboot && c.BIOS != BIOSOVMF:
 		return c, fmt.Errorf("qemu: -bios %s: want seabios, qboot or ovmf", c.BIOS)
@@ -109,6 +113,10 @@ func (c Config) validated() (Config, error) {
 	return c, nil
 }
 
+// cpuModel is a -cpu value: a model name, then comma-separated +flag,
+// -flag or key=value options.
+var cpuModel = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*(,[-+]?[A-Za-z0-9_.-]+(=[A-Za-z0-9_.-]+)?)*$`)
+
 // Args returns QEMU's argument list (without the program name) for c,
 // or why c is invalid. It has no side effects: files are not checked.
 func (c Config) Args() ([]string, error) {
@@ -125,6 +133,9 @@ func (c Config) Args() ([]string, error) {
 		add("-accel", "tcg,thread=multi")
 	} else {
 		add("-accel", c.Accel)
+	}
+	if c.CPU != "" {
+		add("-cpu", c.CPU)
 	}
 	add("-m", strconv.Itoa(c.MemMiB))
 	add("-smp", c.smp().String())

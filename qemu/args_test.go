@@ -118,6 +118,22 @@ func TestArgsInteractive(t *testing.T) {
 	}, args)
 }
 
+func TestArgsCPU(t *testing.T) {
+	args, err := Config{Kernel: "k", CPU: "qemu64,+pdpe1gb"}.Args()
+	require.NoError(t, err)
+	require.Equal(t, []string{"-accel", "tcg,thread=multi", "-cpu", "qemu64,+pdpe1gb", "-m", "1024"}, args[:6])
+	args, err = Config{Kernel: "k", CPU: "max,pcid=on,-x2apic"}.Args()
+	require.NoError(t, err)
+	require.Contains(t, args, "max,pcid=on,-x2apic")
+	args, err = Config{Kernel: "k"}.Args()
+	require.NoError(t, err)
+	require.NotContains(t, args, "-cpu")
+	for _, bad := range []string{"qemu64 -smp 8", "max,", ",+pdpe1gb", "qemu64,+pdpe1gb,file=/etc/passwd"} {
+		_, err := Config{Kernel: "k", CPU: bad}.Args()
+		require.Error(t, err, bad)
+	}
+}
+
 func TestArgsErrors(t *testing.T) {
 	ok := Config{Kernel: "k"}
 	for _, tc := range []struct {

@@ -114,6 +114,10 @@ type Config struct {
 	Machine string
 	// Accel is AccelTCG (default, multi-threaded) or AccelKVM.
 	Accel string
+	// CPU is QEMU's -cpu model with its feature flags, e.g.
+	// "qemu64,+pdpe1gb" (1 GiB pages under TCG) or "max"; "" leaves
+	// QEMU's default (qemu64 under TCG).
+	CPU string
 	// Timeout bounds the run: 0 means DefaultTimeout, or no timeout when
 	// Interactive; negative means no timeout.
 	Timeout time.Duration

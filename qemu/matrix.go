@@ -48,7 +48,12 @@ var boots = []Boot{
 	// q35 with 6 GiB: 2 GiB below 4 GiB, 4 above, so every self-test runs
 	// on high memory (the allocator serves it first), edu's DMA below its
 	// 256 MiB reach, and the runtime's 256 MiB slice (VM/RuntimeLargeSlice).
-	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, MemMiB: 6144, Timeout: allTestsTimeout, Machine: "q35", BIOS: "qboot", Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}}},
+	// Its CPU has 1 GiB pages (QEMU's default model lacks them): the RAM
+	// above 4 GiB is mapped with 1 GiB leaves (VM/HighMemory1GiBPages);
+	// the other 6 GiB boots keep the 2 MiB path.
+	{Name: "q35-smp4-qboot", Tier: Smoke, Config: Config{SMP: 4, MemMiB: 6144, Timeout: allTestsTimeout, Machine: "q35", BIOS: "qboot", CPU: "qemu64,+pdpe1gb",
+		Append: "test=. SMPGO_PCI=8086:29c0,1234:11e8", Extra: []string{"-device", "edu"}},
+		Expect: Expectation{Output: []string{"4 1 GiB leaves map the RAM above 4 GiB"}}},
 	// The bootable ISO (make image) through GRUB's multiboot2, with 4 GiB
 	// so that the memory map reaches above 4 GiB. GRUB gets the command
 	// line as an SMBIOS OEM string (Config.Append).
