@@ -103,6 +103,18 @@ func CriticalExitQuiet() {
 // thread id (m.procid, which the runtime took from gettid) by the slot
 // congruence of thread ids (nextTidLocked). The offsets are the Go
 // runtime's (see rtlayout.go: checked by a host test and at boot).
+//
+// Between the load of g.m and the increment of its m.locks the goroutine
+// must not be preempted asynchronously (SIGURG): it could resume on
+// another M and raise the old M's count, which that M's new goroutine
+// then races on, and lower its own at exit. The runtime is safe because
+// it is never preempted asynchronously; other code is safe only where
+// the compiler marks no safe points: a //go:nosplit function. So the
+// inlined form may only be used from //go:nosplit functions (the uma
+// fast paths; TestCriticalEnterCPUCallers enforces it), and everything
+// else calls CriticalEnterCPUCall.
+//
+//go:nosplit
 func CriticalEnterCPU() (cpu int, tok uintptr) {
 	m := curM()
 	*(*int32)(rtPtr(m + mLocks))++ // runtime.procPin: no Go preemption, no move to another M
@@ -113,6 +125,15 @@ func CriticalEnterCPU() (cpu int, tok uintptr) {
 	t.critNest++
 	return int(t.cpu), i
 }
+
+// CriticalEnterCPUCall is CriticalEnterCPU for callers that are not
+// //go:nosplit: the same section, entered in a function of its own where
+// no asynchronous preemption can split the load of g.m from the increment
+// of its m.locks.
+//
+//go:nosplit
+//go:noinline
+func CriticalEnterCPUCall() (cpu int, tok uintptr) { return CriticalEnterCPU() }
 
 // CriticalExitCPU leaves a section entered with CriticalEnterCPU.
 func CriticalExitCPU(tok uintptr) {

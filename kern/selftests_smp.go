@@ -507,7 +507,7 @@ func testCriticalEnterCPUInline(t *T) {
 			for n := 0; (sections.Load() < 4000 || deferred.Load() < 4) && bad.Load() == 0 && time.Now().Before(deadline); n++ {
 				me := curThread()
 				nest, locks := me.critNest, *(*int32)(rtPtr(curM() + mLocks))
-				cpu, tok := CriticalEnterCPU()
+				cpu, tok := CriticalEnterCPUCall()
 				if cpu != thisCPU() || tok != uintptr(threadIndex(me)) || curThread() != me ||
 					me.critNest != nest+1 || *(*int32)(rtPtr(curM() + mLocks)) != locks+1 {
 					fail("entered: cpu %d (GS %d), token %d (slot %d), nesting %d → %d, m.locks %d → %d",

@@ -37,7 +37,7 @@ func enter() (int, uintptr) {
 	if fake != nil {
 		return fake.enter(), 0
 	}
-	return kern.CriticalEnterCPU()
+	return kern.CriticalEnterCPUCall()
 }
 
 func exit(cpu int, tok uintptr) {

@@ -181,6 +181,12 @@ func (z *RawZone) PhysAddr(p uintptr) uintptr {
 // zone is at its limit, or ErrNoMem without pages; M_WAITOK sleeps at the
 // limit (and must not be called where sleeping is illegal: WITNESS and
 // the critical-section check report it).
+//
+// Alloc is //go:nosplit for the inlined kern.CriticalEnterCPU (see there):
+// no asynchronous preemption inside it. It only calls functions that
+// check their own stacks.
+//
+//go:nosplit
 func (z *RawZone) Alloc(flags Flags) (uintptr, error) {
 	if z.flags&(Debug|NoCache) == 0 {
 		// enter/exit written out so that they inline: the kernel's pair
@@ -228,7 +234,9 @@ func (z *RawZone) construct(p uintptr, flags Flags) {
 	}
 }
 
-// Free returns item p to the zone.
+// Free returns item p to the zone. //go:nosplit as Alloc.
+//
+//go:nosplit
 func (z *RawZone) Free(p uintptr) {
 	if z.flags&Debug != 0 {
 		if err := z.debugFree(p); err != nil {
