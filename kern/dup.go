@@ -66,6 +66,7 @@ func dupIntoLocked(old, nfd int) {
 		pipes[o.pipe].writers++
 	case fdExt:
 		o.dupped, n.dupped = true, true
+		unixNames[nfd] = unixNames[old]
 	}
 	dupCounts.made++
 }

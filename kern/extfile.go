@@ -399,15 +399,18 @@ func extRouteLocked(c *CPU, t *Thread, nr uint64, cl uint8) (r int64, handled bo
 // call. The provider records each socket's addresses in its file entry
 // (SetSockAddrs), from which getsockname and getpeername answer.
 
-// SockHandle bits: handles made by socket(2) have bit 62 set and the
-// socket type in bits 56-59.
+// SockHandle bits: handles made by socket(2) and socketpair(2) have bit 62
+// set, the socket type in bits 56-59, bit 61 for AF_UNIX, and bit 60 for
+// the two ends of a socketpair, whose handles differ only in bit 0.
 const (
 	SockHandleKernel = 1 << 62
+	sockHandleUnix   = 1 << 61
+	sockHandlePair   = 1 << 60
 	sockTypeShift    = 56
 )
 
-// SockHandleType returns the socket type (SOCK_STREAM 1, SOCK_DGRAM 2) of
-// a handle made by socket(2), or 0.
+// SockHandleType returns the socket type (SOCK_STREAM 1, SOCK_DGRAM 2,
+// SOCK_SEQPACKET 5) of a handle made by socket(2) or socketpair(2), or 0.
 func SockHandleType(h uint64) int {
 	if h&SockHandleKernel == 0 {
 		return 0
@@ -415,20 +418,46 @@ func SockHandleType(h uint64) int {
 	return int(h>>sockTypeShift) & 0xf
 }
 
-func extSocketCall(t *Thread, nr uint64) int64 {
-	const afInet, sockStream, sockDgram, sockNonblock, sockCloexec = 2, 1, 2, 0x800, 0x80000
-	f := &t.Frame
-	if nr == 53 { // socketpair: AF_UNIX is not built
-		return -EAFNOSUPPORT
+// SockHandleUnix reports whether a handle made by socket(2) or
+// socketpair(2) is an AF_UNIX socket's.
+func SockHandleUnix(h uint64) bool {
+	return h&SockHandleKernel != 0 && h&sockHandleUnix != 0
+}
+
+// SockHandlePeer returns the other end's handle of a socketpair end.
+func SockHandlePeer(h uint64) (uint64, bool) {
+	if h&SockHandleKernel == 0 || h&sockHandlePair == 0 {
+		return 0, false
 	}
+	return h ^ 1, true
+}
+
+func extSocketCall(t *Thread, nr uint64) int64 {
+	const afUnix, afInet, sockNonblock, sockCloexec = 1, 2, 0x800, 0x80000
+	f := &t.Frame
 	domain, typ, proto := int32(f.RDI), int32(f.RSI), int32(f.RDX)
-	if domain != afInet {
+	if domain != afInet && domain != afUnix {
 		return -EAFNOSUPPORT
 	}
 	if typ&^(0xf|sockNonblock|sockCloexec) != 0 {
 		return -EINVAL
 	}
 	st := typ & 0xf
+	if domain == afUnix {
+		if e := unixSockType(st, proto); e != 0 {
+			return e
+		}
+		if nr == sysSocketpair {
+			return unixSocketpair(uintptr(f.R10), st, typ&sockNonblock != 0)
+		}
+		lockSched()
+		r := extNewSocketLocked(sockHandleUnix, st, typ&sockNonblock != 0)
+		unlockSched()
+		return r
+	}
+	if nr == sysSocketpair {
+		return -EOPNOTSUPP // as Linux answers for AF_INET
+	}
 	switch {
 	case st == sockStream && (proto == 0 || proto == 6):
 	case st == sockDgram && (proto == 0 || proto == 17):
@@ -438,12 +467,14 @@ func extSocketCall(t *Thread, nr uint64) int64 {
 		return -ESOCKTNOSUPPORT
 	}
 	lockSched()
-	r := extNewSocketLocked(st, typ&sockNonblock != 0)
+	r := extNewSocketLocked(0, st, typ&sockNonblock != 0)
 	unlockSched()
 	return r
 }
 
-func extNewSocketLocked(typ int32, nonblock bool) int64 {
+// extNewSocketLocked installs a socket descriptor whose handle names its
+// family bits, type and (for socketpair) pair bit.
+func extNewSocketLocked(bits uint64, typ int32, nonblock bool) int64 {
 	if !ext.on[ProvSock] {
 		return -EAFNOSUPPORT
 	}
@@ -452,12 +483,15 @@ func extNewSocketLocked(typ int32, nonblock bool) int64 {
 		return -EMFILE
 	}
 	ext.nextSock++
+	if bits&sockHandlePair != 0 && ext.nextSock&1 != 0 {
+		ext.nextSock++ // a pair's first end: an even number (unixSocketpair gives the other end the odd one after it)
+	}
 	fl := uint32(2) // O_RDWR
 	if nonblock {
 		fl |= oNonblock
 	}
 	files[i] = file{kind: fdExt, prov: ProvSock, flags: fl, pollable: true, epQueued: files[i].epQueued,
-		handle: SockHandleKernel | uint64(typ)<<sockTypeShift | ext.nextSock&(1<<sockTypeShift-1)}
+		handle: SockHandleKernel | bits | uint64(typ)<<sockTypeShift | ext.nextSock&(1<<sockTypeShift-1)}
 	return int64(i)
 }
 
@@ -465,22 +499,26 @@ func extNewSocketLocked(typ int32, nonblock bool) int64 {
 func extNameCall(t *Thread, nr uint64) int64 {
 	f := &t.Frame
 	fd, addr, lenp := int(int32(f.RDI)), uintptr(f.RSI), uintptr(f.RDX)
+	// The address is built under the lock (an AF_UNIX name is copied out
+	// of the descriptor's table entry) and stored after it.
+	var sa [unixAddrMax]byte
+	var n int
+	var e int64
 	lockSched()
 	x := fileLocked(fd)
-	var v uint64
-	var e int64
 	switch {
 	case x == nil:
 		e = -EBADF
 	case x.kind != fdExt || x.prov != ProvSock:
 		e = -ENOTSOCK
+	case x.sockLocal&sockAddrUnix != 0 || SockHandleUnix(x.handle):
+		n, e = unixNameLocked(fd, x, nr == 51, &sa)
 	case nr == 51:
-		v = x.sockLocal
+		n = inetName(x.sockLocal, &sa)
+	case x.sockPeer == 0:
+		e = -ENOTCONN
 	default:
-		v = x.sockPeer
-		if v == 0 {
-			e = -ENOTCONN
-		}
+		n = inetName(x.sockPeer, &sa)
 	}
 	unlockSched()
 	if e != 0 {
@@ -493,20 +531,24 @@ func extNameCall(t *Thread, nr uint64) int64 {
 	if have < 0 {
 		return -EINVAL
 	}
-	// struct sockaddr_in: family, port (big-endian), address, zero.
-	var sa [16]byte
+	k := min(int(have), n)
+	if k > 0 && !vm.Ensure(addr, uintptr(k)) {
+		return -EFAULT
+	}
+	for i := range k {
+		amd64.Store8(addr+uintptr(i), sa[i])
+	}
+	amd64.Store32(lenp, uint32(n))
+	return 0
+}
+
+// inetName writes a SockAddr value as a struct sockaddr_in — family, port
+// (big-endian), address, zero — and returns its length.
+func inetName(v uint64, sa *[unixAddrMax]byte) int {
 	sa[0] = 2
 	sa[2], sa[3] = byte(v>>8), byte(v)
 	sa[4], sa[5], sa[6], sa[7] = byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16)
-	n := min(int(have), len(sa))
-	if n > 0 && !vm.Ensure(addr, uintptr(n)) {
-		return -EFAULT
-	}
-	for i := range n {
-		amd64.Store8(addr+uintptr(i), sa[i])
-	}
-	amd64.Store32(lenp, 16)
-	return 0
+	return 16
 }
 
 // SockAddr encodes an IPv4 address and port for SetSockAddrs (0: none).
@@ -617,11 +659,16 @@ func extSyscall(c *CPU, t *Thread) int64 {
 			return -EFAULT
 		}
 		return 0
-	case extQueueFd, extDone, extNewFd, extNotify, extFdInfo, extRegister, extSetAddrs:
+	case extQueueFd, extDone, extNewFd, extNotify, extFdInfo, extRegister, extSetAddrs, extSetUnix:
 	default:
 		return -EINVAL
 	}
 	lockSched()
+	if op == extSetUnix {
+		r := extSetUnixLocked(int(a1), a2, uintptr(a3), uintptr(f.R8))
+		unlockSched()
+		return r
+	}
 	if op == extSetAddrs {
 		if x := fileLocked(int(a1)); x != nil && x.kind == fdExt && x.handle == a2 {
 			set := func(_ int, x *file) {

@@ -38,6 +38,11 @@ var Order = [][]string{
 	// IP reassembly, then the driver's own locks inside Transmit.
 	{"tcpinp", "tcplisten", "tcphash", "inet rt", "lle", "ipreass", "memlink"},
 	{"udpinp", "udphash", "inet rt"},
+	// AF_UNIX sockets (net/sock/unix.go, "Locking"): a socket's state,
+	// then a listener's accept queue or the abstract-name table and the
+	// file system's name space (a bind to a path).
+	{"unix socket", "unix accept"},
+	{"unix socket", "unix names", "memfs ns"},
 
 	// Spin locks, outermost first (subr_witness.c's spin list): sleep
 	// queue and turnstile chains before the scheduler lock, callouts and

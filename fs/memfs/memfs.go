@@ -35,10 +35,11 @@ import (
 
 // File types (the S_IFMT bits of a mode).
 const (
-	S_IFMT  = 0o170000
-	S_IFDIR = 0o040000
-	S_IFREG = 0o100000
-	S_IFCHR = 0o020000
+	S_IFMT   = 0o170000
+	S_IFDIR  = 0o040000
+	S_IFREG  = 0o100000
+	S_IFCHR  = 0o020000
+	S_IFSOCK = 0o140000
 )
 
 // Open flags (Linux amd64).
@@ -69,6 +70,7 @@ type Inode struct {
 	mode uint32 // (c) type and permission bits
 	dev  Device // (c) character devices
 	gen  func() []byte
+	sock any // (c) socket nodes: the socket bound to the name
 
 	// Name space, guarded by FS.ns.
 	children map[string]*Inode // directories
@@ -279,6 +281,9 @@ func (fs *FS) open(n *Inode, flags int) (*File, error) {
 	if flags&O_DIRECTORY != 0 && !n.IsDir() {
 		return nil, syscall.ENOTDIR
 	}
+	if n.mode&S_IFMT == S_IFSOCK {
+		return nil, syscall.ENXIO // as Linux answers open(2) of a socket
+	}
 	if n.gen != nil && acc != O_RDONLY {
 		return nil, syscall.EACCES
 	}
@@ -469,6 +474,34 @@ func (fs *FS) MkGen(path string, gen func() []byte) error {
 	return fs.mknode(path, S_IFREG|0o444, nil, gen)
 }
 
+// MkSock creates a socket node at path from dir (bind(2) of an AF_UNIX
+// socket to a path) that refers to sock: EEXIST when the name exists.
+// connect(2) finds sock through the node (Inode.Socket); unlink(2)
+// removes the name.
+func (fs *FS) MkSock(dir *Inode, path string, perm uint32, sock any) error {
+	fs.ns.Lock()
+	defer fs.ns.Unlock()
+	parent, name, dirOnly, err := fs.parentRLocked(dir, path)
+	switch {
+	case err != nil: // EEXIST for "/"
+		return err
+	case name == "." || name == ".." || parent.children[name] != nil:
+		return syscall.EEXIST
+	case dirOnly:
+		return syscall.ENOENT
+	}
+	n := fs.newInode(S_IFSOCK | perm&0o7777)
+	n.sock = sock
+	n.nlink = 1
+	parent.children[name] = n
+	fs.touch(parent)
+	return nil
+}
+
+// Socket returns the socket a socket node refers to (nil for other
+// inodes).
+func (n *Inode) Socket() any { return n.sock }
+
 func (fs *FS) mknode(path string, mode uint32, d Device, gen func() []byte) error {
 	fs.ns.Lock()
 	defer fs.ns.Unlock()
@@ -549,7 +582,7 @@ func (fs *FS) Stat(n *Inode) Stat {
 type Dirent struct {
 	Name string
 	Ino  uint64
-	Type uint8 // DT_DIR 4, DT_REG 8, DT_CHR 2
+	Type uint8 // DT_DIR 4, DT_REG 8, DT_CHR 2, DT_SOCK 12
 }
 
 // Entries lists directory n: ".", ".." and its entries sorted by name.
@@ -573,6 +606,8 @@ func (fs *FS) Entries(n *Inode) ([]Dirent, error) {
 			t = 4
 		case S_IFCHR:
 			t = 2
+		case S_IFSOCK:
+			t = 12
 		}
 		out = append(out, Dirent{name, c.ino, t})
 	}

@@ -289,3 +289,47 @@ func TestConcurrentWriters(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ents, 2+1+writers*10)
 }
+
+func TestSocketNodes(t *testing.T) {
+	fs := New(Config{})
+	root := fs.Root()
+	require.NoError(t, fs.Mkdir(root, "/run", 0o755))
+	sock := &struct{ name string }{"listener"}
+	require.NoError(t, fs.MkSock(root, "/run/s", 0o755, sock))
+	assert.Equal(t, syscall.EEXIST, fs.MkSock(root, "/run/s", 0o755, nil), "a bound name is in use")
+	assert.Equal(t, syscall.ENOENT, fs.MkSock(root, "/nodir/s", 0o755, nil))
+	assert.Equal(t, syscall.EEXIST, fs.MkSock(root, "/", 0o755, nil))
+
+	n, err := fs.Lookup(root, "/run/s")
+	require.NoError(t, err)
+	assert.Same(t, sock, n.Socket())
+	st := fs.Stat(n)
+	assert.Equal(t, uint32(S_IFSOCK|0o755), st.Mode)
+	assert.Equal(t, uint64(1), st.Nlink)
+	_, err = fs.Open(root, "/run/s", O_RDONLY, 0)
+	assert.Equal(t, syscall.ENXIO, err, "open of a socket")
+
+	ents, err := fs.Entries(fs.mustLookup(t, "/run"))
+	require.NoError(t, err)
+	require.Len(t, ents, 3)
+	assert.Equal(t, Dirent{"s", n.Ino(), 12}, ents[2])
+
+	// Relative to a directory, and unlink removes the name.
+	run := fs.mustLookup(t, "/run")
+	require.NoError(t, fs.MkSock(run, "t", 0o700, nil))
+	require.NoError(t, fs.Unlink(root, "/run/s", false))
+	_, err = fs.Lookup(root, "/run/s")
+	assert.Equal(t, syscall.ENOENT, err)
+	require.NoError(t, fs.MkSock(root, "/run/s", 0o755, nil), "free again after unlink")
+	root2, err := fs.Lookup(run, "t")
+	require.NoError(t, err)
+	assert.Nil(t, root2.Socket())
+	assert.Equal(t, int64(0), fs.Bytes())
+}
+
+func (fs *FS) mustLookup(t *testing.T, path string) *Inode {
+	t.Helper()
+	n, err := fs.Lookup(fs.Root(), path)
+	require.NoError(t, err)
+	return n
+}

@@ -106,11 +106,11 @@ var (
 	Errors [256]atomic.Uint64
 )
 
-// Open returns how many sockets are open.
+// Open returns how many sockets are open (AF_INET and AF_UNIX).
 func Open() int {
 	sockMu.Lock()
 	defer sockMu.Unlock()
-	return len(sockets)
+	return len(sockets) + len(unixSocks)
 }
 
 func init() {
@@ -255,6 +255,10 @@ func serve(r *kern.Request) int64 {
 	a := r.Args
 	sockMu.Lock()
 	s := sockets[r.Handle]
+	if s == nil && (kern.SockHandleUnix(r.Handle) || unixSocks[r.Handle] != nil) {
+		sockMu.Unlock()
+		return serveUnix(r) // unix.go
+	}
 	switch {
 	case r.Nr == sysClose:
 		delete(sockets, r.Handle)

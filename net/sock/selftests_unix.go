@@ -1,0 +1,709 @@
+package sock
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/smpgo/smpgo/kern"
+)
+
+// Sock/Unix self-tests: AF_UNIX sockets through the standard library's
+// net and net/http, unmodified, and raw system calls for the corners.
+func init() {
+	for _, tc := range []struct {
+		name string
+		fn   func(*kern.T)
+	}{
+		{"Sock/UnixStream", testUnixStream},
+		{"Sock/UnixManyConns", testUnixManyConns},
+		{"Sock/UnixAbstract", testUnixAbstract},
+		{"Sock/UnixDgram", testUnixDgram},
+		{"Sock/UnixSeqpacket", testUnixSeqpacket},
+		{"Sock/UnixPair", testUnixPair},
+		{"Sock/UnixBackpressure", testUnixBackpressure},
+		{"Sock/UnixHTTP", testUnixHTTP},
+		{"Sock/UnixErrors", testUnixErrors},
+	} {
+		kern.RegisterTest(kern.Test{Name: tc.name, Fn: tc.fn, Timeout: 3 * time.Minute})
+	}
+}
+
+// unixRoundTrip is roundTrip over network netw ("unix", "unixpacket").
+func unixRoundTrip(netw, addr string, data []byte) error {
+	c, err := net.Dial(netw, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		if err == nil {
+			err = c.(*net.UnixConn).CloseWrite()
+		}
+		werr <- err
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		return fmt.Errorf("read after %d bytes: %w", len(got), err)
+	}
+	if err := <-werr; err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if !bytes.Equal(got, data) {
+		i := 0
+		for i < len(got) && i < len(data) && got[i] == data[i] {
+			i++
+		}
+		return fmt.Errorf("echo differs: %d bytes back of %d, first difference at %d", len(got), len(data), i)
+	}
+	return nil
+}
+
+func testUnixStream(t *kern.T) {
+	defer baseline(t)()
+	const path = "/tmp/sock-stream"
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("stat %s: %v, %v: want a socket", path, fi, err)
+	}
+	if l.Addr().String() != path {
+		t.Errorf("listener address %q, want %q", l.Addr(), path)
+	}
+	if l2, err := net.Listen("unix", path); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("second Listen on %s: %v, want EADDRINUSE", path, err)
+		if l2 != nil {
+			l2.Close()
+		}
+	}
+	wg := echoServer(l)
+	// Concurrent streams, every byte checked.
+	const conns = 4
+	errs := make(chan error, conns)
+	var cw sync.WaitGroup
+	for i := range conns {
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			errs <- unixRoundTrip("unix", path, pattern(int64(200+i), 512<<10+i*4099))
+		}()
+	}
+	cw.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("stream: %v", err)
+		}
+	}
+	// Addresses: the client is unnamed, its peer the listener's path.
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	if ra := c.RemoteAddr(); ra == nil || ra.String() != path {
+		t.Errorf("RemoteAddr %v, want %s", ra, path)
+	}
+	c.Close()
+	l.Close() // Go unlinks the name
+	wg.Wait()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat after Close: %v, want ENOENT", err)
+	}
+	if c, err := net.Dial("unix", path); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("Dial of a removed name: %v, want ENOENT", err)
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+func testUnixManyConns(t *kern.T) {
+	defer baseline(t)()
+	const path = "/tmp/sock-many"
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	wg := echoServer(l)
+	const conns = 64
+	errs := make(chan error, conns)
+	var cw sync.WaitGroup
+	for i := range conns {
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			errs <- unixRoundTrip("unix", path, pattern(int64(300+i), 1+i*611))
+		}()
+	}
+	cw.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("connection: %v", err)
+		}
+	}
+	l.Close()
+	wg.Wait()
+}
+
+func testUnixAbstract(t *kern.T) {
+	defer baseline(t)()
+	const name = "@smpgo-abstract"
+	l, err := net.Listen("unix", name)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	if l.Addr().String() != name {
+		t.Errorf("listener address %q, want %q", l.Addr(), name)
+	}
+	if l2, err := net.Listen("unix", name); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("second Listen on %s: %v, want EADDRINUSE", name, err)
+		if l2 != nil {
+			l2.Close()
+		}
+	}
+	wg := echoServer(l)
+	if err := unixRoundTrip("unix", name, pattern(5, 100<<10)); err != nil {
+		t.Errorf("abstract stream: %v", err)
+	}
+	l.Close()
+	wg.Wait()
+	// The name is free once the socket is closed.
+	if c, err := net.Dial("unix", name); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Dial of a closed abstract name: %v, want ECONNREFUSED", err)
+		if c != nil {
+			c.Close()
+		}
+	}
+	l, err = net.Listen("unix", name)
+	if err != nil {
+		t.Fatalf("Listen again on %s: %v", name, err)
+	}
+	l.Close()
+	// listen without bind autobinds: a five-hex-digit abstract name.
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Listen(fd, 1); err != nil {
+		t.Errorf("listen unbound: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if su, ok := sa.(*syscall.SockaddrUnix); err != nil || !ok || len(su.Name) != 6 || su.Name[0] != '@' {
+		t.Errorf("autobound name %#v, %v", sa, err)
+	}
+}
+
+func testUnixDgram(t *kern.T) {
+	defer baseline(t)()
+	const spath, cpath = "/tmp/dgram-srv", "/tmp/dgram-cli"
+	defer os.Remove(spath)
+	defer os.Remove(cpath)
+	srv, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: spath, Net: "unixgram"})
+	if err != nil {
+		t.Fatalf("ListenUnixgram: %v", err)
+	}
+	defer srv.Close()
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 70000)
+		for {
+			n, from, err := srv.ReadFromUnix(buf)
+			if err != nil {
+				done <- nil
+				return
+			}
+			if from == nil || from.Name != cpath {
+				done <- fmt.Errorf("datagram from %v, want %s", from, cpath)
+				return
+			}
+			if _, err := srv.WriteToUnix(buf[:n], from); err != nil {
+				done <- fmt.Errorf("WriteToUnix: %w", err)
+				return
+			}
+		}
+	}()
+	c, err := net.DialUnix("unixgram", &net.UnixAddr{Name: cpath, Net: "unixgram"}, &net.UnixAddr{Name: spath, Net: "unixgram"})
+	if err != nil {
+		t.Fatalf("DialUnix: %v", err)
+	}
+	defer c.Close()
+	buf := make([]byte, 70000)
+	// Boundaries: each reply is exactly one datagram, zero-length ones
+	// too, in order.
+	for i := range 100 {
+		msg := pattern(int64(i), (i*i*37)%65000)
+		if i == 3 {
+			msg = nil
+		}
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("Write %d (%d bytes): %v", i, len(msg), err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		n, err := c.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("datagram %d: %d bytes back of %d, %v", i, n, len(msg), err)
+		}
+	}
+	// Several queued datagrams keep their boundaries.
+	for i := range 20 {
+		if _, err := c.Write(pattern(int64(1000+i), 100+i)); err != nil {
+			t.Fatalf("burst write %d: %v", i, err)
+		}
+	}
+	for i := range 20 {
+		n, err := c.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], pattern(int64(1000+i), 100+i)) {
+			t.Errorf("burst datagram %d: %d bytes, %v", i, n, err)
+		}
+	}
+	// A datagram longer than the buffer is cut, and says so (MSG_TRUNC).
+	if _, err := c.Write(pattern(9, 1000)); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	n, _, flags, _, err := c.ReadMsgUnix(buf[:10], nil)
+	if err != nil || n != 10 || flags&syscall.MSG_TRUNC == 0 || !bytes.Equal(buf[:10], pattern(9, 1000)[:10]) {
+		t.Errorf("truncated datagram: %d bytes, flags %#x, %v", n, flags, err)
+	}
+	// net.ListenPacket("unixgram") with an abstract name.
+	pc, err := net.ListenPacket("unixgram", "@smpgo-dgram")
+	if err != nil {
+		t.Fatalf("ListenPacket: %v", err)
+	}
+	u, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "@smpgo-dgram-cli", Net: "unixgram"})
+	if err != nil {
+		t.Fatalf("ListenUnixgram: %v", err)
+	}
+	if _, err := u.WriteTo([]byte("to abstract"), pc.LocalAddr()); err != nil {
+		t.Errorf("WriteTo %v: %v", pc.LocalAddr(), err)
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(time.Minute))
+	n, from, err := pc.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "to abstract" || from == nil || from.String() != u.LocalAddr().String() {
+		t.Errorf("ReadFrom: %q from %v (sender %v), %v", buf[:n], from, u.LocalAddr(), err)
+	}
+	u.Close()
+	pc.Close()
+	srv.Close()
+	if err := <-done; err != nil {
+		t.Errorf("server: %v", err)
+	}
+	// A datagram to a closed socket is refused.
+	if _, err := c.Write([]byte("late")); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Write to a closed peer: %v, want ECONNREFUSED", err)
+	}
+}
+
+func testUnixSeqpacket(t *kern.T) {
+	defer baseline(t)()
+	const path = "/tmp/seqpacket"
+	l, err := net.Listen("unixpacket", path)
+	if err != nil {
+		t.Fatalf("Listen unixpacket: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		s, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		buf := make([]byte, 1<<16)
+		for {
+			n, err := s.Read(buf)
+			if err != nil || n == 0 {
+				return
+			}
+			if _, err := s.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("unixpacket", path)
+	if err != nil {
+		t.Fatalf("Dial unixpacket: %v", err)
+	}
+	defer c.Close()
+	buf := make([]byte, 1<<16)
+	for i := range 50 {
+		msg := pattern(int64(i), 1+i*397)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+		n, err := c.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("record %d: %d bytes of %d, %v", i, n, len(msg), err)
+		}
+	}
+}
+
+func testUnixPair(t *kern.T) {
+	defer baseline(t)()
+	for _, typ := range []int{syscall.SOCK_STREAM, syscall.SOCK_DGRAM, syscall.SOCK_SEQPACKET} {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, typ|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatalf("socketpair(%d): %v", typ, err)
+		}
+		fa, fb := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+		ca, err := net.FileConn(fa)
+		if err != nil {
+			t.Fatalf("FileConn: %v", err)
+		}
+		cb, err := net.FileConn(fb)
+		if err != nil {
+			t.Fatalf("FileConn: %v", err)
+		}
+		fa.Close()
+		fb.Close()
+		data := pattern(int64(typ), 3000)
+		go func() { _, _ = ca.Write(data) }()
+		buf := make([]byte, 4000)
+		got := 0
+		for got < len(data) {
+			n, err := cb.Read(buf[got:])
+			if err != nil {
+				t.Fatalf("type %d: read after %d bytes: %v", typ, got, err)
+			}
+			got += n
+		}
+		if !bytes.Equal(buf[:got], data) {
+			t.Errorf("type %d: data differs", typ)
+		}
+		if _, err := cb.Write([]byte("back")); err != nil {
+			t.Errorf("type %d: write back: %v", typ, err)
+		}
+		if n, err := ca.Read(buf); err != nil || string(buf[:n]) != "back" {
+			t.Errorf("type %d: read back %q, %v", typ, buf[:n], err)
+		}
+		ca.Close()
+		if typ != syscall.SOCK_DGRAM {
+			// The peer closed: EOF, and writes fail with EPIPE.
+			if n, err := cb.Read(buf); n != 0 || err != io.EOF {
+				t.Errorf("type %d: read after the peer closed: %d, %v, want EOF", typ, n, err)
+			}
+			if _, err := cb.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+				t.Errorf("type %d: write after the peer closed: %v, want EPIPE", typ, err)
+			}
+		}
+		cb.Close()
+	}
+	// A pair whose first end is closed before either was used.
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socketpair: %v", err)
+	}
+	syscall.Close(fds[0])
+	if n, err := syscall.Read(fds[1], make([]byte, 4)); n != 0 || err != nil {
+		t.Errorf("read of a pair whose other end never lived: %d, %v, want EOF", n, err)
+	}
+	syscall.Close(fds[1])
+	if _, err := syscall.Socketpair(syscall.AF_INET, syscall.SOCK_STREAM, 0); err != syscall.EOPNOTSUPP {
+		t.Errorf("socketpair(AF_INET): %v, want EOPNOTSUPP", err)
+	}
+}
+
+// testUnixBackpressure fills a receive queue: a non-blocking writer gets
+// EAGAIN at the limit and room again after a read; a Go writer far ahead
+// of a slow reader loses nothing.
+func testUnixBackpressure(t *kern.T) {
+	defer baseline(t)()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatalf("socketpair: %v", err)
+	}
+	if err := syscall.SetsockoptInt(fds[1], syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10); err != nil {
+		t.Errorf("SO_RCVBUF: %v", err)
+	}
+	if v, err := syscall.GetsockoptInt(fds[1], syscall.SOL_SOCKET, syscall.SO_RCVBUF); err != nil || v != 64<<10 {
+		t.Errorf("SO_RCVBUF reads %d, %v", v, err)
+	}
+	chunk := make([]byte, 10000)
+	total := 0
+	for {
+		n, err := syscall.Write(fds[0], chunk)
+		if err == syscall.EAGAIN {
+			break
+		}
+		if err != nil {
+			t.Fatalf("write after %d bytes: %v", total, err)
+		}
+		total += n
+		if total > 1<<20 {
+			t.Fatalf("no back-pressure after %d bytes", total)
+		}
+	}
+	if total != 64<<10 {
+		t.Errorf("queued %d bytes before EAGAIN, want the limit %d", total, 64<<10)
+	}
+	if n, err := syscall.Read(fds[1], chunk); n != len(chunk) || err != nil {
+		t.Errorf("read: %d, %v", n, err)
+	}
+	if n, err := syscall.Write(fds[0], chunk); n != len(chunk) || err != nil {
+		t.Errorf("write after a read made room: %d, %v", n, err)
+	}
+	syscall.Close(fds[0])
+	syscall.Close(fds[1])
+
+	// 4 MiB through the default queue to a reader that sleeps now and
+	// then: the writer waits (EPOLLOUT) instead of failing.
+	fds, err = syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socketpair: %v", err)
+	}
+	fa, fb := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+	ca, err1 := net.FileConn(fa)
+	cb, err2 := net.FileConn(fb)
+	fa.Close()
+	fb.Close()
+	if err1 != nil || err2 != nil {
+		t.Fatalf("FileConn: %v %v", err1, err2)
+	}
+	data := pattern(77, 4<<20)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := ca.Write(data)
+		ca.Close()
+		werr <- err
+	}()
+	var got []byte
+	buf := make([]byte, 48<<10)
+	for i := 0; ; i++ {
+		if i%16 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		n, err := cb.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v", len(got), err)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Errorf("write: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("%d bytes read of %d, contents differ", len(got), len(data))
+	}
+	cb.Close()
+}
+
+func testUnixHTTP(t *kern.T) {
+	defer baseline(t)()
+	const path = "/tmp/http.sock"
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	big := pattern(17, 256<<10)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.URL.Query().Get("n"))
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(big) })
+	srv := &http.Server{Handler: mux}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	cl := &http.Client{Transport: tr, Timeout: time.Minute}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 5 {
+				n := fmt.Sprint(i*10 + j)
+				resp, err := cl.Get("http://unix/hello?n=" + n)
+				if err != nil {
+					t.Errorf("GET /hello: %v", err)
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || string(body) != "hello "+n {
+					t.Errorf("GET /hello?n=%s: %d %q %v", n, resp.StatusCode, body, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	resp, err := cl.Get("http://unix/big")
+	if err != nil {
+		t.Fatalf("GET /big: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(body, big) {
+		t.Errorf("GET /big: %d bytes, %v", len(body), err)
+	}
+	tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != http.ErrServerClosed {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+func testUnixErrors(t *kern.T) {
+	defer baseline(t)()
+	// A bound name whose socket closed (not unlinked): ECONNREFUSED; a
+	// regular file: ECONNREFUSED; no name: ENOENT.
+	const stale, file = "/tmp/unix-stale", "/tmp/unix-file"
+	defer os.Remove(stale)
+	defer os.Remove(file)
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: stale}); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: "/tmp/other"}); err != syscall.EINVAL {
+		t.Errorf("second bind: %v, want EINVAL", err)
+	}
+	if sa, err := syscall.Getsockname(fd); err != nil || sa.(*syscall.SockaddrUnix).Name != stale {
+		t.Errorf("getsockname: %#v, %v", sa, err)
+	}
+	if _, err := syscall.Getpeername(fd); err != syscall.ENOTCONN {
+		t.Errorf("getpeername unconnected: %v, want ENOTCONN", err)
+	}
+	syscall.Close(fd)
+	if err := os.WriteFile(file, []byte("not a socket"), 0o644); err != nil {
+		t.Fatalf("WriteFile: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		want error
+	}{{stale, syscall.ECONNREFUSED}, {file, syscall.ECONNREFUSED}, {"/tmp/nothing-here", syscall.ENOENT},
+		{"/nodir/x", syscall.ENOENT}, {"@smpgo-nobody", syscall.ECONNREFUSED}} {
+		if c, err := net.Dial("unix", tc.name); !errors.Is(err, tc.want) {
+			t.Errorf("Dial %s: %v, want %v", tc.name, err, tc.want)
+			if c != nil {
+				c.Close()
+			}
+		}
+	}
+	if l, err := net.Listen("unix", file); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("Listen on an existing file: %v, want EADDRINUSE", err)
+		if l != nil {
+			l.Close()
+		}
+	}
+	// Type mismatch: EPROTOTYPE; listen on a datagram socket: EOPNOTSUPP.
+	l, err := net.Listen("unix", "@smpgo-errors")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer l.Close()
+	if c, err := net.Dial("unixpacket", "@smpgo-errors"); !errors.Is(err, syscall.EPROTOTYPE) {
+		t.Errorf("Dial unixpacket to a stream listener: %v, want EPROTOTYPE", err)
+		if c != nil {
+			c.Close()
+		}
+	}
+	dfd, _ := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
+	if err := syscall.Listen(dfd, 1); err != syscall.EOPNOTSUPP {
+		t.Errorf("listen on a datagram socket: %v, want EOPNOTSUPP", err)
+	}
+	if err := syscall.Sendto(dfd, []byte("x"), 0, nil); err != syscall.ENOTCONN {
+		t.Errorf("send unconnected datagram: %v, want ENOTCONN", err)
+	}
+	syscall.Close(dfd)
+	if _, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_RAW, 0); err != syscall.ESOCKTNOSUPPORT {
+		t.Errorf("socket(AF_UNIX, SOCK_RAW): %v, want ESOCKTNOSUPPORT", err)
+	}
+	// Shutdown: CloseWrite gives the peer EOF; SO_ERROR is 0; a closed
+	// peer with unread data resets.
+	acc := make(chan net.Conn, 1)
+	go func() {
+		s, err := l.Accept()
+		if err != nil {
+			acc <- nil
+			return
+		}
+		acc <- s
+	}()
+	c, err := net.Dial("unix", "@smpgo-errors")
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	s := <-acc
+	if s == nil {
+		t.Fatalf("Accept failed")
+	}
+	if _, err := c.Write([]byte("unread")); err != nil {
+		t.Errorf("Write: %v", err)
+	}
+	if err := s.(*net.UnixConn).CloseWrite(); err != nil {
+		t.Errorf("CloseWrite: %v", err)
+	}
+	if n, err := c.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+		t.Errorf("read after the peer's CloseWrite: %d, %v, want EOF", n, err)
+	}
+	rc, _ := c.(*net.UnixConn).SyscallConn()
+	_ = rc.Control(func(fd uintptr) {
+		if v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR); v != 0 || err != nil {
+			t.Errorf("SO_ERROR: %d, %v", v, err)
+		}
+		if v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TYPE); v != syscall.SOCK_STREAM || err != nil {
+			t.Errorf("SO_TYPE: %d, %v", v, err)
+		}
+	})
+	s.Close() // "unread" never read: the peer sees a reset
+	if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("write to a closed peer: %v, want EPIPE", err)
+	}
+	c.Close()
+	// A blocking connect to a full backlog waits for accept.
+	lfd, _ := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	defer syscall.Close(lfd)
+	if err := syscall.Bind(lfd, &syscall.SockaddrUnix{Name: "@smpgo-backlog"}); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	_ = syscall.Listen(lfd, 1)
+	c1, _ := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	c2, _ := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+	defer syscall.Close(c1)
+	defer syscall.Close(c2)
+	if err := syscall.Connect(c1, &syscall.SockaddrUnix{Name: "@smpgo-backlog"}); err != nil {
+		t.Errorf("connect: %v", err)
+	}
+	if err := syscall.Connect(c2, &syscall.SockaddrUnix{Name: "@smpgo-backlog"}); err != syscall.EAGAIN {
+		t.Errorf("non-blocking connect to a full backlog: %v, want EAGAIN", err)
+	}
+	c3, _ := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	defer syscall.Close(c3)
+	connected := make(chan error, 1)
+	go func() { connected <- syscall.Connect(c3, &syscall.SockaddrUnix{Name: "@smpgo-backlog"}) }()
+	nfd, _, err := syscall.Accept(lfd)
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	defer syscall.Close(nfd)
+	if err := <-connected; err != nil {
+		t.Errorf("blocking connect after accept: %v", err)
+	}
+	if kern.ProviderPanics() != 0 {
+		t.Errorf("%d provider panics", kern.ProviderPanics())
+	}
+}
