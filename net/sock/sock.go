@@ -22,8 +22,8 @@
 // In Giant mode a call takes the stack's Giant before the socket's lock
 // (Giant is never acquired after another mutex).
 //
-// Not done: AF_INET6 and AF_UNIX (EAFNOSUPPORT: Go's net then uses IPv4
-// only), socket options beyond the ones Go sets (accepted and stored),
+// AF_UNIX sockets are in unix.go. Not done: AF_INET6 (EAFNOSUPPORT: Go's
+// net then uses IPv4 only), socket options beyond the ones Go sets (accepted and stored),
 // out-of-band data, MSG_PEEK, SO_RCVTIMEO, file descriptor passing.
 package sock
 
