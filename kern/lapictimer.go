@@ -39,9 +39,15 @@ var errNoTick = errors.New("lapic timer: not running on this CPU")
 // second) against the TSC at its current rate, while the tick runs: the
 // timer's current count and the TSC are read in pairs (the TSC on both
 // sides of the count, the pair's time their midpoint) half a period
-// apart, within one period; nine such samples, the median is the rate.
+// apart (or 2 ms apart, if the PIT made the period long), within one
+// period; nine such samples, the median is the rate.
 // Samples whose reads were interrupted (a pair wider than 50 µs) are
-// retried. It takes about five tick periods.
+// retried, and so are those with two consecutive reads more than 0.5 ms
+// apart: a vCPU descheduled that long may have slept through a reload
+// and come back to a count below the start (seen: a median of 8.9 MHz
+// for 62.5 MHz with 8 vCPUs on 2 loaded cores); with reads closer than
+// half a period every reload shows as the count going up. It takes about
+// five tick periods on a quiet machine.
 func MeasureTickTimer() (uint64, error) {
 	CriticalEnter() // one CPU's timer throughout
 	defer CriticalExit()
@@ -51,13 +57,14 @@ func MeasureTickTimer() (uint64, error) {
 	}
 	tsc := TSCHz()
 	var rates []uint64
-	for try := 0; try < 30 && len(rates) < 9; try++ {
+	const tries = 300
+	for try := 0; try < tries && len(rates) < 9; try++ {
 		if r, ok := tickTimerSample(period, tsc); ok {
 			rates = append(rates, r)
 		}
 	}
 	if len(rates) < 5 {
-		return 0, fmt.Errorf("lapic timer: %d of 30 samples usable", len(rates))
+		return 0, fmt.Errorf("lapic timer: %d of %d samples usable (the CPU kept being interrupted)", len(rates), tries)
 	}
 	slices.Sort(rates)
 	return rates[len(rates)/2], nil
@@ -67,6 +74,8 @@ func MeasureTickTimer() (uint64, error) {
 // were interrupted or the count did not move within 100 ms of TSC.
 func tickTimerSample(period uint32, tscHz uint64) (uint64, bool) {
 	maxWidth := tscHz / 20000 // 50 µs
+	maxGap := tscHz / 2000    // 0.5 ms: under half of a tick period even if the PIT made it 2x short
+	window := tscHz / 500     // 2 ms, or half a period if that comes first
 	read := func() (t uint64, c uint32, ok bool) {
 		a := amd64.Rdtsc()
 		c = apic.TimerCount()
@@ -74,16 +83,21 @@ func tickTimerSample(period uint32, tscHz uint64) (uint64, bool) {
 		return a + (b-a)/2, c, b-a <= maxWidth
 	}
 	t0, c0, ok0 := read()
+	prev := t0
 	for {
 		t1, c1, ok1 := read()
+		gap := t1 - prev
+		prev = t1
 		switch {
 		case t1-t0 > tscHz/10:
 			return 0, false
+		case gap > maxGap:
+			return 0, false // may have missed a reload
 		case c1 > c0 || !ok0:
 			// Reloaded (or the start was interrupted): start again from
 			// here, near the top of a period.
 			t0, c0, ok0 = t1, c1, ok1
-		case c0-c1 >= period/2:
+		case c0-c1 >= period/2 || t1-t0 >= window && c0-c1 >= 1000:
 			if !ok1 || t1 == t0 {
 				return 0, false
 			}
