@@ -18,8 +18,15 @@ package kern
 //     copy, and readiness (Notify) reaches every copy that epoll watches.
 //
 // The runtime's own eventfd, epoll and request-queue descriptors are not
-// duplicated (EINVAL). Close-on-exec is accepted and ignored: there is no
-// exec. Guarded by sched.lock, like the file table.
+// duplicated (EINVAL, counted as refused), and dup2 over one of them is
+// refused (EBUSY). Their state is not an object descriptors could share:
+// an eventfd's counter, an epoll instance's index and each descriptor's
+// epoll registration live in the descriptor's own file-table slot, and
+// readiness is posted to that one slot. Sharing them would take an object
+// table with reference counts under the netpoller's hot path, for no
+// user: the runtime never duplicates them, and a program cannot name them
+// (Go's os and net never hand them out). Close-on-exec is accepted and
+// ignored: there is no exec. Guarded by sched.lock, like the file table.
 
 const (
 	sysDup  = 32

@@ -67,8 +67,24 @@ func testPipe(t *T) {
 	if n, err := syscall.Read(fds[0], b[:]); n != 2 || err != nil || string(b[:2]) != "hi" {
 		t.Errorf("read: %d, %v, %q", n, err, b[:max(n, 0)])
 	}
+	// No offset: lseek, pread and pwrite answer ESPIPE (os.File.Seek's
+	// PathError), as on Linux; a closed descriptor EBADF.
+	for _, fd := range fds {
+		if _, err := syscall.Seek(fd, 0, 0); err != syscall.ESPIPE {
+			t.Errorf("lseek on a pipe: %v, want ESPIPE", err)
+		}
+		if _, err := syscall.Pread(fd, b[:], 0); err != syscall.ESPIPE {
+			t.Errorf("pread on a pipe: %v, want ESPIPE", err)
+		}
+		if _, err := syscall.Pwrite(fd, b[:1], 0); err != syscall.ESPIPE {
+			t.Errorf("pwrite on a pipe: %v, want ESPIPE", err)
+		}
+	}
 	syscall.Close(fds[0])
 	syscall.Close(fds[1])
+	if _, err := syscall.Seek(fds[0], 0, 0); err != syscall.EBADF {
+		t.Errorf("lseek on a closed descriptor: %v, want EBADF", err)
+	}
 }
 
 func commonPrefix(a, b []byte) int {

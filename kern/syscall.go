@@ -27,12 +27,14 @@ const (
 	sysRead             = 0
 	sysWrite            = 1
 	sysClose            = 3
+	sysLseek            = 8
 	sysMmap             = 9
 	sysMunmap           = 11
 	sysRtSigaction      = 13
 	sysRtSigprocmask    = 14
 	sysRtSigreturn      = 15
 	sysPread64          = 17
+	sysPwrite64         = 18
 	sysPipe             = 22
 	sysSchedYield       = 24
 	sysMadvise          = 28
@@ -133,11 +135,11 @@ func doSyscall(c *CPU, t *Thread) {
 		}
 	case sysClose:
 		r = closeFd(int(a0))
-	case sysPread64:
-		r = -EBADF
-		if a0 <= 2 {
-			r = -ESPIPE
-		}
+	case sysPread64, sysLseek, sysPwrite64:
+		// Files are the providers' (extfile.go); what reaches here is
+		// the console, a pipe end or the runtime's eventfd/epoll: none
+		// has an offset (Linux: ESPIPE).
+		r = espipe(int(a0))
 	case sysOpenat:
 		r = -ENOENT // no file system: the runtime falls back to defaults
 	case sysMmap:
@@ -581,3 +583,14 @@ func random64() uint64 {
 }
 
 var hasRDRAND bool
+
+// espipe answers a seek or positioned I/O on a descriptor that has no
+// offset: ESPIPE, or EBADF for a free one.
+func espipe(fd int) int64 {
+	lockSched()
+	defer unlockSched()
+	if fileLocked(fd) == nil {
+		return -EBADF
+	}
+	return -ESPIPE
+}
