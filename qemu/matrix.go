@@ -43,7 +43,7 @@ var boots = []Boot{
 	// pairs, then VirtioNet/Multiqueue checks both directions used more
 	// than one queue and a reset brings the pairs back.
 	{Name: "tap-virtio-mq-smp4", Tier: Smoke, Config: withTapQueues(withTapPeer(Config{SMP: 4, NIC: NICVirtio, Timeout: 4 * time.Minute,
-		Append: "test=NetNIC/HostPeer|VirtioNet/Multiqueue"},
+		Append: "test=NetNIC/HostPeer|VirtioNet/Multiqueue|VirtioNet/Offload"},
 		NetPeerConfig{EchoBytes: 1 << 20, Conns: 32, SeqConns: 32, UDPDatagrams: 100, DiscardBytes: 256 << 10, ChargenBytes: 256 << 10}), 4)},
 	// q35 with 6 GiB: 2 GiB below 4 GiB, 4 above, so every self-test runs
 	// on high memory (the allocator serves it first), edu's DMA below its

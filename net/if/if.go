@@ -167,13 +167,14 @@ type LinkFunc func(ifp *Interface, s LinkState)
 
 // Interface is one attached network interface.
 type Interface struct {
-	name   string // (c)
-	index  int    // (c) 1-based, never reused
-	typ    Type   // (c)
-	mac    HWAddr // (c)
-	caps   Caps   // (c)
-	drv    Driver // (c)
-	pseudo bool   // (c)
+	name   string        // (c)
+	index  int           // (c) 1-based, never reused
+	typ    Type          // (c)
+	mac    HWAddr        // (c)
+	caps   Caps          // (c)
+	capen  atomic.Uint32 // enabled subset of caps (if_capenable)
+	drv    Driver        // (c)
+	pseudo bool          // (c)
 	rx     []queueCounters
 	tx     []queueCounters
 
@@ -261,6 +262,7 @@ func Attach(cfg Config, d Driver) (*Interface, error) {
 		tx:     make([]queueCounters, cfg.TxQueues),
 	}
 	ifp.mu.Init("ifnet state")
+	ifp.capen.Store(uint32(cfg.Caps))
 	ifp.mtu.Store(int32(cfg.MTU))
 	ifp.flags.Store(uint32(cfg.Flags &^ IFF_UP))
 	if cfg.Flags&IFF_NEEDSGIANT != 0 {
@@ -356,6 +358,34 @@ func (ifp *Interface) MAC() HWAddr { return ifp.mac }
 
 // Caps returns the offload capabilities.
 func (ifp *Interface) Caps() Caps { return ifp.caps }
+
+// CapEnable returns the enabled offloads (FreeBSD's if_capenable): the
+// stack asks the device to checksum only with IFCAP_TXCSUM enabled, and
+// drivers report checksums they verified only with IFCAP_RXCSUM enabled.
+func (ifp *Interface) CapEnable() Caps { return Caps(ifp.capen.Load()) }
+
+// SetCapEnable enables the offloads c has of the interface's
+// capabilities (the others are ignored) and returns what is enabled.
+// It takes effect for packets from now on.
+func (ifp *Interface) SetCapEnable(c Caps) Caps {
+	c &= ifp.caps
+	ifp.capen.Store(uint32(c))
+	return c
+}
+
+func (c Caps) String() string {
+	names := []string{"RXCSUM", "TXCSUM", "TSO4"}
+	s := ""
+	for i, n := range names {
+		if c&(1<<i) != 0 {
+			if s != "" {
+				s += ","
+			}
+			s += n
+		}
+	}
+	return "<" + s + ">"
+}
 
 // Pseudo reports whether the interface is a software one (Config.Pseudo).
 func (ifp *Interface) Pseudo() bool { return ifp.pseudo }

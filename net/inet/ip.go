@@ -155,6 +155,9 @@ func (st *Stack) ipOutputRoute(rt route, m *mbuf.Mbuf, src, dst Addr, proto uint
 	}
 	mtu := rt.ifs.ifp.MTU()
 	st.count(IPOut)
+	if h.TotalLen > mtu || !offloadCsum(rt.ifs.ifp) {
+		finishCsum(m) // fragments, or no device to do it (csum.go)
+	}
 	if h.TotalLen <= mtu {
 		m = m.Prepend(wire.IPv4HdrLen)
 		h.Put(m.Bytes())

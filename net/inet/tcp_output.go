@@ -107,8 +107,7 @@ func (c *tcpConn) sendSegment(maxLen uint32, force bool) bool {
 	hl := wire.TCPHdrLen + th.Opts.OptionsLen()
 	m = m.Prepend(hl)
 	th.Put(m.Bytes())
-	sum := wire.SumMbuf(wire.Pseudo(c.key.laddr, c.key.raddr, wire.IPPROTO_TCP, m.PktLen()), m, 0, m.PktLen()).Fold()
-	binary.BigEndian.PutUint16(m.Bytes()[16:18], sum)
+	delayCsum(m, c.key.laddr, c.key.raddr, wire.IPPROTO_TCP, m.PktLen()) // finished by the device or ipOutputRoute
 
 	// Bookkeeping before the packet leaves (ipOutput may loop it back).
 	if adv := c.rcvNxt + uint32(th.Window)<<c.rcvScale; seqGT(adv, c.rcvAdv) || syn {

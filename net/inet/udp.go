@@ -1,7 +1,6 @@
 package inet
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
@@ -385,11 +384,7 @@ func (c *UDPConn) writeTo(p []byte, dst Addr, dport uint16) (int, error) {
 	m = m.Prepend(wire.UDPHdrLen)
 	u := wire.UDP{SrcPort: c.lport, DstPort: dport, Length: m.PktLen()}
 	u.Put(m.Bytes())
-	sum := wire.SumMbuf(wire.Pseudo(src, dst, wire.IPPROTO_UDP, u.Length), m, 0, u.Length).Fold()
-	if sum == 0 {
-		sum = 0xffff // RFC 768: zero means "no checksum"
-	}
-	binary.BigEndian.PutUint16(m.Bytes()[6:8], sum)
+	delayCsum(m, src, dst, wire.IPPROTO_UDP, u.Length) // finished by the device or ipOutputRoute
 	st.enter()
 	st.count(UDPOut)
 	err = st.ipOutputRoute(rt, m, src, dst, wire.IPPROTO_UDP, outOpts{ifp: c.ifp})

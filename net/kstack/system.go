@@ -39,6 +39,8 @@ import (
 //	                    status page on 80); default on for the kernel's
 //	                    image, off for applications (kern.App), whose
 //	                    own net.Listen(":80") must find the port free
+//	net.csum=on|off     checksum offloads the NICs offer (default on; off:
+//	                    the stack computes and verifies every checksum)
 //	net.hostpeer=1      the harness runs host-side code against the services
 //	                    (NetNIC/HostPeer waits for it)
 //
@@ -61,6 +63,8 @@ type NetConfig struct {
 	StaticIP netip.Prefix // invalid: DHCP
 	Gateway  wire.Addr    // with StaticIP
 	HostPeer bool
+	// CsumOff turns the NICs' checksum offloads off (net.csum=off).
+	CsumOff bool
 	// Services is "on", "off" or "" (not given: on for the kernel's
 	// image, off for applications; see ServicesOn).
 	Services string
@@ -104,6 +108,9 @@ func ParseNetConfig(get func(string) (string, bool)) (NetConfig, error) {
 	}
 	if v, ok := get("net.hostpeer"); ok {
 		c.HostPeer = v == "1"
+	}
+	if v, ok := get("net.csum"); ok {
+		c.CsumOff = v == "off"
 	}
 	if v, ok := get("net.services"); ok {
 		c.Services = v
@@ -157,6 +164,7 @@ func init() {
 		return err
 	}})
 	kern.RegisterOption(kern.OptionSpec{Name: "net.services", Help: "on|off: the kernel's echo, discard, chargen and status-page services (default on, off in applications)", Check: oneOf("on", "off")})
+	kern.RegisterOption(kern.OptionSpec{Name: "net.csum", Help: "on|off: the NICs' checksum offloads (off: the stack computes and verifies every checksum)", Check: oneOf("on", "off")})
 	kern.RegisterOption(kern.OptionSpec{Name: "net.hostpeer", Help: "0|1: the harness's host side dials the services (NetNIC/HostPeer)", Check: oneOf("0", "1")})
 	kern.RegisterStartup(kern.Startup{Name: "net", Fn: bootNet})
 	// One Giant: the interface layer's (non-MPSAFE drivers' deferred
@@ -267,6 +275,9 @@ func (s *System) attach(ifp *netif.Interface) {
 	first := s.n == 0
 	s.n++
 	s.mu.Unlock()
+	if s.Config.CsumOff {
+		ifp.SetCapEnable(ifp.CapEnable() &^ (netif.IFCAP_RXCSUM | netif.IFCAP_TXCSUM))
+	}
 	if err := s.Stack.AddInterface(ifp); err != nil {
 		ic.Err = err
 		close(ic.Done)

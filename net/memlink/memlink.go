@@ -44,11 +44,19 @@ type Config struct {
 	// Flags are extra interface flags (IFF_NEEDSGIANT to exercise the
 	// Giant transmit path).
 	Flags netif.Flags
+	// Offload gives both interfaces IFCAP_TXCSUM and IFCAP_RXCSUM, and
+	// the link does what such a NIC does (csum.go): it completes the
+	// checksums the stack left to it on transmit and marks received
+	// TCP/UDP checksums it verified.
+	Offload bool
 }
 
 // Counters count what a direction did to the frames sent into it.
 type Counters struct {
 	Sent, Delivered, Lost, Duplicated, Reordered, Corrupted, Full uint64
+	// With Config.Offload: transport checksums the link completed on
+	// transmit, and received ones it found right or wrong.
+	CsumInserted, CsumGood, CsumBad uint64
 }
 
 // Link is a pair of interfaces wired back to back.
@@ -79,10 +87,14 @@ func New(cfg Config) (*Link, error) {
 	l.ba = newPipe(cfg.QueueLen, fb)
 	var err error
 	flags := netif.IFF_BROADCAST | netif.IFF_MULTICAST | cfg.Flags
-	if l.A, err = netif.Attach(netif.Config{Name: cfg.Name, MAC: mac(1), MTU: cfg.MTU, Flags: flags, Pseudo: true}, l.ab); err != nil {
+	var caps netif.Caps
+	if cfg.Offload {
+		caps = netif.IFCAP_TXCSUM | netif.IFCAP_RXCSUM
+	}
+	if l.A, err = netif.Attach(netif.Config{Name: cfg.Name, MAC: mac(1), MTU: cfg.MTU, Flags: flags, Caps: caps, Pseudo: true}, l.ab); err != nil {
 		return nil, err
 	}
-	if l.B, err = netif.Attach(netif.Config{Name: cfg.Name, MAC: mac(2), MTU: cfg.MTU, Flags: flags, Pseudo: true}, l.ba); err != nil {
+	if l.B, err = netif.Attach(netif.Config{Name: cfg.Name, MAC: mac(2), MTU: cfg.MTU, Flags: flags, Caps: caps, Pseudo: true}, l.ba); err != nil {
 		l.A.Detach()
 		return nil, err
 	}
@@ -161,6 +173,10 @@ func (p *pipe) Transmit(_ int, m *mbuf.Mbuf) error {
 		return netif.ErrDetached
 	}
 	frame := m.Linearize()
+	inserted := m.Pkt.Csum&(mbuf.CSUM_TCP|mbuf.CSUM_UDP) != 0
+	if inserted {
+		insertCsum(frame, int(m.Pkt.CsumData))
+	}
 	select {
 	case p.ch <- frame:
 	default:
@@ -172,6 +188,9 @@ func (p *pipe) Transmit(_ int, m *mbuf.Mbuf) error {
 	m.FreeChain()
 	p.mu.Lock()
 	p.c.Sent++
+	if inserted {
+		p.c.CsumInserted++
+	}
 	p.mu.Unlock()
 	return nil
 }
@@ -254,8 +273,20 @@ func (p *pipe) deliver(frame []byte) {
 		p.peer.CountRx(0, netif.RxDrop, 1)
 		return
 	}
+	var f mbuf.CsumFlags
+	if p.peer.CapEnable()&netif.IFCAP_RXCSUM != 0 {
+		f = verifyCsum(frame)
+		m.Pkt.Csum |= f
+	}
 	p.peer.Input(0, m)
 	p.mu.Lock()
+	if f&mbuf.CSUM_L4_CALC != 0 {
+		if f&mbuf.CSUM_L4_VALID != 0 {
+			p.c.CsumGood++
+		} else {
+			p.c.CsumBad++
+		}
+	}
 	p.c.Delivered++
 	p.mu.Unlock()
 }

@@ -79,3 +79,22 @@ func SumMbuf(s Sum, m *mbuf.Mbuf, off, n int) Sum {
 	}
 	return s
 }
+
+// CompleteCsum finishes a partial transport checksum in place, as a NIC
+// asked to checksum a frame does (virtio's NEEDS_CSUM with
+// csum_start/csum_offset, the 8254x's TUCSS/TUCSO): the field at
+// b[start+off:] holds the pseudo-header's sum; it gets the complement of
+// the sum of b[start:]. A UDP result of 0 is stored as 0xffff (RFC 768:
+// 0 would mean "no checksum"). It reports false, leaving b alone, when
+// the field lies outside b.
+func CompleteCsum(b []byte, start, off int, udp bool) bool {
+	if start < 0 || off < 0 || start+off+2 > len(b) {
+		return false
+	}
+	sum := Sum(0).Add(b[start:]).Fold()
+	if sum == 0 && udp {
+		sum = 0xffff
+	}
+	b[start+off], b[start+off+1] = byte(sum>>8), byte(sum)
+	return true
+}

@@ -61,7 +61,8 @@ var FeatureNames = map[int]string{
 
 // Supported is what the driver accepts when offered.
 const Supported = virtio.Features(1<<VIRTIO_NET_F_MAC | 1<<VIRTIO_NET_F_STATUS | 1<<VIRTIO_NET_F_MRG_RXBUF |
-	1<<VIRTIO_NET_F_CTRL_VQ | 1<<VIRTIO_NET_F_MQ | 1<<virtio.F_EVENT_IDX | 1<<virtio.F_VERSION_1)
+	1<<VIRTIO_NET_F_CTRL_VQ | 1<<VIRTIO_NET_F_MQ | 1<<VIRTIO_NET_F_CSUM | 1<<VIRTIO_NET_F_GUEST_CSUM |
+	1<<virtio.F_EVENT_IDX | 1<<virtio.F_VERSION_1)
 
 // Device configuration layout (§5.1.4).
 const (
@@ -131,6 +132,7 @@ type Merger struct {
 	RingSize  int
 
 	buf       []byte
+	hdr       Hdr // the frame's header (its first buffer's)
 	remaining int
 	bad       bool
 	why       string
@@ -153,6 +155,7 @@ func (m *Merger) Add(b []byte) int {
 			return MergeBad
 		}
 		h := GetHdr(b)
+		m.hdr = h
 		n := 1
 		if m.Mergeable {
 			n = int(h.NumBuffers)
@@ -189,6 +192,9 @@ func (m *Merger) Add(b []byte) int {
 
 // Frame returns the assembled frame (valid until the next Add).
 func (m *Merger) Frame() []byte { return m.buf }
+
+// Hdr returns the header of the frame Frame holds.
+func (m *Merger) Hdr() Hdr { return m.hdr }
 
 // Why says what was wrong with the last bad frame.
 func (m *Merger) Why() string { return m.why }

@@ -21,6 +21,8 @@ func showVtnet(w io.Writer, _ []string) {
 		}
 		fmt.Fprintf(w, "%s at %s: mac %s link %s, %s interrupts, %d-entry queues\n", d.ifp.Name(), d.pci.Addr, d.mac, link, d.mode, d.qsz)
 		fmt.Fprintf(w, "  features %s\n", d.feat.Format(FeatureNames))
+		fmt.Fprintf(w, "  offloads %s enabled %s: tx-csum %d rx-csum-valid %d rx-csum-finished %d\n", d.ifp.Caps(), d.ifp.CapEnable(),
+			d.TxCsum.Load(), d.RxCsumValid.Load(), d.RxCsumFinished.Load())
 		pairs := fmt.Sprintf("%d queue pair(s) of %d, %d active", len(d.pairs), d.plan.MaxPairs, d.ActivePairs())
 		if d.plan.Why != "" {
 			pairs += " (limited by " + d.plan.Why + ")"

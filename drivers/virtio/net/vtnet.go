@@ -17,6 +17,7 @@ import (
 	"github.com/smpgo/smpgo/kern"
 	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
+	"github.com/smpgo/smpgo/net/wire"
 	"github.com/smpgo/smpgo/vm"
 )
 
@@ -77,9 +78,12 @@ type Device struct {
 	RxBad, TxFull, TxKicks         atomic.Uint64
 	BadUsed, Resets, WatchdogPolls atomic.Uint64
 	ConfigChanges                  atomic.Uint64
-	loggedBad                      atomic.Bool
-	needReset                      atomic.Bool
-	lastReset                      atomic.Pointer[string]
+	// Checksum offload: frames sent with NEEDS_CSUM, received frames
+	// marked valid for the stack, partial ones finished by the driver.
+	TxCsum, RxCsumValid, RxCsumFinished atomic.Uint64
+	loggedBad                           atomic.Bool
+	needReset                           atomic.Bool
+	lastReset                           atomic.Pointer[string]
 }
 
 // pair is one receive/transmit queue pair with its own locks, rings,
@@ -232,8 +236,15 @@ func Attach(p *pci.Device) (*Device, error) {
 	d.active.Store(1)
 	// The interface exists before the first interrupt can want it; it
 	// stays down (no IFF_UP) until the stack brings it up.
+	var caps netif.Caps
+	if d.feat.Has(VIRTIO_NET_F_CSUM) {
+		caps |= netif.IFCAP_TXCSUM
+	}
+	if d.feat.Has(VIRTIO_NET_F_GUEST_CSUM) {
+		caps |= netif.IFCAP_RXCSUM
+	}
 	ifp, err := netif.Attach(netif.Config{Name: "vtnet", Type: netif.IFT_ETHER, MAC: d.mac,
-		TxQueues: d.plan.Pairs, RxQueues: d.plan.Pairs,
+		TxQueues: d.plan.Pairs, RxQueues: d.plan.Pairs, Caps: caps,
 		Flags: netif.IFF_BROADCAST | netif.IFF_MULTICAST}, d)
 	if err != nil {
 		return nil, err
@@ -611,7 +622,10 @@ func (pp *pair) rxeof(suppress bool) {
 		b := unsafe.Slice((*byte)(ptr(bufAt(pp.rxBuf, u.Head))), int(u.Len))
 		switch pp.merge.Add(b) {
 		case MergeDone:
-			if m := mbuf.FromBytes(pp.merge.Frame(), 0); m != nil {
+			f := pp.merge.Frame()
+			csum := d.rxCsum(f, pp.merge.Hdr())
+			if m := mbuf.FromBytes(f, 0); m != nil {
+				m.Pkt.Csum |= csum
 				frames = append(frames, m)
 			} else if d.ifp != nil {
 				d.ifp.CountRx(pp.idx, netif.RxDrop, 1)
@@ -665,6 +679,46 @@ func (pp *pair) txeofLocked() {
 	}
 }
 
+// txHdr is the header for frame f of packet m: with a delayed TCP/UDP
+// checksum (mbuf CSUM_TCP/CSUM_UDP, the field holding the pseudo-header's
+// sum) VIRTIO_NET_HDR_F_NEEDS_CSUM with csum_start at the transport
+// header and csum_offset at the field (§5.1.6.2: the device sums from
+// csum_start to the end and stores the result there). A device without
+// VIRTIO_NET_F_CSUM never gets one: the checksum is finished here.
+func (d *Device) txHdr(f []byte, m *mbuf.Mbuf) Hdr {
+	if m.Pkt.Csum&(mbuf.CSUM_TCP|mbuf.CSUM_UDP) == 0 || len(f) < 14+20 {
+		return Hdr{}
+	}
+	start := 14 + int(f[14]&0xf)*4
+	if !d.feat.Has(VIRTIO_NET_F_CSUM) {
+		wire.CompleteCsum(f, start, int(m.Pkt.CsumData), m.Pkt.Csum&mbuf.CSUM_UDP != 0)
+		return Hdr{}
+	}
+	d.TxCsum.Add(1)
+	return Hdr{Flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, CsumStart: uint16(start), CsumOffset: m.Pkt.CsumData}
+}
+
+// rxCsum returns the mbuf checksum flags for received frame f with
+// header h (§5.1.6.4.1, with VIRTIO_NET_F_GUEST_CSUM): DATA_VALID means
+// the device checked the transport checksum; NEEDS_CSUM means the data
+// is known good but the checksum is only partial (the host's stack left
+// it to a NIC), so with IFCAP_RXCSUM off it is finished here before the
+// stack verifies it.
+func (d *Device) rxCsum(f []byte, h Hdr) mbuf.CsumFlags {
+	if h.Flags&(VIRTIO_NET_HDR_F_DATA_VALID|VIRTIO_NET_HDR_F_NEEDS_CSUM) == 0 {
+		return 0
+	}
+	if d.ifp != nil && d.ifp.CapEnable()&netif.IFCAP_RXCSUM != 0 {
+		d.RxCsumValid.Add(1)
+		return mbuf.CSUM_L4_CALC | mbuf.CSUM_L4_VALID
+	}
+	if h.Flags&VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
+		d.RxCsumFinished.Add(1)
+		wire.CompleteCsum(f, int(h.CsumStart), int(h.CsumOffset), len(f) > 23 && f[23] == wire.IPPROTO_UDP)
+	}
+	return 0
+}
+
 // reapTx retires every pair's transmitted chains (tests, benchmarks).
 func (d *Device) reapTx() {
 	for _, pp := range d.pairs {
@@ -710,8 +764,8 @@ func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 	}
 	buf := bufAt(pp.txBuf, h)
 	b := unsafe.Slice((*byte)(ptr(buf)), HDR_LEN+n)
-	PutHdr(b, Hdr{})
 	m.CopyOut(0, b[HDR_LEN:])
+	PutHdr(b, d.txHdr(b[HDR_LEN:], m))
 	if _, err := pp.tx.Add(virtio.Buf{Addr: uint64(buf), Len: uint32(HDR_LEN + n)}); err != nil {
 		pp.txMu.Unlock()
 		return err
