@@ -1,6 +1,10 @@
 package e1000
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/smpgo/smpgo/net/mbuf"
+)
 
 // Descriptor formats. Both rings use 16-byte descriptors.
 
@@ -68,3 +72,94 @@ func PutTx(b []byte, addr uint64, length int) {
 
 // TxDone reports the DD bit of a transmit descriptor.
 func TxDone(b []byte) bool { return b[12]&TXD_STAT_DD != 0 }
+
+// Receive checksum offload (8254x SDM chapter 3, receive descriptor
+// status and error fields, and "Receive Checksum Offloading"; enabled by
+// RXCSUM.IPOFLD/TUOFLD, register 05000h in chapter 13).
+const (
+	RXD_STAT_IXSM  = 1 << 2 // ignore the checksum indications
+	RXD_STAT_TCPCS = 1 << 5 // TCP/UDP checksum calculated
+	RXD_STAT_IPCS  = 1 << 6 // IPv4 header checksum calculated
+	RXD_ERR_TCPE   = 1 << 5 // TCP/UDP checksum error
+	RXD_ERR_IPE    = 1 << 6 // IPv4 header checksum error
+)
+
+// RxCsum turns a receive descriptor's status and error bits into mbuf
+// checksum flags: nothing with IXSM set (QEMU's 82540EM always sets it:
+// it computes no checksums), CALC for each checksum the device
+// calculated, VALID when it found no error. A packet whose checksum the
+// device found wrong still goes up (not RXD_ERR_BAD): the stack checks it
+// again and counts the drop.
+func RxCsum(status, errors uint8) mbuf.CsumFlags {
+	if status&RXD_STAT_IXSM != 0 {
+		return 0
+	}
+	var f mbuf.CsumFlags
+	if status&RXD_STAT_IPCS != 0 {
+		f |= mbuf.CSUM_L3_CALC
+		if errors&RXD_ERR_IPE == 0 {
+			f |= mbuf.CSUM_L3_VALID
+		}
+	}
+	if status&RXD_STAT_TCPCS != 0 {
+		f |= mbuf.CSUM_L4_CALC
+		if errors&RXD_ERR_TCPE == 0 {
+			f |= mbuf.CSUM_L4_VALID
+		}
+	}
+	return f
+}
+
+// Transmit checksum offload (8254x SDM §3.3.5 onwards, the TCP/IP
+// context and data transmit descriptors, which the legacy descriptor's
+// notes in §3.3.3 recommend over its CSO/CSS): a context descriptor tells
+// the device where the checksums start, sit and end; data descriptors
+// then ask for them with POPTS.TXSM (TCP/UDP) and POPTS.IXSM (IPv4
+// header). A context stays in force until the next one.
+const (
+	TXD_DTYP_D   = 1 << 20 // descriptor type: data (context: 0), dword 2
+	TXD_CMD_DEXT = 1 << 29 // extended descriptor (context or data), dword 2
+	TXD_CMD_TSE  = 1 << 26
+	TUCMD_TCP    = 1 << 24 // context: the packet is TCP (0: UDP)
+	TUCMD_IP     = 1 << 25 // context: IPv4 (0: IPv6)
+	TUCMD_RS     = 1 << 27 // context: report status (DD written back)
+	POPTS_IXSM   = 1 << 0  // data: insert the IPv4 header checksum
+	POPTS_TXSM   = 1 << 1  // data: insert the TCP/UDP checksum
+)
+
+// TxContext is a TCP/IP context descriptor's checksum fields (offsets
+// from the start of the frame; an end of 0 means the end of the packet).
+type TxContext struct {
+	IPCSS, IPCSO uint8
+	IPCSE        uint16
+	TUCSS, TUCSO uint8
+	TUCSE        uint16
+	TCP          bool
+}
+
+// PutTxContext encodes a context descriptor with
+// RS set, so that it too gets DD written back and retires in order.
+func PutTxContext(b []byte, c TxContext) {
+	le := binary.LittleEndian
+	b[0], b[1] = c.IPCSS, c.IPCSO
+	le.PutUint16(b[2:], c.IPCSE)
+	b[4], b[5] = c.TUCSS, c.TUCSO
+	le.PutUint16(b[6:], c.TUCSE)
+	cmd := uint32(TXD_CMD_DEXT | TUCMD_IP | TUCMD_RS)
+	if c.TCP {
+		cmd |= TUCMD_TCP
+	}
+	le.PutUint32(b[8:], cmd) // PAYLEN 0 (no TSE), DTYP 0: context
+	le.PutUint32(b[12:], 0)  // STA, HDRLEN, MSS
+}
+
+// PutTxData encodes a one-buffer TCP/IP data descriptor that ends a packet, asks for the FCS and status write-back, and
+// for the TCP/UDP checksum of the current context.
+func PutTxData(b []byte, addr uint64, length int) {
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], addr)
+	le.PutUint32(b[8:], uint32(length)&0xfffff|TXD_DTYP_D|TXD_CMD_DEXT|(TXD_CMD_EOP|TXD_CMD_IFCS|TXD_CMD_RS)<<24)
+	b[12] = 0          // STA
+	b[13] = POPTS_TXSM // POPTS
+	le.PutUint16(b[14:], 0)
+}

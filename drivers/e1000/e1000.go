@@ -48,14 +48,19 @@ type Device struct {
 
 	causes atomic.Uint32 // (a) ICR bits the filter read, for the thread
 	txLast time.Time     // (mu) last transmit completion, or when the ring stopped being empty
+	txCtx  *TxContext    // (mu) the checksum context last given to the device, nil: none
 	itr    atomic.Uint32 // (a) interrupt moderation, restored by Reset
 
 	lastReset atomic.Pointer[string] // why the watchdog last reset the device
 
 	// Counters (a).
 	Interrupts, Stray, RxFrames, TxFrames, RxBad, TxFull, BadHead, Resets atomic.Uint64
-	stats                                                                 [len(statRegs)]atomic.Uint64
-	loggedBad                                                             atomic.Bool
+	// Checksum offload: frames the device checksummed, context
+	// descriptors written, received frames with a checksum the device
+	// verified.
+	TxCsum, TxContexts, RxCsumValid atomic.Uint64
+	stats                           [len(statRegs)]atomic.Uint64
+	loggedBad                       atomic.Bool
 }
 
 // dmaRing is a descriptor ring and its buffers in physically contiguous
@@ -147,7 +152,8 @@ func Attach(p *pci.Device) (*Device, error) {
 	if err := d.ev.AddHandler(&ithread.Handler{Name: "em", Flags: ithread.MPSAFE, Filter: d.filter, Func: d.intrThread}); err != nil {
 		return nil, err
 	}
-	ifp, err := netif.Attach(netif.Config{Name: "em", Type: netif.IFT_ETHER, MAC: d.mac}, d)
+	ifp, err := netif.Attach(netif.Config{Name: "em", Type: netif.IFT_ETHER, MAC: d.mac,
+		Flags: netif.IFF_BROADCAST | netif.IFF_MULTICAST, Caps: netif.IFCAP_RXCSUM | netif.IFCAP_TXCSUM}, d)
 	if err != nil {
 		return nil, err
 	}
@@ -233,6 +239,7 @@ func (d *Device) initRx() {
 	d.write(RDH, 0)
 	d.write(RDT, uint32(r.Tail))
 	d.write(RDTR, 0)
+	d.write(RXCSUM, RXCSUM_IPOFLD|RXCSUM_TUOFLD)
 	d.write(RCTL, RCTL_EN|RCTL_BAM|RCTL_BSIZE_2048|RCTL_SECRC|RCTL_RDMTS_HALF)
 }
 
@@ -240,6 +247,7 @@ func (d *Device) initRx() {
 func (d *Device) initTx() {
 	r := &d.tx
 	r.Next, r.Tail = 0, 0
+	d.txCtx = nil // the device forgot it
 	d.write(TDBAL, uint32(r.desc))
 	d.write(TDBAH, uint32(uint64(r.desc)>>32))
 	d.write(TDLEN, nDesc*DescSize)
@@ -368,6 +376,12 @@ func (d *Device) rxeof() {
 		default:
 			amd64.Memmove(uintptr(unsafe.Pointer(&d.rxScratch)), r.bufAt(i), uintptr(rd.Length))
 			if m := mbuf.FromBytes(d.rxScratch[:rd.Length], 0); m != nil {
+				if d.ifp != nil && d.ifp.CapEnable()&netif.IFCAP_RXCSUM != 0 {
+					m.Pkt.Csum |= RxCsum(rd.Status, rd.Errors)
+					if m.Pkt.Csum&mbuf.CSUM_L4_VALID != 0 {
+						d.RxCsumValid.Add(1)
+					}
+				}
 				frames = append(frames, m)
 			} else if d.ifp != nil {
 				d.ifp.CountRx(0, netif.RxDrop, 1)
@@ -409,25 +423,50 @@ func (d *Device) txeofLocked() {
 
 // Transmit implements netif.Driver: the frame is copied into the next
 // descriptor's buffer (one buffer per frame, so nothing needs unmapping
-// later) and handed to the device.
+// later) and handed to the device. A frame whose TCP/UDP checksum the
+// stack left to the device (mbuf CSUM_TCP/CSUM_UDP) goes in a TCP/IP data
+// descriptor with POPTS.TXSM, preceded by a context descriptor when the
+// checksum's start or offset differs from the context the device has.
 func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 	n := m.ChainLen()
 	if n > maxTx || n == 0 {
 		return fmt.Errorf("e1000: frame of %d bytes", n)
 	}
+	var ctx *TxContext
+	if m.Pkt.Csum&(mbuf.CSUM_TCP|mbuf.CSUM_UDP) != 0 {
+		var ip [15]byte
+		if m.CopyOut(0, ip[:]) < 15 {
+			return fmt.Errorf("e1000: checksum asked of a %d-byte frame", n)
+		}
+		ihl := int(ip[14]&0xf) * 4
+		ctx = &TxContext{IPCSS: 14, IPCSO: 14 + 10, IPCSE: uint16(14 + ihl - 1),
+			TUCSS: uint8(14 + ihl), TUCSO: uint8(14 + ihl + int(m.Pkt.CsumData)), TCP: m.Pkt.Csum&mbuf.CSUM_TCP != 0}
+	}
 	d.mu.Lock()
-	if d.tx.Full() {
+	need := 1
+	if ctx != nil && (d.txCtx == nil || *d.txCtx != *ctx) {
+		need = 2
+	}
+	if d.tx.Free() < need {
 		d.txeofLocked()
 	}
-	if d.tx.InFlight() == 0 {
-		d.txLast = time.Now() // a stall is timed from the first frame in flight
-	}
-	i, ok := d.tx.Push()
-	if !ok {
+	if d.tx.Free() < need {
 		d.mu.Unlock()
 		d.TxFull.Add(1)
 		return netif.ErrQueueFull
 	}
+	if d.tx.InFlight() == 0 {
+		d.txLast = time.Now() // a stall is timed from the first frame in flight
+	}
+	var b [DescSize]byte
+	if need == 2 {
+		i, _ := d.tx.Push()
+		PutTxContext(b[:], *ctx)
+		d.putDesc(d.tx.descAt(i), &b)
+		d.txCtx = ctx
+		d.TxContexts.Add(1)
+	}
+	i, _ := d.tx.Push()
 	dst := d.tx.bufAt(i)
 	m.Range(0, n, func(seg []byte) {
 		if len(seg) > 0 {
@@ -435,8 +474,12 @@ func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 			dst += uintptr(len(seg))
 		}
 	})
-	var b [DescSize]byte
-	PutTx(b[:], uint64(d.tx.bufAt(i)), n)
+	if ctx != nil {
+		PutTxData(b[:], uint64(d.tx.bufAt(i)), n)
+		d.TxCsum.Add(1)
+	} else {
+		PutTx(b[:], uint64(d.tx.bufAt(i)), n)
+	}
 	d.putDesc(d.tx.descAt(i), &b)
 	d.write(TDT, uint32(d.tx.Tail))
 	d.mu.Unlock()

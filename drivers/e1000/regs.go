@@ -106,6 +106,15 @@ const (
 	TIPG_DEFAULT = 10 | 8<<10 | 6<<20
 )
 
+// Receive checksum control (RXCSUM, 05000h, chapter 13's register
+// descriptions): PCSS (packet checksum start) in bits 0-7, IPv4 and
+// TCP/UDP checksum offload enables; written while the receiver is off.
+const (
+	RXCSUM        = 0x05000
+	RXCSUM_IPOFLD = 1 << 8
+	RXCSUM_TUOFLD = 1 << 9
+)
+
 // Receive address filter (§13.5.1–13.5.3).
 const (
 	MTA    = 0x05200 // multicast table array, 128 dwords

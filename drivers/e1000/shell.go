@@ -28,6 +28,8 @@ func showEM(w io.Writer, _ []string) {
 		d.mu.Unlock()
 		fmt.Fprintf(w, "  interrupts %d stray %d rx %d tx %d rx-bad %d tx-full %d resets %d\n",
 			d.Interrupts.Load(), d.Stray.Load(), d.RxFrames.Load(), d.TxFrames.Load(), d.RxBad.Load(), d.TxFull.Load(), d.Resets.Load())
+		fmt.Fprintf(w, "  offloads %s enabled %s: tx-csum %d contexts %d rx-csum-valid %d\n", d.ifp.Caps(), d.ifp.CapEnable(),
+			d.TxCsum.Load(), d.TxContexts.Load(), d.RxCsumValid.Load())
 		if p := d.lastReset.Load(); p != nil {
 			fmt.Fprintf(w, "  last reset: %s\n", *p)
 		}
