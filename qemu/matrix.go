@@ -45,6 +45,10 @@ var boots = []Boot{
 	{Name: "tap-virtio-mq-smp4", Tier: Smoke, Config: withTapQueues(withTapPeer(Config{SMP: 4, NIC: NICVirtio, Timeout: 4 * time.Minute,
 		Append: "test=NetNIC/HostPeer|VirtioNet/Multiqueue|VirtioNet/Offload"},
 		NetPeerConfig{EchoBytes: 1 << 20, Conns: 32, SeqConns: 32, UDPDatagrams: 100, DiscardBytes: 256 << 10, ChargenBytes: 256 << 10}), 4)},
+	// The e1000's receive filter over a tap: the host sends to a group the
+	// guest joined and one it did not, then with ALLMULTI and PROMISC
+	// (NetNIC/Multicast against qemu.McastPeer).
+	{Name: "tap-e1000-mcast-smp2", Tier: Smoke, Config: withMcastPeer(Config{SMP: 2, NIC: NICE1000, Timeout: 3 * time.Minute, Append: "test=NetNIC/Multicast"})},
 	// q35 with 6 GiB: 2 GiB below 4 GiB, 4 above, so every self-test runs
 	// on high memory (the allocator serves it first), edu's DMA below its
 	// 256 MiB reach, and the runtime's 256 MiB slice (VM/RuntimeLargeSlice).

@@ -49,7 +49,10 @@ type Device struct {
 	causes atomic.Uint32 // (a) ICR bits the filter read, for the thread
 	txLast time.Time     // (mu) last transmit completion, or when the ring stopped being empty
 	txCtx  *TxContext    // (mu) the checksum context last given to the device, nil: none
-	itr    atomic.Uint32 // (a) interrupt moderation, restored by Reset
+
+	mcast   []netif.HWAddr // (mu) joined groups (SetMulticast)
+	rxFlags netif.Flags    // (mu) IFF_PROMISC, IFF_ALLMULTI
+	itr     atomic.Uint32  // (a) interrupt moderation, restored by Reset
 
 	lastReset atomic.Pointer[string] // why the watchdog last reset the device
 
@@ -59,8 +62,11 @@ type Device struct {
 	// descriptors written, received frames with a checksum the device
 	// verified.
 	TxCsum, TxContexts, RxCsumValid atomic.Uint64
-	stats                           [len(statRegs)]atomic.Uint64
-	loggedBad                       atomic.Bool
+	// McastFiltered counts multicast frames the MTA hash let through
+	// for a group not joined (dropped by the driver).
+	McastFiltered atomic.Uint64
+	stats         [len(statRegs)]atomic.Uint64
+	loggedBad     atomic.Bool
 }
 
 // dmaRing is a descriptor ring and its buffers in physically contiguous
@@ -257,6 +263,13 @@ func (d *Device) initTx() {
 	d.write(TCTL, TCTL_EN|TCTL_PSP|TCTL_CT|TCTL_COLD_FD)
 }
 
+// dstOf reads the destination address of the frame in the buffer at a.
+func dstOf(a uintptr) netif.HWAddr {
+	var m netif.HWAddr
+	amd64.Memmove(uintptr(unsafe.Pointer(&m)), a, 6)
+	return m
+}
+
 func (d *Device) putDesc(a uintptr, b *[DescSize]byte) {
 	amd64.Memmove(a, uintptr(unsafe.Pointer(b)), DescSize)
 }
@@ -373,6 +386,8 @@ func (d *Device) rxeof() {
 			d.bad("receive error", int(rd.Errors))
 		case rd.Length == 0 || int(rd.Length) > bufSize:
 			d.bad("bad length", int(rd.Length))
+		case rd.Length >= 6 && !Wanted(dstOf(r.bufAt(i)), d.mcast, d.rxFlags):
+			d.McastFiltered.Add(1)
 		default:
 			amd64.Memmove(uintptr(unsafe.Pointer(&d.rxScratch)), r.bufAt(i), uintptr(rd.Length))
 			if m := mbuf.FromBytes(d.rxScratch[:rd.Length], 0); m != nil {
@@ -529,6 +544,7 @@ func (d *Device) Reset(why string) error {
 		d.setReceiveAddress()
 		d.rxDropping = false
 		d.initRx()
+		d.programFilterLocked()
 		d.initTx()
 		d.txLast = time.Now()
 		d.write(ITR, d.itr.Load())

@@ -187,7 +187,8 @@ type Interface struct {
 
 	mu        nlock.Mutex
 	listeners []LinkFunc // (l)
-	multi     []HWAddr   // (l)
+	multi     []HWAddr   // (l) joined link-level groups
+	multiRefs []int      // (l) references to each
 
 	giant *giantTx // (c) non-nil for IFF_NEEDSGIANT drivers
 
@@ -458,20 +459,102 @@ func (ifp *Interface) SetMTU(mtu int) error {
 	return nil
 }
 
-// SetMulticast replaces the multicast filter list.
+// SetMulticast replaces the multicast filter list (each address joined
+// once).
 func (ifp *Interface) SetMulticast(addrs []HWAddr) error {
 	ms, ok := ifp.drv.(MulticastSetter)
 	if !ok {
 		return ErrNotSupported
 	}
 	cp := append([]HWAddr(nil), addrs...)
+	ifp.mu.Lock()
+	defer ifp.mu.Unlock()
 	if err := ms.SetMulticast(cp); err != nil {
 		return err
 	}
-	ifp.mu.Lock()
 	ifp.multi = cp
-	ifp.mu.Unlock()
+	ifp.multiRefs = make([]int, len(cp))
+	for i := range ifp.multiRefs {
+		ifp.multiRefs[i] = 1
+	}
 	return nil
+}
+
+// Multicast-group errors.
+var (
+	// ErrNotMulticast: the address is not a group address.
+	ErrNotMulticast = errors.New("netif: not a multicast address")
+	// ErrNotJoined: LeaveMulticast for a group not joined.
+	ErrNotJoined = errors.New("netif: multicast group not joined")
+)
+
+// JoinMulticast adds a reference to link-level group a (FreeBSD's
+// if_addmulti): the first one adds a to the driver's filter, later ones
+// only count. The driver is told under the interface's lock, so filters
+// are programmed in the order joins and leaves happen.
+func (ifp *Interface) JoinMulticast(a HWAddr) error {
+	if !a.IsMulticast() || a == Broadcast {
+		return ErrNotMulticast
+	}
+	ms, ok := ifp.drv.(MulticastSetter)
+	if !ok {
+		return ErrNotSupported
+	}
+	ifp.mu.Lock()
+	defer ifp.mu.Unlock()
+	for i, m := range ifp.multi {
+		if m == a {
+			ifp.multiRefs[i]++
+			return nil
+		}
+	}
+	next := append(append([]HWAddr(nil), ifp.multi...), a)
+	if err := ms.SetMulticast(next); err != nil {
+		return err
+	}
+	ifp.multi = next
+	ifp.multiRefs = append(ifp.multiRefs, 1)
+	return nil
+}
+
+// LeaveMulticast drops a reference to group a; the last one removes it
+// from the driver's filter (if_delmulti).
+func (ifp *Interface) LeaveMulticast(a HWAddr) error {
+	ms, ok := ifp.drv.(MulticastSetter)
+	if !ok {
+		return ErrNotSupported
+	}
+	ifp.mu.Lock()
+	defer ifp.mu.Unlock()
+	for i, m := range ifp.multi {
+		if m != a {
+			continue
+		}
+		if ifp.multiRefs[i] > 1 {
+			ifp.multiRefs[i]--
+			return nil
+		}
+		next := append(append([]HWAddr(nil), ifp.multi[:i]...), ifp.multi[i+1:]...)
+		if err := ms.SetMulticast(next); err != nil {
+			return err
+		}
+		ifp.multi = next
+		ifp.multiRefs = append(append([]int(nil), ifp.multiRefs[:i]...), ifp.multiRefs[i+1:]...)
+		return nil
+	}
+	return ErrNotJoined
+}
+
+// MulticastRefs returns how many times group a is joined (0: not).
+func (ifp *Interface) MulticastRefs(a HWAddr) int {
+	ifp.mu.Lock()
+	defer ifp.mu.Unlock()
+	for i, m := range ifp.multi {
+		if m == a {
+			return ifp.multiRefs[i]
+		}
+	}
+	return 0
 }
 
 // Multicast returns the multicast filter list.

@@ -1,6 +1,7 @@
 package netif
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -341,4 +342,64 @@ func TestFlowHashSpreadsFlowsAndKeepsEachOnOneQueue(t *testing.T) {
 	d.queues = nil
 	require.NoError(t, ifp.Transmit(mbuf.FromBytes(arp, 0)))
 	assert.Equal(t, []int{0}, d.queues)
+}
+
+// mcDriver records every filter it is given.
+type mcDriver struct {
+	fakeDriver
+	filters [][]HWAddr
+	fail    bool
+}
+
+func (d *mcDriver) SetMulticast(a []HWAddr) error {
+	if d.fail {
+		return errors.New("filter full")
+	}
+	d.filters = append(d.filters, a)
+	return nil
+}
+
+func TestJoinLeaveMulticastRefcounted(t *testing.T) {
+	d := &mcDriver{}
+	ifp, err := Attach(Config{Name: "mc"}, d)
+	require.NoError(t, err)
+	defer ifp.Detach()
+	g1, g2 := HWAddr{0x01, 0x00, 0x5e, 1, 2, 3}, HWAddr{0x01, 0x00, 0x5e, 9, 8, 200}
+	assert.ErrorIs(t, ifp.JoinMulticast(HWAddr{0x02, 0, 0, 0, 0, 1}), ErrNotMulticast)
+	assert.ErrorIs(t, ifp.JoinMulticast(Broadcast), ErrNotMulticast)
+	require.NoError(t, ifp.JoinMulticast(g1))
+	require.NoError(t, ifp.JoinMulticast(g1))
+	require.NoError(t, ifp.JoinMulticast(g2))
+	assert.Equal(t, 2, ifp.MulticastRefs(g1))
+	assert.Equal(t, [][]HWAddr{{g1}, {g1, g2}}, d.filters, "the driver hears of first joins only")
+	require.NoError(t, ifp.LeaveMulticast(g1))
+	assert.Len(t, d.filters, 2, "one reference left: filter unchanged")
+	require.NoError(t, ifp.LeaveMulticast(g1))
+	assert.Equal(t, []HWAddr{g2}, d.filters[2])
+	assert.ErrorIs(t, ifp.LeaveMulticast(g1), ErrNotJoined)
+	assert.Equal(t, 0, ifp.MulticastRefs(g1))
+	d.fail = true
+	assert.Error(t, ifp.JoinMulticast(g1))
+	assert.Equal(t, []HWAddr{g2}, ifp.Multicast(), "a refused join changes nothing")
+	d.fail = false
+
+	// Concurrent joins and leaves of one group balance out.
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 100; k++ {
+				assert.NoError(t, ifp.JoinMulticast(g1))
+				assert.NoError(t, ifp.LeaveMulticast(g1))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, []HWAddr{g2}, ifp.Multicast())
+	assert.Equal(t, []HWAddr{g2}, d.filters[len(d.filters)-1])
+
+	plain, _ := Attach(Config{Name: "nomc"}, &fakeDriver{})
+	defer plain.Detach()
+	assert.ErrorIs(t, plain.JoinMulticast(g1), ErrNotSupported)
 }

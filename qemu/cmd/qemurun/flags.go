@@ -31,6 +31,7 @@ flags:
   -tap               put the NIC on a tap device in a network namespace made for this boot (needs root;
                      the guest gets a static 10.99.0.2/24, the host side 10.99.0.1 inside the namespace)
   -tap-queues N      virtio-net queue pairs on the tap (multiqueue, needs -nic virtio; default 1)
+  -mcastpeer         with -tap: the host side of NetNIC/Multicast (sends to a joined and an unjoined group)
   -udp N             with -netpeer on -tap: N UDP echo datagrams, content checked
   -seqconns N        with -netpeer: N short echo connections one after another
   -conns N           with -netpeer: echo connections open at once (default 100)
@@ -98,6 +99,7 @@ func parseFlags(args []string) (options, error) {
 	netpeer := fs.Bool("netpeer", false, "")
 	tap := fs.Bool("tap", false, "")
 	tapQueues := fs.Int("tap-queues", 0, "")
+	mcastpeer := fs.Bool("mcastpeer", false, "")
 	var pc qemu.NetPeerConfig
 	fs.IntVar(&pc.UDPDatagrams, "udp", 0, "")
 	fs.IntVar(&pc.SeqConns, "seqconns", 0, "")
@@ -124,6 +126,16 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-udp, -seqconns, -conns, -echo-mib: cannot be negative")
 	}
 	pc.EchoBytes, pc.DiscardBytes, pc.ChargenBytes = *echoMiB<<20, *echoMiB<<20, *echoMiB<<20
+	if *mcastpeer {
+		switch {
+		case !*tap:
+			return o, errors.New("-mcastpeer: needs -tap")
+		case *netpeer:
+			return o, errors.New("-mcastpeer and -netpeer: one host side per boot")
+		}
+		o.cfg.Host, o.cfg.HostAfter = qemu.McastPeer(), qemu.McastReady
+		o.cfg.Append = strings.TrimSpace("SMPGO_MCASTPEER=1 " + o.cfg.Append)
+	}
 	if *netpeer {
 		if !*tap {
 			o.cfg.HostFwd = append(o.cfg.HostFwd, qemu.NetPeerForwards()...)
