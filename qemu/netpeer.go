@@ -76,6 +76,9 @@ type NetPeerStats struct {
 	GuestToHost float64 // from chargen, pattern verified
 	// UDPRoundTrip is the mean round trip of a UDP echo datagram.
 	UDPRoundTrip time.Duration
+	// ConnsMBps is the concurrent connections' echo rate (bytes each
+	// way, over all of them, from the first dial to the last check).
+	ConnsMBps float64
 	// SeqConnsPerSec is the rate of the sequential short connections.
 	SeqConnsPerSec float64
 }
@@ -456,8 +459,12 @@ func (p *netPeer) manyConns() error {
 			return fmt.Errorf("round %d: %w", r, firstErr)
 		}
 	}
+	el := time.Since(start)
 	fmt.Fprintf(p.log, "echo: %d rounds of %d connections open at once, %d bytes each, verified in %v\n",
-		p.cfg.Rounds, p.cfg.Conns, max(p.cfg.ConnBytes, first), time.Since(start).Round(time.Millisecond))
+		p.cfg.Rounds, p.cfg.Conns, max(p.cfg.ConnBytes, first), el.Round(time.Millisecond))
+	if p.cfg.Stats != nil {
+		p.cfg.Stats.ConnsMBps = float64(p.cfg.Rounds*p.cfg.Conns*max(p.cfg.ConnBytes, first)) / el.Seconds() / 1e6
+	}
 	return nil
 }
 

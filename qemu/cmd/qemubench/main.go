@@ -113,6 +113,7 @@ func main() {
 			netNIC = qemu.NICE1000
 		}
 		netBench(*kernel, netNIC, cpus, *kargs, *netMiB<<20, out)
+		offloadBench(*kernel, *kargs, *netMiB<<20, out)
 	}
 }
 
