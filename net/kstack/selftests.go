@@ -67,22 +67,27 @@ func netReports() []witness.Report {
 }
 
 // checked wraps a test: afterwards no new witness reports may name a
-// network-stack class, and the mbuf counts must return to their
-// baseline (in-flight frames get a moment to drain).
+// network-stack class, and the mbuf counts must come back to their
+// baseline or below (in-flight frames get a moment to drain). The
+// baseline is taken once the counts hold still (settledMbufs): in a boot
+// with a NIC the system's stack may hold a frame of its own when the test
+// starts (one an earlier NIC test's peer just sent), and a baseline with
+// it in, then a count without it, read as a "leak" of -1 (seen in
+// Net/TCPTransferGiant after the e1000 tests).
 func checked(fn func(*kern.T)) func(*kern.T) {
 	return func(t *kern.T) {
-		before := mbuf.ReadStats()
+		before := settledMbufs()
 		nrep := len(netReports())
 		fn(t)
 		var now mbuf.Stats
 		for i := 0; i < 400; i++ {
 			now = mbuf.ReadStats()
-			if now.Mbufs == before.Mbufs && now.Clusters == before.Clusters && now.Ext == before.Ext {
+			if now.Mbufs <= before.Mbufs && now.Clusters <= before.Clusters && now.Ext <= before.Ext {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		if now.Mbufs != before.Mbufs || now.Clusters != before.Clusters || now.Ext != before.Ext {
+		if now.Mbufs > before.Mbufs || now.Clusters > before.Clusters || now.Ext > before.Ext {
 			t.Errorf("mbuf leak: before %+v after %+v", before, now)
 		}
 		if rs := netReports(); len(rs) > nrep {
