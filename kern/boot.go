@@ -49,6 +49,7 @@ func Boot(magic, info uintptr, mb2 []byte, stackLo, stackHi uintptr) {
 	switch magic {
 	case multiboot.BootMagic1:
 		parseMultiboot(info)
+		parseMultiboot1Mods(info)
 	case multiboot.BootMagic2:
 		if mb2 == nil {
 			Panic("kern.Boot: multiboot2 information larger than the entry's 64 KiB copy")
@@ -129,12 +130,12 @@ func initMemory() {
 		}
 		if a < kend && b > kernelLoadAddr { // split around the kernel
 			if a < kernelLoadAddr {
-				addMemory(a, kernelLoadAddr)
+				addMemoryAround(a, kernelLoadAddr)
 			}
 			a = kend
 		}
 		if a < b {
-			addMemory(a, b)
+			addMemoryAround(a, b)
 		}
 	}
 	vm.CPUID = thisCPU

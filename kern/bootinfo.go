@@ -119,6 +119,15 @@ func parseMultiboot2(b []byte) {
 	default:
 		Panic("kern.Boot: boot loader gave no memory map")
 	}
+	for i := range in.ModuleCount() {
+		m := in.Module(i)
+		addBootModule(uintptr(m.Start), uintptr(m.End), func(j int) byte {
+			if j < len(m.String) {
+				return m.String[j]
+			}
+			return 0
+		})
+	}
 	if r := in.RSDP(); len(r) >= 20 {
 		bootRSDPLen = copy(bootRSDP[:], r)
 	}
@@ -148,7 +157,17 @@ func printBootInfo() {
 		}
 		l.s(" at ").x(bootFB.Addr)
 	}
+	if nBootMods > 0 {
+		var size uint64
+		for i := range nBootMods {
+			size += uint64(bootMods[i].end - bootMods[i].start)
+		}
+		l.s(", ").d(int64(nBootMods)).s(" module(s) of ").u(size >> 10).s(" KiB")
+	}
 	l.nl().print()
+	if bootModsExtra > 0 {
+		l.s("smpgo: ").d(int64(bootModsExtra)).s(" boot modules beyond the kernel's table of ").d(maxBootMods).s(" ignored").nl().print()
+	}
 	if memDropped > 0 {
 		l.s("smpgo: memory map: ").d(int64(memDropped)).s(" available ranges beyond the kernel's table of ").d(int64(len(memRegions))).s(" ignored").nl().print()
 	}

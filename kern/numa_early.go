@@ -116,7 +116,7 @@ func addSRATCPU(apicID, domain uint32) {
 
 // addMemory gives [a, b) to the page allocators, split by SRAT range;
 // memory no SRAT range claims goes to domain 0.
-func addMemory(a, b uintptr) {
+func addMemory(a, b uintptr, held bool) {
 	for a < b {
 		d, end := uintptr(0), b
 		for i := 0; i < nSRATMem; i++ {
@@ -129,8 +129,12 @@ func addMemory(a, b uintptr) {
 				end = r.base
 			}
 		}
-		if !vm.AddMemory(int(d), a, end) {
-			vm.AddMemory(0, a, end) // a domain beyond vm.MaxDomains
+		add := vm.AddMemory
+		if held {
+			add = vm.AddHeld // a boot module's pages (bootmod.go)
+		}
+		if !add(int(d), a, end) {
+			add(0, a, end) // a domain beyond vm.MaxDomains
 		}
 		a = end
 	}

@@ -149,7 +149,10 @@ func (b *Buddy) release(i uint32, k int) {
 }
 
 // AddRange gives the pages [first, first+n) of the span to the allocator
-// as free memory (boot only; ranges must not overlap).
+// as free memory (at boot, and for held memory released later: ranges
+// must not overlap).
+//
+//go:nosplit
 func (b *Buddy) AddRange(first, n int) {
 	if first < 0 || n <= 0 || first+n > len(b.meta) {
 		return

@@ -379,7 +379,7 @@ func earlyPage() (uintptr, bool) {
 		for d := 0; d < ndomains; d++ {
 			dm := &domains[d]
 			for i, r := range dm.ranges[:dm.nranges] {
-				if r[1] <= DMA32 && r[1]-r[0] > best {
+				if r[1] <= DMA32 && r[1]-r[0] > best && !isHeld(r[0], r[1]) {
 					best, earlyDom, earlyIdx = r[1]-r[0], d, i
 				}
 			}
@@ -443,7 +443,8 @@ func initSegment(dm *Domain, i, j int, base uintptr) bool {
 	best := -1
 	for k := i; k < j; k++ {
 		n := int((dm.ranges[k][1] - dm.ranges[k][0]) / PageSize)
-		if n > metaPages && (best < 0 || n > int((dm.ranges[best][1]-dm.ranges[best][0])/PageSize)) {
+		if n > metaPages && !isHeld(dm.ranges[k][0], dm.ranges[k][1]) &&
+			(best < 0 || n > int((dm.ranges[best][1]-dm.ranges[best][0])/PageSize)) {
 			best = k
 		}
 	}
@@ -460,6 +461,9 @@ func initSegment(dm *Domain, i, j int, base uintptr) bool {
 	s.buddy.Init(unsafe.Slice((*uint64)(physPtr(meta)), span))
 	for k := i; k < j; k++ {
 		r := dm.ranges[k]
+		if isHeld(r[0], r[1]) {
+			continue // given by ReleaseHeld (held.go)
+		}
 		s.buddy.AddRange(int((r[0]-base)/PageSize), int((r[1]-r[0])/PageSize))
 	}
 	return true

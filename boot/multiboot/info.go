@@ -127,6 +127,9 @@ type Info struct {
 	HasLoadBase      bool
 	LoadBase         uint32
 
+	modules  [MaxModules][]byte // module tags' bodies
+	nmodules int
+
 	mmap           []byte
 	mmapEntrySize  int
 	efiMmap        []byte
@@ -173,6 +176,14 @@ func Parse(b []byte) (Info, error) {
 			in.Cmdline = cString(body)
 		case TagBootLoaderName:
 			in.LoaderName = cString(body)
+		case TagModule:
+			if len(body) < 8 {
+				return in, ErrInfoTag
+			}
+			if in.nmodules < MaxModules {
+				in.modules[in.nmodules] = body
+				in.nmodules++
+			}
 		case TagBasicMeminfo:
 			if len(body) >= 8 {
 				in.HasBasicMeminfo = true
@@ -252,6 +263,27 @@ func cString(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// MaxModules bounds the modules Parse records; later module tags are
+// ignored.
+const MaxModules = 8
+
+// Module is one boot module (§3.6.6): the physical range the loader put
+// it in and its string (GRUB's module2 arguments, QEMU's -initrd name).
+type Module struct {
+	Start, End uint32 // [Start, End)
+	String     []byte // without the NUL
+}
+
+// ModuleCount is the number of module tags recorded.
+func (in *Info) ModuleCount() int { return in.nmodules }
+
+// Module returns module i.
+func (in *Info) Module(i int) Module {
+	b := in.modules[i]
+	le := binary.LittleEndian
+	return Module{Start: le.Uint32(b), End: le.Uint32(b[4:]), String: cString(b[8:])}
 }
 
 // HasMemoryMap reports whether the loader gave a memory map tag.

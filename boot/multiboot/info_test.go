@@ -227,3 +227,22 @@ func TestParseDoesNotAllocate(t *testing.T) {
 	require.Zero(t, allocs)
 	require.NotZero(t, sum)
 }
+
+func TestParseModules(t *testing.T) {
+	ib := newInfo().tag(TagMmap, mmapTag(qemuPCMap...))
+	ib.tag(TagModule, words(uint32(0x2000000), uint32(0x2345678), "initfs.tar dir=/srv", uint8(0)))
+	ib.tag(TagModule, words(uint32(0x3000000), uint32(0x3000010))) // no string at all
+	for i := range MaxModules {
+		ib.tag(TagModule, words(uint32(0x4000000+i*0x1000), uint32(0x4000000+i*0x1000+1), uint8(0)))
+	}
+	in, err := Parse(ib.bytes())
+	require.NoError(t, err)
+	require.Equal(t, MaxModules, in.ModuleCount(), "modules beyond MaxModules are ignored")
+	require.Equal(t, Module{Start: 0x2000000, End: 0x2345678, String: []byte("initfs.tar dir=/srv")}, in.Module(0))
+	require.Equal(t, uint32(0x3000010), in.Module(1).End)
+	require.Empty(t, in.Module(1).String)
+
+	short := newInfo().tag(TagModule, words(uint32(1))).bytes()
+	_, err = Parse(short)
+	require.ErrorIs(t, err, ErrInfoTag, "a module tag without its addresses")
+}
