@@ -37,6 +37,14 @@ func (c Config) validated() (Config, error) {
 	if c.MemMiB < MinMemMiB || c.MemMiB > MaxMemMiB {
 		return c, fmt.Errorf("qemu: -mem %d: want %d to %d MiB", c.MemMiB, MinMemMiB, MaxMemMiB)
 	}
+	if len(c.Modules) > 0 && c.Media != MediaKernel {
+		return c, fmt.Errorf("qemu: -fs %s: boot modules need -kernel media (GRUB's would come from the image)", c.Modules[0])
+	}
+	for _, m := range c.Modules {
+		if m == "" || strings.ContainsAny(m, ", \t\n") {
+			return c, fmt.Errorf("qemu: -fs %q: a module path cannot be empty or hold commas or blanks", m)
+		}
+	}
 	if c.NUMA < 0 {
 		return c, fmt.Errorf("qemu: -numa %d: the node count cannot be negative", c.NUMA)
 	}
@@ -158,6 +166,9 @@ func (c Config) Args() ([]string, error) {
 		add("-kernel", c.Kernel)
 		if c.Append != "" {
 			add("-append", c.Append)
+		}
+		if len(c.Modules) > 0 {
+			add("-initrd", strings.Join(c.Modules, ","))
 		}
 	case MediaCDROM:
 		// What -cdrom expands to, with the path escaped.

@@ -37,6 +37,7 @@ func TestArgsEverything(t *testing.T) {
 		Accel:   AccelKVM,
 		Kernel:  "/k.img",
 		Append:  "test=. log=debug",
+		Modules: []string{"/tmp/a.tar", "b.tar.gz"},
 		Extra:   []string{"-d", "int"},
 	}
 	args, err := c.Args()
@@ -55,6 +56,7 @@ func TestArgsEverything(t *testing.T) {
 		"-bios", "qboot.rom",
 		"-kernel", "/k.img",
 		"-append", "test=. log=debug",
+		"-initrd", "/tmp/a.tar,b.tar.gz",
 		"-display", "none", "-no-reboot",
 		"-serial", "stdio", "-monitor", "none",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
@@ -162,6 +164,9 @@ func TestArgsErrors(t *testing.T) {
 		{func(c *Config) { c.Accel = "hvf" }, "qemu: -accel hvf: want tcg or kvm"},
 		{func(c *Config) { c.Append = "a\nb" }, `qemu: kernel command line "a\nb": unprintable character at byte 1`},
 		{func(c *Config) { c.Marks = []string{"ok", ""} }, "qemu: marks: an empty mark would match every line"},
+		{func(c *Config) { c.Modules = []string{"a,b.tar"} }, `qemu: -fs "a,b.tar": a module path cannot be empty or hold commas or blanks`},
+		{func(c *Config) { c.Modules = []string{""} }, `qemu: -fs "": a module path cannot be empty or hold commas or blanks`},
+		{func(c *Config) { c.Media, c.Image, c.Modules = MediaCDROM, "i.iso", []string{"a.tar"} }, "qemu: -fs a.tar: boot modules need -kernel media (GRUB's would come from the image)"},
 	} {
 		c := ok
 		tc.edit(&c)

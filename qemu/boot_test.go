@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,6 +54,13 @@ func TestBoots(t *testing.T) {
 				outs := buildProgram(t, root, b)
 				c.Kernel, elfPath = outs.Image, outs.ELF
 			}
+			expect := b.Expect
+			if b.Modules != nil {
+				paths, output, err := b.Modules(t.TempDir())
+				require.NoError(t, err, "the boot's modules")
+				c.Modules = append(c.Modules, paths...)
+				expect.Output = append(slices.Clone(expect.Output), output...)
+			}
 			if c.Media == qemu.MediaCDROM || c.Media == qemu.MediaUSB {
 				require.FileExists(t, iso, "the bootable image: run 'make image' or set SMPGO_ISO")
 				c.Kernel, c.Image = "", iso
@@ -75,7 +83,7 @@ func TestBoots(t *testing.T) {
 				p, f, s := qemu.GoTestCounts(strings.ReplaceAll(r.Output, "\r", ""))
 				t.Logf("%s: %d passed, %d failed, %d skipped (top-level tests and examples)", b.Test, p, f, s)
 			}
-			if err := b.Expect.Check(r); err != nil {
+			if err := expect.Check(r); err != nil {
 				t.Fatalf("%s: %v\n%s", b.Name, err, failureReport(r, elfPath))
 			}
 			if b.Expect.Screen {

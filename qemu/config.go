@@ -133,6 +133,11 @@ type Config struct {
 	// Firmware is the UEFI firmware image for BIOSOVMF (default
 	// DefaultOVMF, or what FindOVMF finds when Run boots).
 	Firmware string
+	// Modules are files QEMU loads beside the kernel as multiboot
+	// modules (-initrd, MediaKernel only), in order: the kernel unpacks
+	// tar archives among them into its file system (fs/kfs, initfs=).
+	// Paths must not hold commas (QEMU's separator) or blanks.
+	Modules []string
 	// Append is the kernel command line: passed with -append to a
 	// MediaKernel boot, as the SMBIOS OEM string OEMPrefix+Append to GRUB
 	// for the ISO (omitted when empty: GRUB then shows its menu).

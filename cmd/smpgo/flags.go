@@ -21,6 +21,7 @@ type options struct {
 	pkgs    []string // package patterns
 	args    []string // after "--": the program's arguments or the test flags
 	timeout bool     // -timeout given
+	fs      string   // -fs: a directory to pack, or a tar archive, for the file system
 }
 
 // parseFlags parses the flags of cmd ("build", "run" or "test") and splits
@@ -44,6 +45,7 @@ func parseFlags(cmd string, args []string) (options, error) {
 		fs.StringVar(&o.cfg.NIC, "nic", qemu.NICNone, "")
 		fs.Func("hostfwd", "", func(s string) error { o.cfg.HostFwd = append(o.cfg.HostFwd, s); return nil })
 		fs.Func("guestfwd", "", func(s string) error { o.cfg.GuestFwd = append(o.cfg.GuestFwd, s); return nil })
+		fs.StringVar(&o.fs, "fs", "", "")
 		fs.StringVar(&o.cfg.BIOS, "bios", qemu.BIOSQboot, "")
 		fs.StringVar(&o.cfg.Machine, "machine", "", "")
 		fs.StringVar(&o.cfg.Accel, "accel", qemu.AccelTCG, "")

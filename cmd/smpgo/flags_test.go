@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -84,4 +86,33 @@ func TestTestArgs(t *testing.T) {
 	require.Equal(t, []string{"-test.timeout", "1m"}, got)
 	require.Equal(t, []string{"-test.timeout=1m48s"}, TestArgs(nil, 2*time.Minute))
 	require.Empty(t, TestArgs(nil, 0), "no machine timeout: none for the tests either")
+}
+
+func TestFSModules(t *testing.T) {
+	o, err := parseFlags("run", []string{"-fs", "some/dir", "./x"})
+	require.NoError(t, err)
+	require.Equal(t, "some/dir", o.fs)
+
+	m, err := fsModules("", t.TempDir())
+	require.NoError(t, err)
+	require.Nil(t, m, "no -fs: no module")
+
+	// A directory is packed into the work directory.
+	tree, work := t.TempDir(), t.TempDir()
+	require.NoError(t, qemu.SeedFixture(tree))
+	m, err = fsModules(tree, work)
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Join(work, "fs.tar")}, m)
+	b, err := os.ReadFile(m[0])
+	require.NoError(t, err)
+	require.Equal(t, "ustar", string(b[257:262]))
+
+	// A file is passed as it is, by absolute path.
+	t.Chdir(work)
+	m, err = fsModules("fs.tar", t.TempDir())
+	require.NoError(t, err)
+	require.Equal(t, []string{filepath.Join(work, "fs.tar")}, m)
+
+	_, err = fsModules(filepath.Join(work, "missing"), work)
+	require.ErrorContains(t, err, "-fs: stat ")
 }

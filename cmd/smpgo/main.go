@@ -46,6 +46,9 @@ machine flags (run, test):
   -bios seabios|qboot      firmware (default qboot: faster)
   -machine pc|q35          machine type
   -accel tcg|kvm           accelerator (default tcg)
+  -fs DIR|FILE.tar    the file system's initial contents: DIR is packed into a
+                     tar archive (modes kept), a tar (or .tar.gz) file passed as
+                     is; the kernel unpacks it at boot (-k initfs=DIR: where, default /)
   -timeout DURATION  stop the machine after this long (default 2m run, 10m test; 0 = none)
   -k OPT             kernel option before the program's arguments (repeatable)
   -i                 run only: interactive console (stdin forwarded; Ctrl-A x quits)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/smpgo/smpgo/qemu"
@@ -34,6 +36,9 @@ func (e *env) run(ctx context.Context, args []string) int {
 	}
 	c := o.cfg
 	c.Kernel, c.Append, c.Stdin = outs.Image, line, e.stdin
+	if c.Modules, err = fsModules(o.fs, dir); err != nil {
+		return e.errorf("%v", err)
+	}
 	r, err := qemu.Run(ctx, c, &noCR{w: e.stdout})
 	if r == nil {
 		return e.errorf("%v", err)
@@ -84,4 +89,30 @@ func (n *noCR) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// fsModules turns -fs into the boot's modules: a directory is packed into
+// a tar archive in the work directory, a file is passed as it is (the
+// kernel unpacks tar archives, gzip-compressed or not, into its file
+// system at boot: initfs=DIR says where, default /).
+func fsModules(fs, work string) ([]string, error) {
+	if fs == "" {
+		return nil, nil
+	}
+	fi, err := os.Stat(fs)
+	if err != nil {
+		return nil, fmt.Errorf("-fs: %v", err)
+	}
+	if !fi.IsDir() {
+		abs, err := filepath.Abs(fs)
+		if err != nil {
+			return nil, fmt.Errorf("-fs: %v", err)
+		}
+		return []string{abs}, nil
+	}
+	out := filepath.Join(work, "fs.tar")
+	if err := qemu.PackDirFile(fs, out); err != nil {
+		return nil, fmt.Errorf("-fs: %v", err)
+	}
+	return []string{out}, nil
 }

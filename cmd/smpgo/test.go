@@ -31,6 +31,10 @@ func (e *env) test(ctx context.Context, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
+	modules, err := fsModules(o.fs, dir)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
 	status := 0
 	for _, p := range pkgs {
 		if !p.HasTests() {
@@ -45,7 +49,7 @@ func (e *env) test(ctx context.Context, args []string) int {
 			continue
 		}
 		c := o.cfg
-		c.Kernel, c.Append = outs.Image, line
+		c.Kernel, c.Append, c.Modules = outs.Image, line, modules
 		r, err := qemu.Run(ctx, c, &noCR{w: e.stdout})
 		if r == nil {
 			return e.errorf("%v", err)
