@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/smpgo/smpgo/kern"
+	"github.com/smpgo/smpgo/witness"
 )
 
 // Sock/Unix self-tests: AF_UNIX sockets through the standard library's
@@ -33,7 +35,18 @@ func init() {
 		{"Sock/UnixHTTP", testUnixHTTP},
 		{"Sock/UnixErrors", testUnixErrors},
 	} {
-		kern.RegisterTest(kern.Test{Name: tc.name, Fn: tc.fn, Timeout: 3 * time.Minute})
+		fn := tc.fn
+		kern.RegisterTest(kern.Test{Name: tc.name, Fn: func(t *kern.T) { fn(t); unixWitnessClean(t) }, Timeout: 3 * time.Minute})
+	}
+}
+
+// unixWitnessClean fails the test if WITNESS has reported anything about
+// the AF_UNIX locks (order reversals, recursion, sleeping with one held).
+func unixWitnessClean(t *kern.T) {
+	for _, r := range witness.Reports() {
+		if strings.HasPrefix(r.Class, "unix ") || strings.HasPrefix(r.OtherClass, "unix ") {
+			t.Errorf("WITNESS: %v on %s (%s) with %s (%s) held", r.Kind, r.Lock, r.Class, r.Other, r.OtherClass)
+		}
 	}
 }
 
