@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/smpgo/smpgo/fs/kfs"
 	"github.com/smpgo/smpgo/kern"
 	"github.com/smpgo/smpgo/witness"
 )
@@ -34,6 +35,7 @@ func init() {
 		{"Sock/UnixBackpressure", testUnixBackpressure},
 		{"Sock/UnixHTTP", testUnixHTTP},
 		{"Sock/UnixErrors", testUnixErrors},
+		{"Sock/UnixRights", testUnixRights},
 	} {
 		fn := tc.fn
 		kern.RegisterTest(kern.Test{Name: tc.name, Fn: func(t *kern.T) { fn(t); unixWitnessClean(t) }, Timeout: 3 * time.Minute})
@@ -718,5 +720,101 @@ func testUnixErrors(t *kern.T) {
 	}
 	if kern.ProviderPanics() != 0 {
 		t.Errorf("%d provider panics", kern.ProviderPanics())
+	}
+}
+
+// testUnixRights passes descriptors (SCM_RIGHTS): a pipe's read end and a
+// file arrive as working descriptors; ones nobody receives are closed.
+func testUnixRights(t *kern.T) {
+	defer baseline(t)()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socketpair: %v", err)
+	}
+	fa, fb := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+	ca, err1 := net.FileConn(fa)
+	cb, err2 := net.FileConn(fb)
+	fa.Close()
+	fb.Close()
+	if err1 != nil || err2 != nil {
+		t.Fatalf("FileConn: %v %v", err1, err2)
+	}
+	defer ca.Close()
+	defer cb.Close()
+	ua, ub := ca.(*net.UnixConn), cb.(*net.UnixConn)
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("Pipe: %v", err)
+	}
+	defer pw.Close()
+	f, err := os.CreateTemp("", "rights")
+	if err != nil {
+		t.Fatalf("CreateTemp: %v", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString("file contents"); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if _, _, err := ua.WriteMsgUnix([]byte("x"), syscall.UnixRights(int(pr.Fd()), int(f.Fd())), nil); err != nil {
+		t.Fatalf("WriteMsgUnix: %v", err)
+	}
+	pr.Close() // the message holds its own duplicate
+	f.Close()
+	buf, oob := make([]byte, 16), make([]byte, syscall.CmsgSpace(2*4))
+	n, oobn, flags, _, err := ub.ReadMsgUnix(buf, oob)
+	if err != nil || n != 1 || flags&syscall.MSG_CTRUNC != 0 {
+		t.Fatalf("ReadMsgUnix: %d bytes, %d control, flags %#x, %v", n, oobn, flags, err)
+	}
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("control messages: %v, %v", msgs, err)
+	}
+	got, err := syscall.ParseUnixRights(&msgs[0])
+	if err != nil || len(got) != 2 {
+		t.Fatalf("rights: %v, %v", got, err)
+	}
+	rp, rf := os.NewFile(uintptr(got[0]), "pipe"), os.NewFile(uintptr(got[1]), "file")
+	if _, err := pw.WriteString("through the pipe"); err != nil {
+		t.Errorf("pipe write: %v", err)
+	}
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(rp, b); err != nil || string(b) != "through the pipe" {
+		t.Errorf("read from the received pipe: %q, %v", b, err)
+	}
+	if b, err := io.ReadAll(io.NewSectionReader(rf, 0, 100)); err != nil || string(b) != "file contents" {
+		t.Errorf("read from the received file: %q, %v", b, err)
+	}
+	rp.Close()
+	rf.Close()
+
+	// Descriptors nobody receives are closed: a file sent and never read
+	// is released (kfs's open files back to where they were).
+	open0 := kfs.OpenFiles()
+	f2, err := os.Open(f.Name())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if _, _, err := ua.WriteMsgUnix([]byte("y"), syscall.UnixRights(int(f2.Fd())), nil); err != nil {
+		t.Fatalf("WriteMsgUnix: %v", err)
+	}
+	f2.Close()
+	if _, err := ub.Read(buf); err != nil { // read(2): no control buffer
+		t.Errorf("read: %v", err)
+	}
+	if _, _, err := ua.WriteMsgUnix([]byte("z"), syscall.UnixRights(0), nil); err != nil {
+		t.Fatalf("WriteMsgUnix: %v", err)
+	}
+	// A control buffer too small: MSG_CTRUNC.
+	_, _, flags, _, err = ub.ReadMsgUnix(buf, make([]byte, 8))
+	if err != nil || flags&syscall.MSG_CTRUNC == 0 {
+		t.Errorf("ReadMsgUnix with no room for the rights: flags %#x, %v", flags, err)
+	}
+	if !kern.WaitFor(10*time.Second, func() bool { return kfs.OpenFiles() <= open0 }) {
+		t.Errorf("%d files open through descriptors, %d before: a duplicate in flight was not closed", kfs.OpenFiles(), open0)
+	}
+	// A descriptor that is not open: EBADF.
+	if _, _, err := ua.WriteMsgUnix([]byte("w"), syscall.UnixRights(999), nil); !errors.Is(err, syscall.EBADF) {
+		t.Errorf("WriteMsgUnix of a closed descriptor: %v, want EBADF", err)
 	}
 }

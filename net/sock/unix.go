@@ -32,6 +32,7 @@ import (
 // makes room. A stream socket's peer closing makes reads end (0) once the
 // queue is empty, with ECONNRESET first if it closed with unread data, and
 // writes EPIPE; a datagram sent to a closed socket answers ECONNREFUSED.
+// Descriptors travel with SCM_RIGHTS (duplicates made at sendmsg).
 //
 // # Locking
 //
@@ -618,7 +619,7 @@ func (u *unixSock) close(reset bool) {
 		u.aq.mu.Unlock()
 	}
 	u.rq.mu.Lock()
-	unread := u.rq.drop()
+	unread, inflight := u.rq.drop()
 	u.rq.closed = true
 	waiters := u.rq.takeWaiters()
 	u.rq.mu.Unlock()
@@ -631,6 +632,7 @@ func (u *unixSock) close(reset bool) {
 		peer.rq.mu.Unlock()
 		peer.notify(epollIn | epollOut | epollHup | epollRdhup)
 	}
+	closeInFlight(inflight)
 	for _, w := range waiters {
 		w.notify(epollOut | epollErr)
 	}
@@ -689,28 +691,28 @@ func (u *unixSock) transfer(r *kern.Request, nonblock bool) int64 {
 	switch r.Nr {
 	case sysRead:
 		iov := one()
-		op = func() int64 { return u.recv(iov, 0, 0, nil) }
+		op = func() int64 { return u.recv(iov, 0, 0, nil, nil) }
 	case sysWrite:
 		iov := one()
-		op = func() int64 { return u.send(iov, 0, 0) }
+		op = func() int64 { return u.send(iov, 0, 0, nil) }
 	case sysReadv, sysWritev:
 		iov, e := readIovecs(uintptr(a[1]), int(a[2]))
 		if e != 0 {
 			return fail(e)
 		}
-		op = func() int64 { return u.recv(iov, 0, 0, nil) }
+		op = func() int64 { return u.recv(iov, 0, 0, nil, nil) }
 		if r.Nr == sysWritev {
-			op = func() int64 { return u.send(iov, 0, 0) }
+			op = func() int64 { return u.send(iov, 0, 0, nil) }
 		}
 	case sysRecvfrom:
 		if a[3]&msgPeek != 0 {
 			return fail(syscall.EOPNOTSUPP)
 		}
 		iov := one()
-		op = func() int64 { return u.recv(iov, uintptr(a[4]), uintptr(a[5]), nil) }
+		op = func() int64 { return u.recv(iov, uintptr(a[4]), uintptr(a[5]), nil, nil) }
 	case sysSendto:
 		iov := one()
-		op = func() int64 { return u.send(iov, uintptr(a[4]), int(a[5])) }
+		op = func() int64 { return u.send(iov, uintptr(a[4]), int(a[5]), nil) }
 	case sysRecvmsg:
 		m, iov, e := msghdr(uintptr(a[1]))
 		if e != 0 {
@@ -722,14 +724,15 @@ func (u *unixSock) transfer(r *kern.Request, nonblock bool) int64 {
 		if e != 0 {
 			return fail(e)
 		}
-		if le64(m[40:]) != 0 {
-			return fail(syscall.EOPNOTSUPP) // control messages (SCM_RIGHTS) are not built
+		rights, e := getRights(uintptr(le64(m[32:])), int(min(le64(m[40:]), 1<<20)))
+		if e != 0 {
+			return fail(e)
 		}
 		name, nameLen := uintptr(le64(m[0:])), int(binary.LittleEndian.Uint32(m[8:]))
 		if name == 0 {
 			nameLen = 0
 		}
-		op = func() int64 { return u.send(iov, name, nameLen) }
+		op = func() int64 { return u.send(iov, name, nameLen, rights) }
 	}
 	switch r.Nr {
 	case sysRecvfrom, sysSendto:
@@ -742,21 +745,138 @@ func (u *unixSock) transfer(r *kern.Request, nonblock bool) int64 {
 
 func (u *unixSock) recvmsg(m []byte, msg uintptr, iov []iovec) int64 {
 	var trunc bool
-	n := u.recv(iov, uintptr(le64(m[0:])), msg+8, &trunc)
+	var fds []int
+	n := u.recv(iov, uintptr(le64(m[0:])), msg+8, &trunc, &fds)
 	if n < 0 {
 		return n
 	}
-	binary.LittleEndian.PutUint64(m[40:], 0) // no control messages
 	flags := uint32(0)
 	if trunc {
 		flags = msgTrunc
 	}
+	used, ctrunc := putRights(uintptr(le64(m[32:])), int(min(le64(m[40:]), 1<<20)), fds)
+	if ctrunc {
+		flags |= msgCtrunc
+	}
+	binary.LittleEndian.PutUint64(m[40:], uint64(used))
 	binary.LittleEndian.PutUint32(m[48:], flags)
 	return n
 }
 
-// recv reads from the receive queue; from gets a datagram's sender.
-func (u *unixSock) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
+// SCM_RIGHTS (unix(7)): descriptors sent with a message travel as
+// duplicates the kernel makes at sendmsg (dup: the same open file), held
+// in the receiver's queue, and become the receiver's at recvmsg (the
+// numbers are the duplicates': one process, one descriptor table).
+// Duplicates nobody receives — read with read(2), a control buffer too
+// small (MSG_CTRUNC), the receiver closed — are closed.
+const (
+	scmRights  = 1
+	msgCtrunc  = 0x8
+	scmMaxFd   = 253 // SCM_MAX_FD
+	cmsgHdrLen = 16  // struct cmsghdr: len (8), level (4), type (4)
+)
+
+// getRights reads the control messages of a sendmsg: the descriptors of
+// its SCM_RIGHTS messages (EINVAL for other kinds, bad lengths, more than
+// SCM_MAX_FD).
+func getRights(ctl uintptr, n int) ([]int, syscall.Errno) {
+	if ctl == 0 || n == 0 {
+		return nil, 0
+	}
+	b := kern.UserBytes(ctl, n)
+	if b == nil {
+		return nil, syscall.EFAULT
+	}
+	var fds []int
+	for len(b) >= cmsgHdrLen {
+		l := le64(b)
+		level, typ := binary.LittleEndian.Uint32(b[8:]), binary.LittleEndian.Uint32(b[12:])
+		if l < cmsgHdrLen || l > uint64(len(b)) {
+			return nil, syscall.EINVAL
+		}
+		if level != solSocket || typ != scmRights || (l-cmsgHdrLen)%4 != 0 {
+			return nil, syscall.EINVAL
+		}
+		for p := b[cmsgHdrLen:l]; len(p) >= 4; p = p[4:] {
+			fds = append(fds, int(int32(binary.LittleEndian.Uint32(p))))
+		}
+		if len(fds) > scmMaxFd {
+			return nil, syscall.EINVAL
+		}
+		b = b[min(uint64(len(b)), (l+7)&^7):]
+	}
+	return fds, 0
+}
+
+// dupRights duplicates the descriptors to send (EBADF for one that is
+// not open: none is then kept).
+func dupRights(fds []int) ([]int, syscall.Errno) {
+	if len(fds) == 0 {
+		return nil, 0
+	}
+	out := make([]int, 0, len(fds))
+	for _, fd := range fds {
+		nfd, err := syscall.Dup(fd)
+		if err != nil {
+			closeInFlight(out)
+			e, _ := err.(syscall.Errno)
+			if e == 0 || e == syscall.EINVAL {
+				e = syscall.EBADF
+			}
+			return nil, e
+		}
+		out = append(out, nfd)
+	}
+	return out, 0
+}
+
+// closeInFlight closes descriptors nobody will receive. In a goroutine of
+// its own: closing a provider's object waits for the provider, which may
+// be the caller (kern/extfile.go).
+func closeInFlight(fds []int) {
+	if len(fds) == 0 {
+		return
+	}
+	go func() {
+		for _, fd := range fds {
+			_ = syscall.Close(fd)
+		}
+	}()
+}
+
+// putRights writes the received descriptors as one SCM_RIGHTS control
+// message into the caller's buffer ctl of n bytes and returns the bytes
+// used; those that do not fit are closed (ctrunc).
+func putRights(ctl uintptr, n int, fds []int) (used int, ctrunc bool) {
+	if len(fds) == 0 {
+		return 0, false
+	}
+	fit := 0
+	if n >= cmsgHdrLen {
+		fit = min(len(fds), (n-cmsgHdrLen)/4)
+	}
+	var b []byte
+	if fit > 0 {
+		b = kern.UserBytes(ctl, n)
+	}
+	if b == nil {
+		closeInFlight(fds)
+		return 0, true
+	}
+	l := cmsgHdrLen + 4*fit
+	binary.LittleEndian.PutUint64(b, uint64(l))
+	binary.LittleEndian.PutUint32(b[8:], solSocket)
+	binary.LittleEndian.PutUint32(b[12:], scmRights)
+	for i, fd := range fds[:fit] {
+		binary.LittleEndian.PutUint32(b[cmsgHdrLen+4*i:], uint32(fd))
+	}
+	closeInFlight(fds[fit:])
+	return min(n, (l+7)&^7), fit < len(fds)
+}
+
+// recv reads from the receive queue; from gets a datagram's sender, fds
+// the descriptors that came with the data (nil: they are closed).
+func (u *unixSock) recv(iov []iovec, from, fromLen uintptr, trunc *bool, fds *[]int) int64 {
 	bufs, _, e := userBufs(iov)
 	if e != 0 {
 		return fail(e)
@@ -773,7 +893,7 @@ func (u *unixSock) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
 		return fail(syscall.ENOTCONN)
 	}
 	u.rq.mu.Lock()
-	n, sender, cut, empty := u.rq.get(bufs)
+	n, sender, got, cut, empty := u.rq.get(bufs)
 	var res int64
 	var waiters []*unixSock
 	switch {
@@ -795,6 +915,11 @@ func (u *unixSock) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
 	if empty {
 		return res
 	}
+	if fds != nil {
+		*fds = got
+	} else {
+		closeInFlight(got)
+	}
 	if trunc != nil {
 		*trunc = cut
 	}
@@ -811,8 +936,8 @@ func (u *unixSock) recv(iov []iovec, from, fromLen uintptr, trunc *bool) int64 {
 }
 
 // send queues iov on the peer's receive queue (datagrams: to's, or the
-// connected peer's).
-func (u *unixSock) send(iov []iovec, to uintptr, toLen int) int64 {
+// connected peer's), with duplicates of the descriptors in rights.
+func (u *unixSock) send(iov []iovec, to uintptr, toLen int, rights []int) int64 {
 	bufs, total, e := userBufs(iov)
 	if e != 0 {
 		return fail(e)
@@ -862,6 +987,10 @@ func (u *unixSock) send(iov []iovec, to uintptr, toLen int) int64 {
 			return fail(syscall.EPERM) // t only hears from its own peer
 		}
 	}
+	fds, e := dupRights(rights)
+	if e != 0 {
+		return fail(e)
+	}
 	t.rq.mu.Lock()
 	var n int
 	switch {
@@ -870,12 +999,15 @@ func (u *unixSock) send(iov []iovec, to uintptr, toLen int) int64 {
 	case t.rq.closed || t.rq.shut:
 		e = syscall.EPIPE
 	default:
-		n, e = t.rq.put(bufs, total, name)
+		n, e = t.rq.put(bufs, total, name, fds)
 		if e == syscall.EAGAIN {
 			t.rq.wait(u)
 		}
 	}
 	t.rq.mu.Unlock()
+	if e != 0 || n == 0 && u.typ == sockStream {
+		closeInFlight(fds) // not queued
+	}
 	switch e {
 	case 0:
 		if n > 0 || total == 0 {

@@ -33,6 +33,7 @@ type unixQueue struct {
 type unixMsg struct {
 	data []byte
 	from string
+	fds  []int // SCM_RIGHTS: descriptors in flight (duplicates), given with the message's first byte
 }
 
 const (
@@ -49,7 +50,7 @@ func newUnixQueue(records bool) unixQueue {
 // put queues total bytes from bufs, sent by from: the bytes taken (all of
 // a message, or for streams what fits), EAGAIN when nothing fits,
 // EMSGSIZE for a message larger than the queue can ever hold.
-func (q *unixQueue) put(bufs [][]byte, total int, from string) (int, syscall.Errno) {
+func (q *unixQueue) put(bufs [][]byte, total int, from string, fds []int) (int, syscall.Errno) {
 	room := q.limit - q.bytes
 	if q.records {
 		switch {
@@ -60,7 +61,7 @@ func (q *unixQueue) put(bufs [][]byte, total int, from string) (int, syscall.Err
 		}
 	} else {
 		if total == 0 {
-			return 0, 0
+			return 0, 0 // nothing queued (descriptors need a byte to travel with)
 		}
 		if room <= 0 {
 			return 0, syscall.EAGAIN
@@ -71,18 +72,20 @@ func (q *unixQueue) put(bufs [][]byte, total int, from string) (int, syscall.Err
 	for _, b := range bufs {
 		data = append(data, b[:min(len(b), total-len(data))]...)
 	}
-	q.msgs = append(q.msgs, unixMsg{data: data, from: from})
+	q.msgs = append(q.msgs, unixMsg{data: data, from: from, fds: fds})
 	q.bytes += total
 	return total, 0
 }
 
 // get reads into bufs: for streams as much as is queued and fits, for
-// records one message (trunc: it was longer than bufs). empty is true
-// when nothing was queued (n is then 0: the caller decides between EOF
-// and EAGAIN).
-func (q *unixQueue) get(bufs [][]byte) (n int, from string, trunc, empty bool) {
+// records one message (trunc: it was longer than bufs), with the
+// descriptors in flight that come with what was read. A stream read stops
+// before a message that carries descriptors, so that they arrive with
+// their message's first byte, as on Linux. empty is true when nothing was
+// queued (n is then 0: the caller decides between EOF and EAGAIN).
+func (q *unixQueue) get(bufs [][]byte) (n int, from string, fds []int, trunc, empty bool) {
 	if len(q.msgs) == 0 {
-		return 0, "", false, true
+		return 0, "", nil, false, true
 	}
 	if q.records {
 		m := q.msgs[0]
@@ -93,11 +96,18 @@ func (q *unixQueue) get(bufs [][]byte) (n int, from string, trunc, empty bool) {
 			k := copy(b, rest)
 			rest, n = rest[k:], n+k
 		}
-		return n, m.from, len(rest) > 0, false
+		return n, m.from, m.fds, len(rest) > 0, false
 	}
 	for _, b := range bufs {
 		for len(b) > 0 && len(q.msgs) > 0 {
 			m := &q.msgs[0]
+			if m.fds != nil {
+				if n > 0 || fds != nil {
+					q.bytes -= n
+					return n, "", fds, false, false
+				}
+				fds, m.fds = m.fds, nil
+			}
 			k := copy(b, m.data)
 			b, m.data, n = b[k:], m.data[k:], n+k
 			if len(m.data) == 0 {
@@ -106,7 +116,7 @@ func (q *unixQueue) get(bufs [][]byte) (n int, from string, trunc, empty bool) {
 		}
 	}
 	q.bytes -= n
-	return n, "", false, false
+	return n, "", fds, false, false
 }
 
 func (q *unixQueue) pop() {
@@ -117,12 +127,17 @@ func (q *unixQueue) pop() {
 	}
 }
 
-// drop discards everything queued (the socket closed) and reports
-// whether anything was unread.
-func (q *unixQueue) drop() bool {
+// drop discards everything queued (the socket closed): it reports
+// whether anything was unread and returns the descriptors in flight, for
+// the caller to close.
+func (q *unixQueue) drop() (bool, []int) {
 	unread := len(q.msgs) > 0
+	var fds []int
+	for _, m := range q.msgs {
+		fds = append(fds, m.fds...)
+	}
 	q.msgs, q.bytes = nil, 0
-	return unread
+	return unread, fds
 }
 
 // takeWaiters returns the senders to tell that the queue has room (or
