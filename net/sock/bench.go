@@ -19,7 +19,7 @@ func init() {
 }
 
 // benchPair returns the two ends of a connection over network nw
-// ("unix" or "tcp" on loopback), or nil after b.Skip.
+// ("unix" or "tcp" on loopback), or nil after b.Errorf.
 func benchPair(b *kern.B, nw string) (net.Conn, net.Conn, func()) {
 	addr := "127.0.0.1:0"
 	if nw == "unix" {
@@ -27,7 +27,7 @@ func benchPair(b *kern.B, nw string) (net.Conn, net.Conn, func()) {
 	}
 	l, err := net.Listen(nw, addr)
 	if err != nil {
-		b.Skip("Listen: " + err.Error())
+		b.Errorf("Listen: %v", err)
 		return nil, nil, nil
 	}
 	acc := make(chan net.Conn, 1)
@@ -38,14 +38,14 @@ func benchPair(b *kern.B, nw string) (net.Conn, net.Conn, func()) {
 	c, err := net.Dial(nw, l.Addr().String())
 	if err != nil {
 		l.Close()
-		b.Skip("Dial: " + err.Error())
+		b.Errorf("Dial: %v", err)
 		return nil, nil, nil
 	}
 	s := <-acc
 	l.Close()
 	if s == nil {
 		c.Close()
-		b.Skip("Accept failed")
+		b.Errorf("Accept failed")
 		return nil, nil, nil
 	}
 	return c, s, func() { c.Close(); s.Close() }
@@ -69,12 +69,12 @@ func benchBulk(b *kern.B, nw string) {
 	}()
 	for range b.N {
 		if _, err := c.Write(buf); err != nil {
-			b.Skip("Write: " + err.Error())
+			b.Errorf("Write: %v", err)
 			return
 		}
 	}
 	if err := <-read; err != nil {
-		b.Skip("read: " + err.Error())
+		b.Errorf("read: %v", err)
 		return
 	}
 	b.StopTimer()
@@ -95,11 +95,11 @@ func benchPingPong(b *kern.B, nw string) {
 	b.ResetTimer()
 	for range b.N {
 		if _, err := c.Write(one); err != nil {
-			b.Skip("Write: " + err.Error())
+			b.Errorf("Write: %v", err)
 			return
 		}
 		if _, err := io.ReadFull(c, one); err != nil {
-			b.Skip("Read: " + err.Error())
+			b.Errorf("Read: %v", err)
 			return
 		}
 	}
