@@ -258,9 +258,13 @@ func testTickTimer(t *kern.T) {
 		t.Fatalf("measure: %v", err)
 	}
 	t.Logf("measured again: %d Hz (%+d ppm)", got, PPM(hz, got))
+	// One sample's error is at most half its widest read pair (50 µs)
+	// over its 2 ms: 1.25%; the median of nine is usually far closer
+	// (-6781 ppm was seen once on a nearly idle host). The mistakes this
+	// catches are larger: the PIT's window was 1% to 18x off.
 	if refName != "" {
-		if d := PPM(hz, got); d < -5000 || d > 5000 {
-			t.Errorf("LAPIC timer measured at %d Hz, programmed for %d Hz: more than 0.5%% apart", got, hz)
+		if d := PPM(hz, got); d < -20000 || d > 20000 {
+			t.Errorf("LAPIC timer measured at %d Hz, programmed for %d Hz: more than 2%% apart", got, hz)
 		}
 	}
 	// ticksPerSec counts every CPU's ticks over d; the tick rate a CPU
