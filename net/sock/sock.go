@@ -314,13 +314,7 @@ func serve(r *kern.Request) int64 {
 	case sysRead, sysReadv, sysRecvfrom, sysRecvmsg, sysWrite, sysWritev, sysSendto, sysSendmsg:
 		return s.transfer(r, nonblock)
 	case sysFstat:
-		b := kern.UserBytes(uintptr(a[1]), 144)
-		if b == nil {
-			return fail(syscall.EFAULT)
-		}
-		clear(b)
-		b[24], b[25] = 0xff, 0xc1 // st_mode S_IFSOCK|0777 (0o140777), little-endian
-		return 0
+		return fstatSocket(uintptr(a[1]))
 	case sysIoctl:
 		return fail(syscall.ENOTTY)
 	}
@@ -1122,5 +1116,18 @@ func (s *socket) getsockopt(level, name int, val, lenp uintptr) int64 {
 	binary.LittleEndian.PutUint32(vb[:], uint32(v))
 	copy(b, vb[:k])
 	putLen(lb, k)
+	return 0
+}
+
+// fstatSocket answers fstat on a socket (AF_INET or AF_UNIX): a struct
+// stat of zeros but st_mode S_IFSOCK|0777 (0o140777, little-endian at
+// offset 24).
+func fstatSocket(addr uintptr) int64 {
+	b := kern.UserBytes(addr, 144)
+	if b == nil {
+		return fail(syscall.EFAULT)
+	}
+	clear(b)
+	b[24], b[25] = 0xff, 0xc1
 	return 0
 }

@@ -211,13 +211,7 @@ func serveUnix(r *kern.Request) int64 {
 	case sysRead, sysReadv, sysRecvfrom, sysRecvmsg, sysWrite, sysWritev, sysSendto, sysSendmsg:
 		return u.transfer(r, nonblock)
 	case sysFstat:
-		b := kern.UserBytes(uintptr(a[1]), 144)
-		if b == nil {
-			return fail(syscall.EFAULT)
-		}
-		clear(b)
-		b[24], b[25] = 0xff, 0xc1 // st_mode S_IFSOCK|0777
-		return 0
+		return fstatSocket(uintptr(a[1]))
 	case sysIoctl:
 		return fail(syscall.ENOTTY)
 	}
