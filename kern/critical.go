@@ -118,12 +118,11 @@ func CriticalExitQuiet() {
 func CriticalEnterCPU() (cpu int, tok uintptr) {
 	m := curM()
 	*(*int32)(rtPtr(m + mLocks))++ // runtime.procPin: no Go preemption, no move to another M
-	i := tidSlot(*(*uint64)(rtPtr(m + mProcid)))
-	t := &threads[i]
+	t := &threads[tidSlot(*(*uint64)(rtPtr(m + mProcid)))]
 	// The nesting is raised first: the tick can no longer move the thread,
 	// so the CPU it runs on, read after it, stays true.
 	t.critNest++
-	return int(t.cpu), i
+	return int(t.cpu), t.addr() // the token: the thread's address
 }
 
 // CriticalEnterCPUCall is CriticalEnterCPU for callers that are not
@@ -148,7 +147,7 @@ func CriticalExitCPU(tok uintptr) {
 // preemption during it. Then it returns false with the goroutine still
 // pinned, and the caller must call CriticalExitCPUPreempt(tok).
 func CriticalExitCPUFast(tok uintptr) bool {
-	t := &threads[tok&(MaxThreads-1)]
+	t := (*Thread)(rtPtr(tok))
 	if t.critNest--; t.critNest != 0 || t.preemptPending == 0 {
 		*(*int32)(rtPtr(curM() + mLocks))-- // runtime.procUnpin
 		return true
@@ -159,7 +158,7 @@ func CriticalExitCPUFast(tok uintptr) bool {
 // CriticalExitCPUPreempt finishes a CriticalExitCPUFast that returned
 // false: it unpins the goroutine and takes the deferred preemption.
 func CriticalExitCPUPreempt(tok uintptr) {
-	criticalExitPreempt(&threads[tok&(MaxThreads-1)])
+	criticalExitPreempt((*Thread)(rtPtr(tok)))
 }
 
 // criticalExitPreempt takes the preemption the tick deferred.

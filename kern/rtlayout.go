@@ -84,9 +84,9 @@ func checkRuntimeLayout() error {
 	inside, lk := me.critNest, *locks
 	id := curCPU().id
 	CriticalExitCPU(tok)
-	if inside != nest+1 || lk != before+1 || me.critNest != nest || *locks != before || cpu != int(id) || tok != uintptr(threadIndex(me)) {
-		return fmt.Errorf("kern: CriticalEnterCPU: nesting %d → %d → %d, m.locks %d → %d → %d, cpu %d (GS: %d), token %d (slot %d)",
-			nest, inside, me.critNest, before, lk, *locks, cpu, id, tok, threadIndex(me))
+	if inside != nest+1 || lk != before+1 || me.critNest != nest || *locks != before || cpu != int(id) || tok != me.addr() {
+		return fmt.Errorf("kern: CriticalEnterCPU: nesting %d → %d → %d, m.locks %d → %d → %d, cpu %d (GS: %d), token %#x (thread %#x)",
+			nest, inside, me.critNest, before, lk, *locks, cpu, id, tok, me.addr())
 	}
 	return nil
 }

@@ -474,7 +474,7 @@ func init() {
 // migrate between sections, enter and leave sections in a loop. Inside,
 // the CPU index is the GS-relative one before and after a spin long
 // enough for ticks to land in it, the token is the running thread's
-// slot, and the nesting and m.locks are raised; preemptions the tick
+// address, and the nesting and m.locks are raised; preemptions the tick
 // deferred are taken through CriticalExitCPUFast's false return
 // (counted: the test runs until some were); after, both are back.
 func testCriticalEnterCPUInline(t *T) {
@@ -508,10 +508,10 @@ func testCriticalEnterCPUInline(t *T) {
 				me := curThread()
 				nest, locks := me.critNest, *(*int32)(rtPtr(curM() + mLocks))
 				cpu, tok := CriticalEnterCPUCall()
-				if cpu != thisCPU() || tok != uintptr(threadIndex(me)) || curThread() != me ||
+				if cpu != thisCPU() || tok != me.addr() || curThread() != me ||
 					me.critNest != nest+1 || *(*int32)(rtPtr(curM() + mLocks)) != locks+1 {
-					fail("entered: cpu %d (GS %d), token %d (slot %d), nesting %d → %d, m.locks %d → %d",
-						cpu, thisCPU(), tok, threadIndex(me), nest, me.critNest, locks, *(*int32)(rtPtr(curM() + mLocks)))
+					fail("entered: cpu %d (GS %d), token %#x (thread %#x), nesting %d → %d, m.locks %d → %d",
+						cpu, thisCPU(), tok, me.addr(), nest, me.critNest, locks, *(*int32)(rtPtr(curM() + mLocks)))
 				}
 				for j := 0; j < 20000; j++ {
 					sink += j ^ n

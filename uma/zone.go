@@ -94,6 +94,7 @@ type RawZone struct {
 	doms   []zoneDomain
 	limit  int64
 	poison bool // Debug and no Init/Fini
+	fast   bool // the per-CPU caches through the kernel's inlined section (not Debug or NoCache, not on the host tests' fake)
 
 	items    atomic.Int64 // (a) items out of the keg (in use or cached)
 	sleepers atomic.Int32 // (a) M_WAITOK callers waiting for the limit
@@ -142,6 +143,7 @@ func NewZone(name string, a Args) (*RawZone, error) {
 		wake:  make(chan struct{}, 1),
 	}
 	z.poison = a.Flags&Debug != 0 && a.Init == nil && a.Fini == nil
+	z.fast = a.Flags&(Debug|NoCache) == 0 && fake == nil
 	z.lockedMu.init("uma single-lock slab")
 	z.trimMu.init("uma zone trim")
 	for d := range z.doms {
@@ -188,36 +190,53 @@ func (z *RawZone) PhysAddr(p uintptr) uintptr {
 //
 //go:nosplit
 func (z *RawZone) Alloc(flags Flags) (uintptr, error) {
-	if z.flags&(Debug|NoCache) == 0 {
-		// enter/exit written out so that they inline: the kernel's pair
-		// makes no call (kern.CriticalEnterCPU), and calls and returns
-		// are indirect jumps, dear under TCG.
-		var cpu int
-		var tok uintptr
-		if fake == nil {
-			cpu, tok = kern.CriticalEnterCPU()
-		} else {
-			cpu = fake.enter()
+	if z.fast {
+		// The kernel's section inlined, with no call: calls and returns
+		// are indirect jumps, dear under TCG (kern.CriticalEnterCPU).
+		cpu, tok := kern.CriticalEnterCPU()
+		p, ok := z.cpus[cpu].pop()
+		if !kern.CriticalExitCPUFast(tok) {
+			kern.CriticalExitCPUPreempt(tok)
 		}
-		c := &z.cpus[cpu]
-		b := c.alloc
-		if b != nil && b.n > 0 {
-			b.n--
-			p := b.items[b.n]
-			c.allocs++
-			if fake != nil {
-				fake.exit(cpu)
-			} else if !kern.CriticalExitCPUFast(tok) {
-				kern.CriticalExitCPUPreempt(tok)
-			}
+		if ok {
 			if flags&M_ZERO != 0 || z.args.Ctor != nil {
 				z.construct(p, flags)
 			}
 			return p, nil
 		}
+	} else if z.flags&(Debug|NoCache) == 0 { // host tests' fake machine
+		cpu, tok := enter()
+		p, ok := z.cpus[cpu].pop()
 		exit(cpu, tok)
+		if ok {
+			z.construct(p, flags)
+			return p, nil
+		}
 	}
 	return z.allocSlow(flags)
+}
+
+// pop takes an item from the CPU's alloc bucket (in its critical section).
+func (c *cpuCache) pop() (uintptr, bool) {
+	b := c.alloc
+	if b == nil || b.n == 0 {
+		return 0, false
+	}
+	b.n--
+	c.allocs++
+	return b.items[b.n], true
+}
+
+// push puts an item into the CPU's free bucket (in its critical section).
+func (c *cpuCache) push(p uintptr) bool {
+	b := c.free
+	if b == nil || b.n >= len(b.items) {
+		return false
+	}
+	b.items[b.n] = p
+	b.n++
+	c.frees++
+	return true
 }
 
 // construct runs M_ZERO and the constructor.
@@ -238,6 +257,17 @@ func (z *RawZone) construct(p uintptr, flags Flags) {
 //
 //go:nosplit
 func (z *RawZone) Free(p uintptr) {
+	if z.fast && z.args.Dtor == nil && z.sleepers.Load() == 0 {
+		cpu, tok := kern.CriticalEnterCPU()
+		ok := z.cpus[cpu].push(p)
+		if !kern.CriticalExitCPUFast(tok) {
+			kern.CriticalExitCPUPreempt(tok)
+		}
+		if !ok {
+			z.freeSlow(p)
+		}
+		return
+	}
 	if z.flags&Debug != 0 {
 		if err := z.debugFree(p); err != nil {
 			panic(err) // before the destructor runs twice
@@ -248,26 +278,12 @@ func (z *RawZone) Free(p uintptr) {
 		z.dtors.Add(1)
 	}
 	if z.flags&(Debug|NoCache) == 0 && z.sleepers.Load() == 0 {
-		var cpu int
-		var tok uintptr
-		if fake == nil {
-			cpu, tok = kern.CriticalEnterCPU()
-		} else {
-			cpu = fake.enter()
-		}
-		c := &z.cpus[cpu]
-		if b := c.free; b != nil && b.n < len(b.items) {
-			b.items[b.n] = p
-			b.n++
-			c.frees++
-			if fake != nil {
-				fake.exit(cpu)
-			} else if !kern.CriticalExitCPUFast(tok) {
-				kern.CriticalExitCPUPreempt(tok)
-			}
+		cpu, tok := enter()
+		ok := z.cpus[cpu].push(p)
+		exit(cpu, tok)
+		if ok {
 			return
 		}
-		exit(cpu, tok)
 	}
 	z.freeSlow(p)
 }
