@@ -252,7 +252,6 @@ func errnoOf(err error) syscall.Errno {
 
 // serve is the provider's handler.
 func serve(r *kern.Request) int64 {
-	a := r.Args
 	sockMu.Lock()
 	s := sockets[r.Handle]
 	if s == nil && (kern.SockHandleUnix(r.Handle) || unixSocks[r.Handle] != nil) {
@@ -288,31 +287,70 @@ func serve(r *kern.Request) int64 {
 		g.Lock()
 		defer g.Unlock()
 	}
+	return dispatch(s, r)
+}
+
+// sockObj is a socket object the provider serves: an AF_INET socket
+// (socket, here) or an AF_UNIX one (unixSock, unix.go). dispatch decodes a
+// call's arguments and runs the object's method for it.
+type sockObj interface {
+	close()
+	bind(addr uintptr, n int) int64
+	listen(backlog int) int64
+	// accept takes a connection off the queue (EAGAIN if none); its
+	// flags are SOCK_NONBLOCK and SOCK_CLOEXEC (checked by dispatch).
+	accept(addr, addrLen uintptr, flags int) int64
+	connect(r *kern.Request, nonblock bool, addr uintptr, n int) int64
+	setsockopt(level, name int, val uintptr, n int) int64
+	getsockopt(level, name int, val, lenp uintptr) int64
+	shutdown(how int) int64
+	// recvFrom and sendTo are one attempt of read, readv and recvfrom
+	// (from: where a datagram's sender goes), of write, writev and sendto
+	// (to: a datagram's destination).
+	recvFrom(iov []iovec, from, fromLen uintptr) int64
+	sendTo(iov []iovec, to uintptr, toLen int) int64
+	// recvmsgOp and sendmsgOp read a recvmsg's or sendmsg's struct
+	// msghdr at msg as far as the socket does before the first attempt
+	// and return the attempt (or why the call fails at once).
+	recvmsgOp(msg uintptr) (func() int64, syscall.Errno)
+	sendmsgOp(msg uintptr) (func() int64, syscall.Errno)
+	// wait runs op; for a blocking socket whose op would block, it waits
+	// in a goroutine of its own for the socket's next change and retries
+	// (kern.Deferred), so a blocked call never holds up the provider.
+	wait(r *kern.Request, nonblock bool, op func() int64) int64
+}
+
+// dispatch serves call r on socket o.
+func dispatch(o sockObj, r *kern.Request) int64 {
+	a := r.Args
 	nonblock := r.Flags&oNonblock != 0
 	switch r.Nr {
 	case sysClose:
-		s.close()
+		o.close()
 		return 0
 	case sysBind:
-		return s.bind(uintptr(a[1]), int(a[2]))
+		return o.bind(uintptr(a[1]), int(a[2]))
 	case sysListen:
-		return s.listen(int(int32(a[1])))
+		return o.listen(int(int32(a[1])))
 	case sysAccept, sysAccept4:
 		var flags int
 		if r.Nr == sysAccept4 {
 			flags = int(a[3])
 		}
-		return s.wait(r, nonblock, func() int64 { return s.accept(uintptr(a[1]), uintptr(a[2]), flags) })
+		if flags&^(sockNonblock|sockCloexec) != 0 {
+			return fail(syscall.EINVAL)
+		}
+		return o.wait(r, nonblock, func() int64 { return o.accept(uintptr(a[1]), uintptr(a[2]), flags) })
 	case sysConnect:
-		return s.connect(r, nonblock, uintptr(a[1]), int(a[2]))
+		return o.connect(r, nonblock, uintptr(a[1]), int(a[2]))
 	case sysSetsockopt:
-		return s.setsockopt(int(a[1]), int(a[2]), uintptr(a[3]), int(a[4]))
+		return o.setsockopt(int(a[1]), int(a[2]), uintptr(a[3]), int(a[4]))
 	case sysGetsockopt:
-		return s.getsockopt(int(a[1]), int(a[2]), uintptr(a[3]), uintptr(a[4]))
+		return o.getsockopt(int(a[1]), int(a[2]), uintptr(a[3]), uintptr(a[4]))
 	case sysShutdown:
-		return s.shutdown(int(a[1]))
+		return o.shutdown(int(a[1]))
 	case sysRead, sysReadv, sysRecvfrom, sysRecvmsg, sysWrite, sysWritev, sysSendto, sysSendmsg:
-		return s.transfer(r, nonblock)
+		return transfer(o, r, nonblock)
 	case sysFstat:
 		return fstatSocket(uintptr(a[1]))
 	case sysIoctl:
@@ -324,39 +362,45 @@ func serve(r *kern.Request) int64 {
 // transfer serves the data calls: read, readv, recvfrom and recvmsg;
 // write, writev, sendto and sendmsg. Their flags argument's MSG_DONTWAIT
 // makes one call non-blocking.
-func (s *socket) transfer(r *kern.Request, nonblock bool) int64 {
+func transfer(o sockObj, r *kern.Request, nonblock bool) int64 {
 	a := r.Args
 	one := func() []iovec { return []iovec{{uintptr(a[1]), int(min(a[2], 1<<30))}} }
 	var op func() int64
 	switch r.Nr {
 	case sysRead:
 		iov := one()
-		op = func() int64 { return s.recv(iov, 0, 0, nil) }
+		op = func() int64 { return o.recvFrom(iov, 0, 0) }
 	case sysWrite:
 		iov := one()
-		op = func() int64 { return s.send(iov, 0, 0) }
+		op = func() int64 { return o.sendTo(iov, 0, 0) }
 	case sysReadv, sysWritev:
 		iov, e := readIovecs(uintptr(a[1]), int(a[2]))
 		if e != 0 {
 			return fail(e)
 		}
-		op = func() int64 { return s.recv(iov, 0, 0, nil) }
+		op = func() int64 { return o.recvFrom(iov, 0, 0) }
 		if r.Nr == sysWritev {
-			op = func() int64 { return s.send(iov, 0, 0) }
+			op = func() int64 { return o.sendTo(iov, 0, 0) }
 		}
 	case sysRecvfrom:
 		if a[3]&msgPeek != 0 {
 			return fail(syscall.EOPNOTSUPP)
 		}
 		iov := one()
-		op = func() int64 { return s.recv(iov, uintptr(a[4]), uintptr(a[5]), nil) }
+		op = func() int64 { return o.recvFrom(iov, uintptr(a[4]), uintptr(a[5])) }
 	case sysSendto:
 		iov := one()
-		op = func() int64 { return s.send(iov, uintptr(a[4]), int(a[5])) }
-	case sysRecvmsg:
-		op = func() int64 { return s.recvmsg(uintptr(a[1])) }
-	case sysSendmsg:
-		op = func() int64 { return s.sendmsg(uintptr(a[1])) }
+		op = func() int64 { return o.sendTo(iov, uintptr(a[4]), int(a[5])) }
+	case sysRecvmsg, sysSendmsg:
+		var e syscall.Errno
+		if r.Nr == sysRecvmsg {
+			op, e = o.recvmsgOp(uintptr(a[1]))
+		} else {
+			op, e = o.sendmsgOp(uintptr(a[1]))
+		}
+		if e != 0 {
+			return fail(e)
+		}
 	}
 	switch r.Nr {
 	case sysRecvfrom, sysSendto:
@@ -364,12 +408,29 @@ func (s *socket) transfer(r *kern.Request, nonblock bool) int64 {
 	case sysRecvmsg, sysSendmsg:
 		nonblock = nonblock || a[2]&msgDontwait != 0
 	}
-	return s.wait(r, nonblock, op)
+	return o.wait(r, nonblock, op)
 }
 
-// wait runs op; for a blocking socket whose op would block, it waits for
-// the socket's next upcall and retries, in a goroutine of its own
-// (kern.Deferred), so a blocked call never holds up the provider.
+func (s *socket) recvFrom(iov []iovec, from, fromLen uintptr) int64 {
+	return s.recv(iov, from, fromLen, nil)
+}
+
+func (s *socket) sendTo(iov []iovec, to uintptr, toLen int) int64 {
+	return s.send(iov, to, toLen)
+}
+
+// recvmsgOp and sendmsgOp: an AF_INET socket reads the msghdr in every
+// attempt.
+func (s *socket) recvmsgOp(msg uintptr) (func() int64, syscall.Errno) {
+	return func() int64 { return s.recvmsg(msg) }, 0
+}
+
+func (s *socket) sendmsgOp(msg uintptr) (func() int64, syscall.Errno) {
+	return func() int64 { return s.sendmsg(msg) }, 0
+}
+
+// wait runs op (sockObj.wait); the socket's next change is its next
+// upcall.
 func (s *socket) wait(r *kern.Request, nonblock bool, op func() int64) int64 {
 	ch := s.changed()
 	res := op()
@@ -448,25 +509,27 @@ func newSocket(st *inet.Stack, typ int) *socket {
 	return s
 }
 
-// install gives s a descriptor (flags: SOCK_NONBLOCK).
-func install(s *socket, flags int) int64 {
+// install gives socket o, known by handle in table tab (sockets or
+// unixSocks), a descriptor (flags: SOCK_NONBLOCK) and stores it in fd;
+// when none is left, o leaves the table and is closed.
+func install[T sockObj](tab map[uint64]T, handle uint64, o T, fd *atomic.Int64, flags int) int64 {
 	fl := uint32(oRdwr)
 	if flags&sockNonblock != 0 {
 		fl |= oNonblock
 	}
 	sockMu.Lock()
-	sockets[s.handle] = s
+	tab[handle] = o
 	sockMu.Unlock()
-	fd := kern.NewFd(kern.ProvSock, s.handle, fl, true)
-	if fd < 0 {
+	n := kern.NewFd(kern.ProvSock, handle, fl, true)
+	if n < 0 {
 		sockMu.Lock()
-		delete(sockets, s.handle)
+		delete(tab, handle)
 		sockMu.Unlock()
-		s.close()
-		return int64(fd)
+		o.close()
+		return int64(n)
 	}
-	s.fd.Store(int64(fd))
-	return int64(fd)
+	fd.Store(int64(n))
+	return int64(n)
 }
 
 func (s *socket) close() {
@@ -578,9 +641,6 @@ func (s *socket) listen(backlog int) int64 {
 }
 
 func (s *socket) accept(addr, addrLen uintptr, flags int) int64 {
-	if flags&^(sockNonblock|sockCloexec) != 0 {
-		return fail(syscall.EINVAL)
-	}
 	s.mu.Lock()
 	lis := s.lis
 	s.mu.Unlock()
@@ -599,7 +659,7 @@ func (s *socket) accept(addr, addrLen uintptr, flags int) int64 {
 	if keep != 0 {
 		_ = c.SetKeepAlive(true)
 	}
-	fd := install(ns, flags)
+	fd := install(sockets, ns.handle, ns, &ns.fd, flags)
 	if fd < 0 {
 		return fd
 	}
@@ -1028,19 +1088,11 @@ func putSockaddr(addr, addrLen uintptr, ap netip.AddrPort) int64 {
 }
 
 func (s *socket) setsockopt(level, name int, val uintptr, n int) int64 {
-	if n < 0 {
-		return fail(syscall.EINVAL)
+	raw, e := getOptVal(val, n)
+	if e != 0 {
+		return fail(e)
 	}
-	var v int
-	if n > 0 {
-		b := kern.UserBytes(val, min(n, 4))
-		if b == nil {
-			return fail(syscall.EFAULT)
-		}
-		var vb [4]byte
-		copy(vb[:], b)
-		v = int(binary.LittleEndian.Uint32(vb[:]))
-	}
+	v := int(raw)
 	switch level {
 	case solSocket:
 		switch name {
@@ -1107,6 +1159,30 @@ func (s *socket) getsockopt(level, name int, val, lenp uintptr) int64 {
 		return fail(syscall.ENOPROTOOPT)
 	}
 	s.mu.Unlock()
+	return putOptVal(val, lb, have, v)
+}
+
+// getOptVal reads a setsockopt value of n bytes at val: its first 4
+// bytes, little-endian (0 for n == 0, zero-extended when shorter).
+func getOptVal(val uintptr, n int) (uint32, syscall.Errno) {
+	if n < 0 {
+		return 0, syscall.EINVAL
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	b := kern.UserBytes(val, min(n, 4))
+	if b == nil {
+		return 0, syscall.EFAULT
+	}
+	var vb [4]byte
+	copy(vb[:], b)
+	return binary.LittleEndian.Uint32(vb[:]), 0
+}
+
+// putOptVal answers a getsockopt: v as a 4-byte int at val, truncated to
+// the caller's length have, whose word lb is set to what was written.
+func putOptVal(val uintptr, lb []byte, have, v int) int64 {
 	k := min(have, 4)
 	b := kern.UserBytes(val, k)
 	if b == nil {

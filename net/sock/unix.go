@@ -52,15 +52,15 @@ type unixSock struct {
 	fd     atomic.Int64
 	w      waiter // blocked calls wait here
 
-	mu       nlock.Mutex // "unix socket"
-	name     string      // (mu) bound name, sun_path bytes as reported ("" unnamed)
-	peer     *unixSock   // (mu) connected: the other end (datagrams: the default destination)
-	peerName string      // (mu) the peer's name when connected
-	listen   bool        // (mu)
-	conn     bool        // (mu) stream, seqpacket: connected
-	shutWr   bool        // (mu)
-	closed   bool        // (mu)
-	opts     map[[2]int]int
+	mu        nlock.Mutex // "unix socket"
+	name      string      // (mu) bound name, sun_path bytes as reported ("" unnamed)
+	peer      *unixSock   // (mu) connected: the other end (datagrams: the default destination)
+	peerName  string      // (mu) the peer's name when connected
+	listening bool        // (mu)
+	conn      bool        // (mu) stream, seqpacket: connected
+	shutWr    bool        // (mu)
+	closed    bool        // (mu)
+	opts      map[[2]int]int
 
 	aq struct {
 		mu      nlock.Mutex // "unix accept"
@@ -181,47 +181,17 @@ func serveUnix(r *kern.Request) int64 {
 			u.publishPair()
 		}
 	}
-	a := r.Args
-	nonblock := r.Flags&oNonblock != 0
-	switch r.Nr {
-	case sysClose:
-		u.close(false)
-		return 0
-	case sysBind:
-		return u.bind(uintptr(a[1]), int(a[2]))
-	case sysListen:
-		return u.listenCall(int(int32(a[1])))
-	case sysAccept, sysAccept4:
-		var flags int
-		if r.Nr == sysAccept4 {
-			flags = int(a[3])
-		}
-		if flags&^(sockNonblock|sockCloexec) != 0 {
-			return fail(syscall.EINVAL)
-		}
-		return u.wait(r, nonblock, nil, func() int64 { return u.accept(uintptr(a[1]), uintptr(a[2]), flags) })
-	case sysConnect:
-		return u.connect(r, nonblock, uintptr(a[1]), int(a[2]))
-	case sysSetsockopt:
-		return u.setsockopt(int(a[1]), int(a[2]), uintptr(a[3]), int(a[4]))
-	case sysGetsockopt:
-		return u.getsockopt(int(a[1]), int(a[2]), uintptr(a[3]), uintptr(a[4]))
-	case sysShutdown:
-		return u.shutdown(int(a[1]))
-	case sysRead, sysReadv, sysRecvfrom, sysRecvmsg, sysWrite, sysWritev, sysSendto, sysSendmsg:
-		return u.transfer(r, nonblock)
-	case sysFstat:
-		return fstatSocket(uintptr(a[1]))
-	case sysIoctl:
-		return fail(syscall.ENOTTY)
-	}
-	return fail(syscall.ENOSYS)
+	return dispatch(u, r)
 }
 
-// wait runs op; on a blocking socket whose op would block it waits in a
-// goroutine of its own for a change of u (or of other, when set) and
-// retries (kern.Deferred), as AF_INET's wait does.
-func (u *unixSock) wait(r *kern.Request, nonblock bool, other *unixSock, op func() int64) int64 {
+// wait runs op (sockObj.wait); the socket's next change is its waiter's
+// next wake.
+func (u *unixSock) wait(r *kern.Request, nonblock bool, op func() int64) int64 {
+	return u.waitFor(r, nonblock, nil, op)
+}
+
+// waitFor is wait, retrying on a change of u or of other (when set).
+func (u *unixSock) waitFor(r *kern.Request, nonblock bool, other *unixSock, op func() int64) int64 {
 	ch := u.w.changed()
 	var och <-chan struct{}
 	if other != nil {
@@ -428,7 +398,7 @@ func (u *unixSock) bind(addr uintptr, n int) int64 {
 	return 0
 }
 
-func (u *unixSock) listenCall(backlog int) int64 {
+func (u *unixSock) listen(backlog int) int64 {
 	if u.typ == sockDgram {
 		return fail(syscall.EOPNOTSUPP)
 	}
@@ -446,7 +416,7 @@ func (u *unixSock) listenCall(backlog int) int64 {
 		u.mu.Unlock()
 		return fail(e)
 	}
-	u.listen = true
+	u.listening = true
 	name := u.name
 	u.aq.mu.Lock()
 	u.aq.on, u.aq.name = true, name
@@ -474,22 +444,10 @@ func (u *unixSock) accept(addr, addrLen uintptr, flags int) int64 {
 	u.notify(0) // a connect waiting for room in the backlog retries
 
 	ns.handle = handles.Add(1)
-	fl := uint32(oRdwr)
-	if flags&sockNonblock != 0 {
-		fl |= oNonblock
-	}
-	sockMu.Lock()
-	unixSocks[ns.handle] = ns
-	sockMu.Unlock()
-	fd := kern.NewFd(kern.ProvSock, ns.handle, fl, true)
+	fd := install(unixSocks, ns.handle, ns, &ns.fd, flags)
 	if fd < 0 {
-		sockMu.Lock()
-		delete(unixSocks, ns.handle)
-		sockMu.Unlock()
-		ns.close(false)
-		return int64(fd)
+		return fd
 	}
-	ns.fd.Store(int64(fd))
 	ns.mu.Lock()
 	local, peer := ns.name, ns.peerName
 	ns.mu.Unlock()
@@ -499,7 +457,7 @@ func (u *unixSock) accept(addr, addrLen uintptr, flags int) int64 {
 			return e // the connection stays open on fd, as on Linux
 		}
 	}
-	return int64(fd)
+	return fd
 }
 
 func (u *unixSock) connect(r *kern.Request, nonblock bool, addr uintptr, n int) int64 {
@@ -525,7 +483,7 @@ func (u *unixSock) connect(r *kern.Request, nonblock bool, addr uintptr, n int) 
 	if u.typ == sockDgram {
 		return u.connectDgram(t)
 	}
-	return u.wait(r, nonblock, t, func() int64 { return u.connectStream(t) })
+	return u.waitFor(r, nonblock, t, func() int64 { return u.connectStream(t) })
 }
 
 // connectStream queues a new server-side socket on listener t's accept
@@ -536,7 +494,7 @@ func (u *unixSock) connectStream(t *unixSock) int64 {
 	switch {
 	case u.closed:
 		e = syscall.EBADF
-	case u.listen:
+	case u.listening:
 		e = syscall.EINVAL
 	case u.conn:
 		e = syscall.EISCONN
@@ -598,13 +556,16 @@ func (u *unixSock) disconnect() int64 {
 	return 0
 }
 
-// close ends the socket. A stream peer reads what is queued, then EOF;
+// close is close(2) on the socket (see end).
+func (u *unixSock) close() { u.end(false) }
+
+// end ends the socket. A stream peer reads what is queued, then EOF;
 // ECONNRESET first when u had unread data or reset is set (a connection
 // its listener closed before accepting it), as Linux answers.
-func (u *unixSock) close(reset bool) {
+func (u *unixSock) end(reset bool) {
 	u.mu.Lock()
 	u.closed = true
-	peer, name, listening := u.peer, u.name, u.listen
+	peer, name, listening := u.peer, u.name, u.listening
 	u.mu.Unlock()
 	var pending []*unixSock
 	if listening {
@@ -631,7 +592,7 @@ func (u *unixSock) close(reset bool) {
 		w.notify(epollOut | epollErr)
 	}
 	for _, ns := range pending {
-		ns.close(true) // connections never accepted: their clients see a reset
+		ns.end(true) // connections never accepted: their clients see a reset
 	}
 	if strings.HasPrefix(name, "\x00") {
 		unixNamesMu.Lock()
@@ -677,64 +638,39 @@ func (u *unixSock) shutdown(how int) int64 {
 	return 0
 }
 
-// transfer serves the data calls (see socket.transfer).
-func (u *unixSock) transfer(r *kern.Request, nonblock bool) int64 {
-	a := r.Args
-	one := func() []iovec { return []iovec{{uintptr(a[1]), int(min(a[2], 1<<30))}} }
-	var op func() int64
-	switch r.Nr {
-	case sysRead:
-		iov := one()
-		op = func() int64 { return u.recv(iov, 0, 0, nil, nil) }
-	case sysWrite:
-		iov := one()
-		op = func() int64 { return u.send(iov, 0, 0, nil) }
-	case sysReadv, sysWritev:
-		iov, e := readIovecs(uintptr(a[1]), int(a[2]))
-		if e != 0 {
-			return fail(e)
-		}
-		op = func() int64 { return u.recv(iov, 0, 0, nil, nil) }
-		if r.Nr == sysWritev {
-			op = func() int64 { return u.send(iov, 0, 0, nil) }
-		}
-	case sysRecvfrom:
-		if a[3]&msgPeek != 0 {
-			return fail(syscall.EOPNOTSUPP)
-		}
-		iov := one()
-		op = func() int64 { return u.recv(iov, uintptr(a[4]), uintptr(a[5]), nil, nil) }
-	case sysSendto:
-		iov := one()
-		op = func() int64 { return u.send(iov, uintptr(a[4]), int(a[5]), nil) }
-	case sysRecvmsg:
-		m, iov, e := msghdr(uintptr(a[1]))
-		if e != 0 {
-			return fail(e)
-		}
-		op = func() int64 { return u.recvmsg(m, uintptr(a[1]), iov) }
-	case sysSendmsg:
-		m, iov, e := msghdr(uintptr(a[1]))
-		if e != 0 {
-			return fail(e)
-		}
-		rights, e := getRights(uintptr(le64(m[32:])), int(min(le64(m[40:]), 1<<20)))
-		if e != 0 {
-			return fail(e)
-		}
-		name, nameLen := uintptr(le64(m[0:])), int(binary.LittleEndian.Uint32(m[8:]))
-		if name == 0 {
-			nameLen = 0
-		}
-		op = func() int64 { return u.send(iov, name, nameLen, rights) }
+func (u *unixSock) recvFrom(iov []iovec, from, fromLen uintptr) int64 {
+	return u.recv(iov, from, fromLen, nil, nil)
+}
+
+func (u *unixSock) sendTo(iov []iovec, to uintptr, toLen int) int64 {
+	return u.send(iov, to, toLen, nil)
+}
+
+// recvmsgOp reads the msghdr once, before the first attempt.
+func (u *unixSock) recvmsgOp(msg uintptr) (func() int64, syscall.Errno) {
+	m, iov, e := msghdr(msg)
+	if e != 0 {
+		return nil, e
 	}
-	switch r.Nr {
-	case sysRecvfrom, sysSendto:
-		nonblock = nonblock || a[3]&msgDontwait != 0
-	case sysRecvmsg, sysSendmsg:
-		nonblock = nonblock || a[2]&msgDontwait != 0
+	return func() int64 { return u.recvmsg(m, msg, iov) }, 0
+}
+
+// sendmsgOp reads the msghdr and its SCM_RIGHTS descriptors once, before
+// the first attempt.
+func (u *unixSock) sendmsgOp(msg uintptr) (func() int64, syscall.Errno) {
+	m, iov, e := msghdr(msg)
+	if e != 0 {
+		return nil, e
 	}
-	return u.wait(r, nonblock, nil, op)
+	rights, e := getRights(uintptr(le64(m[32:])), int(min(le64(m[40:]), 1<<20)))
+	if e != 0 {
+		return nil, e
+	}
+	name, nameLen := uintptr(le64(m[0:])), int(binary.LittleEndian.Uint32(m[8:]))
+	if name == 0 {
+		nameLen = 0
+	}
+	return func() int64 { return u.send(iov, name, nameLen, rights) }, 0
 }
 
 func (u *unixSock) recvmsg(m []byte, msg uintptr, iov []iovec) int64 {
@@ -876,7 +812,7 @@ func (u *unixSock) recv(iov []iovec, from, fromLen uintptr, trunc *bool, fds *[]
 		return fail(e)
 	}
 	u.mu.Lock()
-	closed, listening, conn := u.closed, u.listen, u.conn
+	closed, listening, conn := u.closed, u.listening, u.conn
 	u.mu.Unlock()
 	switch {
 	case closed:
@@ -1015,19 +951,11 @@ func (u *unixSock) send(iov []iovec, to uintptr, toLen int, rights []int) int64 
 }
 
 func (u *unixSock) setsockopt(level, name int, val uintptr, n int) int64 {
-	if n < 0 {
-		return fail(syscall.EINVAL)
+	raw, e := getOptVal(val, n)
+	if e != 0 {
+		return fail(e)
 	}
-	var v int
-	if n > 0 {
-		b := kern.UserBytes(val, min(n, 4))
-		if b == nil {
-			return fail(syscall.EFAULT)
-		}
-		var vb [4]byte
-		copy(vb[:], b)
-		v = int(int32(binary.LittleEndian.Uint32(vb[:])))
-	}
+	v := int(int32(raw))
 	if level != solSocket {
 		return fail(syscall.EOPNOTSUPP)
 	}
@@ -1064,7 +992,7 @@ func (u *unixSock) getsockopt(level, name int, val, lenp uintptr) int64 {
 		v = u.typ
 	case soAcceptconn:
 		u.mu.Lock()
-		if u.listen {
+		if u.listening {
 			v = 1
 		}
 		u.mu.Unlock()
@@ -1084,14 +1012,5 @@ func (u *unixSock) getsockopt(level, name int, val, lenp uintptr) int64 {
 		v = u.opts[[2]int{level, name}]
 		u.mu.Unlock()
 	}
-	k := min(have, 4)
-	b := kern.UserBytes(val, k)
-	if b == nil {
-		return fail(syscall.EFAULT)
-	}
-	var vb [4]byte
-	binary.LittleEndian.PutUint32(vb[:], uint32(v))
-	copy(b, vb[:k])
-	putLen(lb, k)
-	return 0
+	return putOptVal(val, lb, have, v)
 }
