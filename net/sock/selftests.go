@@ -75,10 +75,10 @@ func echoServer(l net.Listener) *sync.WaitGroup {
 	return &wg
 }
 
-// roundTrip sends data on a new connection to addr, half-closes, and
-// checks the echo comes back whole.
-func roundTrip(addr string, data []byte) error {
-	c, err := net.Dial("tcp", addr)
+// roundTrip sends data on a new connection to addr over network netw
+// ("tcp", "unix"), half-closes, and checks the echo comes back whole.
+func roundTrip(netw, addr string, data []byte) error {
+	c, err := net.Dial(netw, addr)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func roundTrip(addr string, data []byte) error {
 	go func() {
 		_, err := c.Write(data)
 		if err == nil {
-			err = c.(*net.TCPConn).CloseWrite()
+			err = c.(interface{ CloseWrite() error }).CloseWrite()
 		}
 		werr <- err
 	}()
@@ -106,6 +106,22 @@ func roundTrip(addr string, data []byte) error {
 		return fmt.Errorf("echo differs: %d bytes back of %d, first difference at %d", len(got), len(data), i)
 	}
 	return nil
+}
+
+// roundTrips runs conns round trips to addr over netw at once, the i-th
+// with data(i), and returns their errors (nil for those that passed).
+func roundTrips(netw, addr string, conns int, data func(i int) []byte) []error {
+	errs := make([]error, conns)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = roundTrip(netw, addr, data(i))
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // baseline checks, at the end of a test, that every socket it opened was
@@ -133,7 +149,7 @@ func testCopy(t *kern.T) {
 	data := pattern(1, copyBytes())
 	start := time.Now()
 	_, calls0 := kern.ProviderCalls()
-	if err := roundTrip(l.Addr().String(), data); err != nil {
+	if err := roundTrip("tcp", l.Addr().String(), data); err != nil {
 		t.Errorf("%d-byte echo: %v", len(data), err)
 	}
 	_, calls1 := kern.ProviderCalls()
@@ -150,19 +166,7 @@ func testManyConns(t *kern.T) {
 		t.Fatalf("Listen: %v", err)
 	}
 	wg := echoServer(l)
-	const conns = 8
-	errs := make(chan error, conns)
-	var cw sync.WaitGroup
-	for i := range conns {
-		cw.Add(1)
-		go func() {
-			defer cw.Done()
-			errs <- roundTrip(l.Addr().String(), pattern(int64(100+i), 4<<10+i*97))
-		}()
-	}
-	cw.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range roundTrips("tcp", l.Addr().String(), 8, func(i int) []byte { return pattern(int64(100+i), 4<<10+i*97) }) {
 		if err != nil {
 			t.Errorf("connection: %v", err)
 		}
@@ -290,7 +294,15 @@ func testHTTP(t *kern.T) {
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	big := pattern(7, 64<<10)
+	httpRun(t, l, nil, "http://"+l.Addr().String(), 4, 3, pattern(7, 64<<10), pattern(8, 32<<10))
+}
+
+// httpRun serves /hello, /big (big) and /echo with net/http on l; a
+// client (through tr, nil: the default transport) at base makes
+// clients×rounds GETs of /hello, clients at once, one GET of /big and,
+// when post is set, POSTs it to /echo, every answer checked; then the
+// server shuts down.
+func httpRun(t *kern.T, l net.Listener, tr *http.Transport, base string, clients, rounds int, big, post []byte) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello %s from cpu %d", r.URL.Query().Get("n"), kern.CPUID())
@@ -308,14 +320,16 @@ func testHTTP(t *kern.T) {
 	srv := &http.Server{Handler: mux}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	base := "http://" + l.Addr().String()
 	cl := &http.Client{Timeout: time.Minute}
+	if tr != nil {
+		cl.Transport = tr
+	}
 	var wg sync.WaitGroup
-	for i := range 4 {
+	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range 3 {
+			for j := range rounds {
 				n := fmt.Sprint(i*10 + j)
 				resp, err := cl.Get(base + "/hello?n=" + n)
 				if err != nil {
@@ -340,15 +354,16 @@ func testHTTP(t *kern.T) {
 	if err != nil || !bytes.Equal(body, big) {
 		t.Errorf("GET /big: %d bytes, %v", len(body), err)
 	}
-	post := pattern(8, 32<<10)
-	resp, err = cl.Post(base+"/echo", "application/octet-stream", bytes.NewReader(post))
-	if err != nil {
-		t.Fatalf("POST /echo: %v", err)
-	}
-	body, err = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || !bytes.Equal(body, post) {
-		t.Errorf("POST /echo: %d bytes, %v", len(body), err)
+	if post != nil {
+		resp, err = cl.Post(base+"/echo", "application/octet-stream", bytes.NewReader(post))
+		if err != nil {
+			t.Fatalf("POST /echo: %v", err)
+		}
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !bytes.Equal(body, post) {
+			t.Errorf("POST /echo: %d bytes, %v", len(body), err)
+		}
 	}
 	cl.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -41,7 +41,7 @@ func testDup(t *kern.T) {
 	}
 	// The copy accepts (its netpoller registration gets the events).
 	wg := echoServer(l2)
-	if err := roundTrip(addr, pattern(3, 64<<10)); err != nil {
+	if err := roundTrip("tcp", addr, pattern(3, 64<<10)); err != nil {
 		t.Errorf("echo through the listener's copy: %v", err)
 	}
 

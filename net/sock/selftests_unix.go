@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -52,38 +51,6 @@ func unixWitnessClean(t *kern.T) {
 	}
 }
 
-// unixRoundTrip is roundTrip over network netw ("unix", "unixpacket").
-func unixRoundTrip(netw, addr string, data []byte) error {
-	c, err := net.Dial(netw, addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	werr := make(chan error, 1)
-	go func() {
-		_, err := c.Write(data)
-		if err == nil {
-			err = c.(*net.UnixConn).CloseWrite()
-		}
-		werr <- err
-	}()
-	got, err := io.ReadAll(c)
-	if err != nil {
-		return fmt.Errorf("read after %d bytes: %w", len(got), err)
-	}
-	if err := <-werr; err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if !bytes.Equal(got, data) {
-		i := 0
-		for i < len(got) && i < len(data) && got[i] == data[i] {
-			i++
-		}
-		return fmt.Errorf("echo differs: %d bytes back of %d, first difference at %d", len(got), len(data), i)
-	}
-	return nil
-}
-
 func testUnixStream(t *kern.T) {
 	defer baseline(t)()
 	const path = "/tmp/sock-stream"
@@ -105,19 +72,7 @@ func testUnixStream(t *kern.T) {
 	}
 	wg := echoServer(l)
 	// Concurrent streams, every byte checked.
-	const conns = 4
-	errs := make(chan error, conns)
-	var cw sync.WaitGroup
-	for i := range conns {
-		cw.Add(1)
-		go func() {
-			defer cw.Done()
-			errs <- unixRoundTrip("unix", path, pattern(int64(200+i), 512<<10+i*4099))
-		}()
-	}
-	cw.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range roundTrips("unix", path, 4, func(i int) []byte { return pattern(int64(200+i), 512<<10+i*4099) }) {
 		if err != nil {
 			t.Errorf("stream: %v", err)
 		}
@@ -152,19 +107,7 @@ func testUnixManyConns(t *kern.T) {
 		t.Fatalf("Listen: %v", err)
 	}
 	wg := echoServer(l)
-	const conns = 64
-	errs := make(chan error, conns)
-	var cw sync.WaitGroup
-	for i := range conns {
-		cw.Add(1)
-		go func() {
-			defer cw.Done()
-			errs <- unixRoundTrip("unix", path, pattern(int64(300+i), 1+i*611))
-		}()
-	}
-	cw.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range roundTrips("unix", path, 64, func(i int) []byte { return pattern(int64(300+i), 1+i*611) }) {
 		if err != nil {
 			t.Errorf("connection: %v", err)
 		}
@@ -190,7 +133,7 @@ func testUnixAbstract(t *kern.T) {
 		}
 	}
 	wg := echoServer(l)
-	if err := unixRoundTrip("unix", name, pattern(5, 100<<10)); err != nil {
+	if err := roundTrip("unix", name, pattern(5, 100<<10)); err != nil {
 		t.Errorf("abstract stream: %v", err)
 	}
 	l.Close()
@@ -524,59 +467,11 @@ func testUnixHTTP(t *kern.T) {
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	big := pattern(17, 256<<10)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello %s", r.URL.Query().Get("n"))
-	})
-	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(big) })
-	srv := &http.Server{Handler: mux}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	cl := &http.Client{Transport: tr, Timeout: time.Minute}
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range 5 {
-				n := fmt.Sprint(i*10 + j)
-				resp, err := cl.Get("http://unix/hello?n=" + n)
-				if err != nil {
-					t.Errorf("GET /hello: %v", err)
-					return
-				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 || string(body) != "hello "+n {
-					t.Errorf("GET /hello?n=%s: %d %q %v", n, resp.StatusCode, body, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	resp, err := cl.Get("http://unix/big")
-	if err != nil {
-		t.Fatalf("GET /big: %v", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || !bytes.Equal(body, big) {
-		t.Errorf("GET /big: %d bytes, %v", len(body), err)
-	}
-	tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
-	if err := <-served; err != http.ErrServerClosed {
-		t.Errorf("Serve: %v", err)
-	}
+	httpRun(t, l, tr, "http://unix", 4, 5, pattern(17, 256<<10), nil)
 }
 
 func testUnixErrors(t *kern.T) {
