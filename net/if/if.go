@@ -45,10 +45,15 @@ const (
 )
 
 func (f Flags) String() string {
-	names := []string{"UP", "BROADCAST", "LOOPBACK", "PROMISC", "ALLMULTI", "MULTICAST", "NEEDSGIANT"}
+	return bitNames(uint32(f), "UP", "BROADCAST", "LOOPBACK", "PROMISC", "ALLMULTI", "MULTICAST", "NEEDSGIANT")
+}
+
+// bitNames formats the bits of v named by names (bit i is names[i]) as
+// "<A,B>".
+func bitNames(v uint32, names ...string) string {
 	s := ""
 	for i, n := range names {
-		if f&(1<<i) != 0 {
+		if v&(1<<i) != 0 {
 			if s != "" {
 				s += ","
 			}
@@ -207,15 +212,32 @@ type QueueStats struct {
 	Packets, Bytes, Drops, Errors uint64
 }
 
-func (c *queueCounters) snapshot() QueueStats {
-	return QueueStats{c.packets.Load(), c.bytes.Load(), c.drops.Load(), c.errors.Load()}
+// count counts one packet of n bytes.
+func (c *queueCounters) count(n int) {
+	c.packets.Add(1)
+	c.bytes.Add(uint64(n))
 }
 
-func (s *QueueStats) add(o QueueStats) {
-	s.Packets += o.Packets
-	s.Bytes += o.Bytes
-	s.Drops += o.Drops
-	s.Errors += o.Errors
+// queueAt is queue q's counters, queue 0's for a q out of range.
+func queueAt(cs []queueCounters, q int) *queueCounters {
+	if q < 0 || q >= len(cs) {
+		q = 0
+	}
+	return &cs[q]
+}
+
+// snapshot returns every queue's counters and their sum.
+func snapshot(cs []queueCounters) (per []QueueStats, sum QueueStats) {
+	for i := range cs {
+		c := &cs[i]
+		qs := QueueStats{c.packets.Load(), c.bytes.Load(), c.drops.Load(), c.errors.Load()}
+		per = append(per, qs)
+		sum.Packets += qs.Packets
+		sum.Bytes += qs.Bytes
+		sum.Drops += qs.Drops
+		sum.Errors += qs.Errors
+	}
+	return per, sum
 }
 
 // Stats is a snapshot of an interface's counters.
@@ -374,19 +396,7 @@ func (ifp *Interface) SetCapEnable(c Caps) Caps {
 	return c
 }
 
-func (c Caps) String() string {
-	names := []string{"RXCSUM", "TXCSUM", "TSO4"}
-	s := ""
-	for i, n := range names {
-		if c&(1<<i) != 0 {
-			if s != "" {
-				s += ","
-			}
-			s += n
-		}
-	}
-	return "<" + s + ">"
-}
+func (c Caps) String() string { return bitNames(uint32(c), "RXCSUM", "TXCSUM", "TSO4") }
 
 // Pseudo reports whether the interface is a software one (Config.Pseudo).
 func (ifp *Interface) Pseudo() bool { return ifp.pseudo }
@@ -697,8 +707,7 @@ func (ifp *Interface) transmit(q int, m *mbuf.Mbuf) error {
 		m.FreeChain()
 		return err
 	}
-	c.packets.Add(1)
-	c.bytes.Add(uint64(n))
+	c.count(n)
 	return nil
 }
 
@@ -711,8 +720,7 @@ func (ifp *Interface) Input(q int, m *mbuf.Mbuf) {
 		q = 0
 	}
 	c := &ifp.rx[q]
-	c.packets.Add(1)
-	c.bytes.Add(uint64(m.PktLen()))
+	c.count(m.PktLen())
 	fn := ifp.input.Load()
 	if fn == nil || !ifp.Up() || ifp.detached.Load() {
 		ifp.noInput.Add(1)
@@ -739,38 +747,25 @@ const (
 
 // CountRx adds n to a receive queue's drop or error counter.
 func (ifp *Interface) CountRx(q int, what RxCount, n uint64) {
-	if q < 0 || q >= len(ifp.rx) {
-		q = 0
-	}
+	c := queueAt(ifp.rx, q)
 	if what == RxDrop {
-		ifp.rx[q].drops.Add(n)
+		c.drops.Add(n)
 	} else {
-		ifp.rx[q].errors.Add(n)
+		c.errors.Add(n)
 	}
 }
 
 // CountTxError adds n to a transmit queue's error counter (completion
 // errors the device reports after Transmit accepted the packet).
 func (ifp *Interface) CountTxError(q int, n uint64) {
-	if q < 0 || q >= len(ifp.tx) {
-		q = 0
-	}
-	ifp.tx[q].errors.Add(n)
+	queueAt(ifp.tx, q).errors.Add(n)
 }
 
 // Stats returns the interface's counters.
 func (ifp *Interface) Stats() Stats {
 	s := Stats{NoInput: ifp.noInput.Load()}
-	for i := range ifp.rx {
-		qs := ifp.rx[i].snapshot()
-		s.Rx = append(s.Rx, qs)
-		s.RxSum.add(qs)
-	}
-	for i := range ifp.tx {
-		qs := ifp.tx[i].snapshot()
-		s.Tx = append(s.Tx, qs)
-		s.TxSum.add(qs)
-	}
+	s.Rx, s.RxSum = snapshot(ifp.rx)
+	s.Tx, s.TxSum = snapshot(ifp.tx)
 	if ifp.giant != nil {
 		s.GiantQueueLen, s.GiantTxPackets = ifp.giant.stats()
 	}
