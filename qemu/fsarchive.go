@@ -2,14 +2,14 @@ package qemu
 
 import (
 	"archive/tar"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/smpgo/smpgo/fs/fslist"
 )
 
 // File-system archives for the kernel's boot modules (Config.Modules):
@@ -86,40 +86,12 @@ func PackDirFile(dir, out string) error {
 	return f.Close()
 }
 
-// FSListing lists the tree under dir as examples/initfs prints it: a
-// line per directory ("initfs: dir 0755 sub") and per regular file
-// ("initfs: file 0644 12 SHA256 sub/name"), sorted.
+// FSListing lists the tree under dir as examples/initfs prints it
+// (fslist.List): a line per directory ("initfs: dir 0755 sub") and per
+// regular file ("initfs: file 0644 12 SHA256 sub/name"), sorted.
 func FSListing(dir string) ([]string, error) {
-	var lines []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case fi.IsDir():
-			lines = append(lines, fmt.Sprintf("initfs: dir %04o %s", fi.Mode().Perm(), filepath.ToSlash(rel)))
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			lines = append(lines, fmt.Sprintf("initfs: file %04o %d %x %s", fi.Mode().Perm(), len(b), sha256.Sum256(b), filepath.ToSlash(rel)))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(lines)
-	return lines, nil
+	lines, _, err := fslist.List(dir)
+	return lines, err
 }
 
 // SeedFixture writes the file-system smoke boot's tree under dir, with

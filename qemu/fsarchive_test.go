@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/smpgo/smpgo/fs/fslist"
 	"github.com/smpgo/smpgo/fs/memfs"
 )
 
@@ -31,7 +32,7 @@ func memfsListing(t *testing.T, fs *memfs.FS, dir, rel string, out *[]string) {
 		require.NoError(t, err)
 		st := fs.Stat(c)
 		if c.IsDir() {
-			*out = append(*out, fmt.Sprintf("initfs: dir %04o %s", st.Mode&0o777, r))
+			*out = append(*out, fslist.Dir(os.FileMode(st.Mode&0o777), r))
 			memfsListing(t, fs, p, r, out)
 			continue
 		}
@@ -41,7 +42,7 @@ func memfsListing(t *testing.T, fs *memfs.FS, dir, rel string, out *[]string) {
 		k, _ := f.Pread(b, 0)
 		f.Close()
 		require.Equal(t, int(st.Size), k)
-		*out = append(*out, fmt.Sprintf("initfs: file %04o %d %x %s", st.Mode&0o777, len(b), sha256.Sum256(b), r))
+		*out = append(*out, fslist.File(os.FileMode(st.Mode&0o777), b, r))
 	}
 }
 

@@ -11,60 +11,24 @@
 package main
 
 import (
-	"crypto/sha256"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
 
 	_ "github.com/smpgo/smpgo" // links the kernel: this program is the machine's application
+	"github.com/smpgo/smpgo/fs/fslist"
 )
 
 func main() {
 	root := flag.String("root", "/", "the directory to list")
 	flag.Parse()
-	var lines []string
-	var files, dirs int
-	var size int64
-	err := filepath.WalkDir(*root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(*root, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case fi.IsDir():
-			dirs++
-			lines = append(lines, fmt.Sprintf("initfs: dir %04o %s", fi.Mode().Perm(), rel))
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			if int64(len(b)) != fi.Size() {
-				return fmt.Errorf("%s: read %d bytes, stat says %d", p, len(b), fi.Size())
-			}
-			files++
-			size += int64(len(b))
-			lines = append(lines, fmt.Sprintf("initfs: file %04o %d %x %s", fi.Mode().Perm(), len(b), sha256.Sum256(b), rel))
-		}
-		return nil
-	})
+	lines, sum, err := fslist.List(*root)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "initfs:", err)
 		os.Exit(1)
 	}
-	sort.Strings(lines)
 	for _, l := range lines {
 		fmt.Println(l)
 	}
-	fmt.Printf("initfs: %d files (%d bytes), %d directories under %s\n", files, size, dirs, *root)
+	fmt.Printf("initfs: %d files (%d bytes), %d directories under %s\n", sum.Files, sum.Bytes, sum.Dirs, *root)
 }
