@@ -14,36 +14,71 @@ import (
 
 // run: smpgo run [flags] PACKAGE [-- ARGS].
 func (e *env) run(ctx context.Context, args []string) int {
-	o, err := parseFlags("run", args)
+	m, err := e.setUp(ctx, "run", args)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	line, err := cmdline(o.kopts, o.args)
-	if err != nil {
+	defer m.done()
+	outs := imageName(m.dir, m.pkgs[0], "")
+	if err := e.builder(m.options).BuildProgram(ctx, m.pkgs[0], outs); err != nil {
 		return e.errorf("%v", err)
 	}
-	if _, err := qemu.EnsureQEMU(ctx, "", e.stderr); err != nil {
-		return e.errorf("%v", err)
-	}
-	dir, done, err := workDir(o)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	defer done()
-	outs := imageName(dir, o.pkgs[0], "")
-	if err := e.builder(o).BuildProgram(ctx, o.pkgs[0], outs); err != nil {
-		return e.errorf("%v", err)
-	}
-	c := o.cfg
-	c.Kernel, c.Append, c.Stdin = outs.Image, line, e.stdin
-	if c.Modules, err = fsModules(o.fs, dir); err != nil {
-		return e.errorf("%v", err)
-	}
+	c := m.config(outs.Image)
+	c.Stdin = e.stdin
 	r, err := qemu.Run(ctx, c, &noCR{w: e.stdout})
 	if r == nil {
 		return e.errorf("%v", err)
 	}
-	return e.report(r, outs.ELF, o.pkgs[0])
+	return e.report(r, outs.ELF, m.pkgs[0])
+}
+
+// machine is what run and test set up before they build: the parsed
+// options, the kernel command line, QEMU, the work directory (removed by
+// done) and the file system's boot modules (-fs).
+type machine struct {
+	options
+	line    string
+	dir     string
+	modules []string
+	done    func()
+}
+
+// setUp parses the command line of cmd ("run" or "test") and sets up its
+// machine. The words after "--" are the program's arguments for run, the
+// test flags for test (TestArgs).
+func (e *env) setUp(ctx context.Context, cmd string, args []string) (*machine, error) {
+	o, err := parseFlags(cmd, args)
+	if err != nil {
+		return nil, err
+	}
+	prog := o.args
+	if cmd == "test" {
+		prog = TestArgs(o.args, o.cfg.EffectiveTimeout())
+	}
+	line, err := cmdline(o.kopts, prog)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := qemu.EnsureQEMU(ctx, "", e.stderr); err != nil {
+		return nil, err
+	}
+	dir, done, err := workDir(o)
+	if err != nil {
+		return nil, err
+	}
+	modules, err := fsModules(o.fs, dir)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &machine{options: o, line: line, dir: dir, modules: modules, done: done}, nil
+}
+
+// config is the QEMU configuration that boots image.
+func (m *machine) config(image string) qemu.Config {
+	c := m.cfg
+	c.Kernel, c.Append, c.Modules = image, m.line, m.modules
+	return c
 }
 
 // report explains a run that did not end by the program's own exit and

@@ -10,28 +10,13 @@ import (
 
 // test: smpgo test [flags] [PACKAGES] [-- TEST FLAGS].
 func (e *env) test(ctx context.Context, args []string) int {
-	o, err := parseFlags("test", args)
+	m, err := e.setUp(ctx, "test", args)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	line, err := cmdline(o.kopts, TestArgs(o.args, o.cfg.EffectiveTimeout()))
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	if _, err := qemu.EnsureQEMU(ctx, "", e.stderr); err != nil {
-		return e.errorf("%v", err)
-	}
-	dir, done, err := workDir(o)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	defer done()
-	b := e.builder(o)
-	pkgs, err := b.List(ctx, o.pkgs...)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	modules, err := fsModules(o.fs, dir)
+	defer m.done()
+	b := e.builder(m.options)
+	pkgs, err := b.List(ctx, m.pkgs...)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
@@ -41,16 +26,14 @@ func (e *env) test(ctx context.Context, args []string) int {
 			fmt.Fprintf(e.stdout, "?   \t%s\t[no test files]\n", p.ImportPath)
 			continue
 		}
-		outs := imageName(dir, strings.ReplaceAll(p.ImportPath, "/", "_"), ".test")
-		if err := b.BuildTest(ctx, p, dir, outs); err != nil {
+		outs := imageName(m.dir, strings.ReplaceAll(p.ImportPath, "/", "_"), ".test")
+		if err := b.BuildTest(ctx, p, m.dir, outs); err != nil {
 			fmt.Fprintf(e.stderr, "%v\n", err)
 			fmt.Fprintf(e.stdout, "FAIL\t%s [build failed]\n", p.ImportPath)
 			status = 1
 			continue
 		}
-		c := o.cfg
-		c.Kernel, c.Append, c.Modules = outs.Image, line, modules
-		r, err := qemu.Run(ctx, c, &noCR{w: e.stdout})
+		r, err := qemu.Run(ctx, m.config(outs.Image), &noCR{w: e.stdout})
 		if r == nil {
 			return e.errorf("%v", err)
 		}
