@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -82,9 +85,9 @@ func TestGuestHTTPServer(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	var log bytes.Buffer
+	log := &lockedBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- serveGuestHTTP(ctx, l, &log) }()
+	go func() { done <- serveGuestHTTP(ctx, l, log) }()
 	base := "http://" + l.Addr().String()
 
 	resp, err := http.Get(base + "/blob?bytes=300000&seed=1")
@@ -124,4 +127,57 @@ func TestGuestHTTPServer(t *testing.T) {
 	require.ErrorContains(t, err, "byte 123456 differs")
 	require.ErrorContains(t, err, "bad GET")
 	require.Contains(t, log.String(), "POST /sink?seed=2: 200000 bytes checked")
+}
+
+// lockedBuffer is a bytes.Buffer for a server's log lines, written from
+// its connections' goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// The guest forward's server keeps QEMU's one connection however long
+// the guest takes to send its first request (a read deadline from the
+// connection's start once closed it on a loaded host: the guest's
+// requests then reached nobody), and logs when it opens and ends.
+func TestForwardServerKeepsIdleConnection(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := &lockedBuffer{}
+	srv := forwardServer(ctx, http.NotFoundHandler(), log)
+	require.Zero(t, srv.ReadHeaderTimeout, "a deadline from the connection's start")
+	require.Zero(t, srv.ReadTimeout, "a deadline from the connection's start")
+	require.Zero(t, srv.IdleTimeout)
+	require.Zero(t, srv.WriteTimeout)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(l) }()
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	// Idle first, then a request on the same connection is answered.
+	time.Sleep(300 * time.Millisecond)
+	_, err = c.Write([]byte("GET /x HTTP/1.1\r\nHost: g\r\n\r\n"))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	c.Close()
+	require.Eventually(t, func() bool { return strings.Contains(log.String(), "QEMU's forward closed") }, 10*time.Second, 10*time.Millisecond)
+	require.Contains(t, log.String(), "QEMU's forward new")
+	require.Contains(t, log.String(), "(QEMU still running, or just ending)")
+	require.NoError(t, srv.Close())
 }

@@ -67,6 +67,7 @@ func serveGuestHTTP(ctx context.Context, l net.Listener, log io.Writer) error {
 			return
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(n))
+		fmt.Fprintf(log, "guest server: GET %s: request read\n", r.URL)
 		start := time.Now()
 		src := rand.NewChaCha8(PatternSeed(seed))
 		buf := make([]byte, 64<<10)
@@ -88,6 +89,7 @@ func serveGuestHTTP(ctx context.Context, l net.Listener, log io.Writer) error {
 			fail(fmt.Errorf("bad POST %s", r.URL))
 			return
 		}
+		fmt.Fprintf(log, "guest server: POST %s: request read, reading the body\n", r.URL)
 		start := time.Now()
 		src := rand.NewChaCha8(PatternSeed(seed))
 		got, want := make([]byte, 64<<10), make([]byte, 64<<10)
@@ -116,7 +118,7 @@ func serveGuestHTTP(ctx context.Context, l net.Listener, log io.Writer) error {
 		fmt.Fprintf(log, "guest server: POST %s: %d bytes checked in %v (%.2f MB/s)\n", r.URL, total, d.Round(time.Millisecond), mbps(total, d))
 		fmt.Fprintf(w, "ok %d", total)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
+	srv := forwardServer(ctx, mux, log)
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
@@ -128,6 +130,30 @@ func serveGuestHTTP(ctx context.Context, l net.Listener, log io.Writer) error {
 	mu.Lock()
 	defer mu.Unlock()
 	return errors.Join(append([]error{err}, bad...)...)
+}
+
+// forwardServer is an HTTP server behind a guest forward. It sees one
+// connection for the whole boot: QEMU's end of the forward, opened when
+// QEMU starts (guestfwd.go), which the guest's connections share in turn.
+// So it has no timeouts: the first request may come minutes after QEMU
+// started on a loaded host, and a ReadHeaderTimeout (a read deadline set
+// when the connection opens) once closed QEMU's end before it — the
+// guest's requests then went nowhere and its net/http waited for
+// headers until its own 5-minute timeout (SockNIC/GuestfwdHTTP, after a
+// boot past a minute). The connection's opening and end are logged with
+// their times, so a forward gone early shows in the host's lines.
+func forwardServer(ctx context.Context, h http.Handler, log io.Writer) *http.Server {
+	t0 := time.Now()
+	return &http.Server{Handler: h, ConnState: func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew, http.StateClosed, http.StateHijacked:
+			what := "QEMU's forward " + st.String()
+			if st == http.StateClosed && ctx.Err() == nil {
+				what += " (QEMU still running, or just ending)"
+			}
+			fmt.Fprintf(log, "guest server: %s %v after the server started\n", what, time.Since(t0).Round(time.Millisecond))
+		}
+	}}
 }
 
 // equalPattern reports whether b is the first len(b) bytes of stream s

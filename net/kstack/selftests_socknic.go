@@ -238,10 +238,12 @@ func testSockGuestfwdHTTP(t *kern.T) {
 		t.Logf("no host server (%s=ADDR:PORT with the harness's guest forward): nothing to test", hostServerEnv)
 		return
 	}
-	_, ic := nicOrSkip(t)
+	sys, ic := nicOrSkip(t)
 	if ic == nil {
 		t.Fatalf("%s=%s but no NIC", hostServerEnv, addr)
 	}
+	// A failure says where the guest's side of the forward stands.
+	stuck := func() string { return forwardState(sys, addr) }
 	// One connection: slirp's guest forward is one stream to the host,
 	// which the guest's connections share in turn.
 	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
@@ -251,7 +253,7 @@ func testSockGuestfwdHTTP(t *kern.T) {
 	start := time.Now()
 	resp, err := client.Get(fmt.Sprintf("http://%s/blob?bytes=%d&seed=1", addr, guestfwdBytes))
 	if err != nil {
-		t.Fatalf("GET: %v", err)
+		t.Fatalf("GET: %v\n%s", err, stuck())
 	}
 	want := &patternReader{src: rand.NewChaCha8(patternSeed(1)), left: guestfwdBytes}
 	got, w := make([]byte, 64<<10), make([]byte, 64<<10)
@@ -274,7 +276,7 @@ func testSockGuestfwdHTTP(t *kern.T) {
 			break
 		}
 		if rerr != nil {
-			t.Fatalf("GET: read after %d bytes: %v", total, rerr)
+			t.Fatalf("GET: read after %d bytes: %v\n%s", total, rerr, stuck())
 		}
 	}
 	resp.Body.Close()
@@ -293,13 +295,44 @@ func testSockGuestfwdHTTP(t *kern.T) {
 	req.ContentLength = guestfwdBytes
 	resp, err = client.Do(req)
 	if err != nil {
-		t.Fatalf("POST: %v", err)
+		t.Fatalf("POST: %v\n%s", err, stuck())
 	}
 	answer, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK || strings.TrimSpace(string(answer)) != fmt.Sprintf("ok %d", guestfwdBytes) {
-		t.Fatalf("POST: %s %q %v, want 200 \"ok %d\"", resp.Status, answer, err, guestfwdBytes)
+		t.Fatalf("POST: %s %q %v, want 200 \"ok %d\"\n%s", resp.Status, answer, err, guestfwdBytes, stuck())
 	}
 	d = time.Since(start)
 	t.Logf("POST %d bytes to the host through guestfwd in %v (%.2f MB/s), checked by the host", guestfwdBytes, d.Round(time.Millisecond), float64(guestfwdBytes)/d.Seconds()/1e6)
+}
+
+// forwardState describes the guest's side of a forward to addr for a
+// failure's report: the stack's TCP connections to it (state, bytes
+// unacknowledged and unread) and its TCP counters (retransmits,
+// timeouts, drops). A request that waits for an answer with its
+// connection ESTABLISHED and nothing queued was delivered: the answer
+// never came from the host's side of the forward (see the host's
+// "guest server:" lines).
+func forwardState(s *System, addr string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "guest's connections to %s:", addr)
+	n := 0
+	for _, si := range s.Stack.Sockets() {
+		if si.Proto == "tcp" && si.Remote.String() == addr {
+			fmt.Fprintf(&b, "\n\t%s -> %s %s send-q %d recv-q %d", si.Local, si.Remote, si.State, si.SendQ, si.RecvQ)
+			n++
+		}
+	}
+	if n == 0 {
+		b.WriteString(" none")
+	}
+	var stats bytes.Buffer
+	s.Stack.WriteStats(&stats)
+	b.WriteString("\nTCP counters:")
+	for _, l := range strings.Split(stats.String(), "\n") {
+		if strings.HasPrefix(l, "tcp.") {
+			b.WriteString(" " + strings.Join(strings.Fields(l), "="))
+		}
+	}
+	return b.String()
 }
