@@ -35,10 +35,16 @@ type Summary struct {
 	Bytes       int64 // the files' sizes summed
 }
 
+// sizeAgrees reports whether a file's contents, n bytes read, agree with
+// the size its stat gave: the same, or a size of 0 for a file whose
+// contents are made when it is read (/proc/cpuinfo, as on Linux).
+func sizeAgrees(stat int64, n int) bool { return stat == int64(n) || stat == 0 }
+
 // List lists the tree under root (not root itself), sorted; names are
 // relative to root with forward slashes. Entries that are neither
 // directories nor regular files (symbolic links, devices) are left out.
-// A file whose contents are not as long as its size says is an error.
+// A file whose contents are not as long as its size says is an error
+// (but for a size of 0: files made when read, as in /proc).
 func List(root string) ([]string, Summary, error) {
 	var lines []string
 	var sum Summary
@@ -64,7 +70,7 @@ func List(root string) ([]string, Summary, error) {
 			if err != nil {
 				return err
 			}
-			if int64(len(b)) != fi.Size() {
+			if !sizeAgrees(fi.Size(), len(b)) {
 				return fmt.Errorf("%s: read %d bytes, stat says %d", p, len(b), fi.Size())
 			}
 			sum.Files++

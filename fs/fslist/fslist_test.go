@@ -36,3 +36,13 @@ func TestList(t *testing.T) {
 	_, _, err = List(filepath.Join(root, "missing"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// A file read as long as its stat says agrees; a size of 0 is a file made
+// when read (/proc/cpuinfo); anything else is a file that changed.
+func TestSizeAgrees(t *testing.T) {
+	require.True(t, sizeAgrees(6, 6))
+	require.True(t, sizeAgrees(0, 0))
+	require.True(t, sizeAgrees(0, 276))
+	require.False(t, sizeAgrees(6, 5))
+	require.False(t, sizeAgrees(6, 7))
+}
