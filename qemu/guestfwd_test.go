@@ -164,7 +164,7 @@ func TestForwardServerKeepsIdleConnection(t *testing.T) {
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	go func() { _ = srv.Serve(l) }()
+	go func() { _ = srv.Serve(forwardListener{l}) }()
 	c, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)
 	// Idle first, then a request on the same connection is answered.
@@ -178,6 +178,20 @@ func TestForwardServerKeepsIdleConnection(t *testing.T) {
 	c.Close()
 	require.Eventually(t, func() bool { return strings.Contains(log.String(), "QEMU's forward closed") }, 10*time.Second, 10*time.Millisecond)
 	require.Contains(t, log.String(), "QEMU's forward new")
-	require.Contains(t, log.String(), "(QEMU still running, or just ending)")
+	require.Contains(t, log.String(), "closed by QEMU (end of stream)")
+	require.NoError(t, srv.Close())
+
+	// What the old ReadHeaderTimeout did, logged as the server's close.
+	log = &lockedBuffer{}
+	srv = forwardServer(ctx, http.NotFoundHandler(), log)
+	srv.ReadHeaderTimeout = 50 * time.Millisecond
+	l, err = net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(forwardListener{l}) }()
+	c, err = net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.Eventually(t, func() bool { return strings.Contains(log.String(), "QEMU's forward closed") }, 10*time.Second, 10*time.Millisecond)
+	require.Contains(t, log.String(), "closed by the server, QEMU still running (last read error:")
 	require.NoError(t, srv.Close())
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -123,7 +124,7 @@ func serveGuestHTTP(ctx context.Context, l net.Listener, log io.Writer) error {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	err := srv.Serve(l)
+	err := srv.Serve(forwardListener{l})
 	if ctx.Err() != nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -141,19 +142,63 @@ func serveGuestHTTP(ctx context.Context, l net.Listener, log io.Writer) error {
 // guest's requests then went nowhere and its net/http waited for
 // headers until its own 5-minute timeout (SockNIC/GuestfwdHTTP, after a
 // boot past a minute). The connection's opening and end are logged with
-// their times, so a forward gone early shows in the host's lines.
+// their times and, for its end, who ended it (on a listener wrapped by
+// forwardListener), so a forward gone early shows in the host's lines.
 func forwardServer(ctx context.Context, h http.Handler, log io.Writer) *http.Server {
 	t0 := time.Now()
-	return &http.Server{Handler: h, ConnState: func(_ net.Conn, st http.ConnState) {
+	return &http.Server{Handler: h, ConnState: func(c net.Conn, st http.ConnState) {
 		switch st {
 		case http.StateNew, http.StateClosed, http.StateHijacked:
 			what := "QEMU's forward " + st.String()
-			if st == http.StateClosed && ctx.Err() == nil {
-				what += " (QEMU still running, or just ending)"
+			if fc, ok := c.(*forwardConn); ok && st == http.StateClosed {
+				var err error
+				if p := fc.readErr.Load(); p != nil {
+					err = *p
+				}
+				switch {
+				case fc.eof.Load():
+					what += " by QEMU (end of stream)"
+				case ctx.Err() != nil:
+					what += " at QEMU's exit"
+				case err != nil:
+					what += " by the server, QEMU still running (last read error: " + err.Error() + ")"
+				default:
+					what += " by the server, QEMU still running"
+				}
 			}
 			fmt.Fprintf(log, "guest server: %s %v after the server started\n", what, time.Since(t0).Round(time.Millisecond))
 		}
 	}}
+}
+
+// forwardListener hands out forwardConns.
+type forwardListener struct{ net.Listener }
+
+func (l forwardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &forwardConn{Conn: c}, nil
+}
+
+// forwardConn remembers whether QEMU ended the stream and its last read
+// error, to tell QEMU's end from the server's own close.
+type forwardConn struct {
+	net.Conn
+	eof     atomic.Bool
+	readErr atomic.Pointer[error]
+}
+
+func (c *forwardConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		c.eof.Store(true)
+	case err != nil:
+		c.readErr.Store(&err)
+	}
+	return n, err
 }
 
 // equalPattern reports whether b is the first len(b) bytes of stream s

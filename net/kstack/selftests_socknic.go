@@ -242,8 +242,15 @@ func testSockGuestfwdHTTP(t *kern.T) {
 	if ic == nil {
 		t.Fatalf("%s=%s but no NIC", hostServerEnv, addr)
 	}
-	// A failure says where the guest's side of the forward stands.
-	stuck := func() string { return forwardState(sys, addr) }
+	// A failure says where the guest's side of the forward stands (then
+	// closed by the client's timeout), and so does a request still
+	// unanswered after a minute (its connection still open).
+	stuck := func() string { return "after the failure, " + forwardState(sys, addr) }
+	watch := func(what string) (stop func() bool) {
+		return time.AfterFunc(time.Minute, func() {
+			t.Logf("%s unanswered after a minute: %s", what, forwardState(sys, addr))
+		}).Stop
+	}
 	// One connection: slirp's guest forward is one stream to the host,
 	// which the guest's connections share in turn.
 	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
@@ -251,6 +258,8 @@ func testSockGuestfwdHTTP(t *kern.T) {
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
 
 	start := time.Now()
+	stop := watch("GET")
+	defer stop()
 	resp, err := client.Get(fmt.Sprintf("http://%s/blob?bytes=%d&seed=1", addr, guestfwdBytes))
 	if err != nil {
 		t.Fatalf("GET: %v\n%s", err, stuck())
@@ -280,6 +289,7 @@ func testSockGuestfwdHTTP(t *kern.T) {
 		}
 	}
 	resp.Body.Close()
+	stop()
 	if resp.StatusCode != http.StatusOK || total != guestfwdBytes {
 		t.Fatalf("GET: %s, %d bytes, want 200 and %d", resp.Status, total, guestfwdBytes)
 	}
@@ -293,12 +303,15 @@ func testSockGuestfwdHTTP(t *kern.T) {
 		t.Fatalf("NewRequest: %v", err)
 	}
 	req.ContentLength = guestfwdBytes
+	stop = watch("POST")
+	defer stop()
 	resp, err = client.Do(req)
 	if err != nil {
 		t.Fatalf("POST: %v\n%s", err, stuck())
 	}
 	answer, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	stop()
 	if err != nil || resp.StatusCode != http.StatusOK || strings.TrimSpace(string(answer)) != fmt.Sprintf("ok %d", guestfwdBytes) {
 		t.Fatalf("POST: %s %q %v, want 200 \"ok %d\"\n%s", resp.Status, answer, err, guestfwdBytes, stuck())
 	}
