@@ -109,8 +109,8 @@ func roundTrip(netw, addr string, data []byte) error {
 }
 
 // roundTrips runs conns round trips to addr over netw at once, the i-th
-// with data(i), and returns their errors (nil for those that passed).
-func roundTrips(netw, addr string, conns int, data func(i int) []byte) []error {
+// with data(i); each that fails is an error of the test's, named what.
+func roundTrips(t *kern.T, what, netw, addr string, conns int, data func(i int) []byte) {
 	errs := make([]error, conns)
 	var wg sync.WaitGroup
 	for i := range conns {
@@ -121,7 +121,32 @@ func roundTrips(netw, addr string, conns int, data func(i int) []byte) []error {
 		}()
 	}
 	wg.Wait()
-	return errs
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+}
+
+// listenFails checks that Listen on addr fails with want (closing the
+// listener if it does not); desc names the call in the report.
+func listenFails(t *kern.T, netw, addr string, want error, desc string) {
+	if l, err := net.Listen(netw, addr); !errors.Is(err, want) {
+		t.Errorf("%s: %v, want %v", desc, err, want)
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
+// dialFails checks that Dial of addr fails with want, as listenFails.
+func dialFails(t *kern.T, netw, addr string, want error, desc string) {
+	if c, err := net.Dial(netw, addr); !errors.Is(err, want) {
+		t.Errorf("%s: %v, want %v", desc, err, want)
+		if c != nil {
+			c.Close()
+		}
+	}
 }
 
 // baseline checks, at the end of a test, that every socket it opened was
@@ -166,11 +191,7 @@ func testManyConns(t *kern.T) {
 		t.Fatalf("Listen: %v", err)
 	}
 	wg := echoServer(l)
-	for _, err := range roundTrips("tcp", l.Addr().String(), 8, func(i int) []byte { return pattern(int64(100+i), 4<<10+i*97) }) {
-		if err != nil {
-			t.Errorf("connection: %v", err)
-		}
-	}
+	roundTrips(t, "connection", "tcp", l.Addr().String(), 8, func(i int) []byte { return pattern(int64(100+i), 4<<10+i*97) })
 	l.Close()
 	wg.Wait()
 }
@@ -385,19 +406,9 @@ func testErrors(t *kern.T) {
 	}
 	addr := l.Addr().String()
 	// The same port again: EADDRINUSE.
-	if l2, err := net.Listen("tcp", addr); !errors.Is(err, syscall.EADDRINUSE) {
-		t.Errorf("second Listen on %s: %v, want EADDRINUSE", addr, err)
-		if l2 != nil {
-			l2.Close()
-		}
-	}
+	listenFails(t, "tcp", addr, syscall.EADDRINUSE, "second Listen on "+addr)
 	l.Close()
-	if c, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("Dial of a closed port: %v, want ECONNREFUSED", err)
-		if c != nil {
-			c.Close()
-		}
-	}
+	dialFails(t, "tcp", addr, syscall.ECONNREFUSED, "Dial of a closed port")
 	// What is not built says so.
 	if _, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_STREAM, 0); err != syscall.EAFNOSUPPORT {
 		t.Errorf("socket(AF_INET6): %v, want EAFNOSUPPORT", err)

@@ -64,19 +64,10 @@ func testUnixStream(t *kern.T) {
 	if l.Addr().String() != path {
 		t.Errorf("listener address %q, want %q", l.Addr(), path)
 	}
-	if l2, err := net.Listen("unix", path); !errors.Is(err, syscall.EADDRINUSE) {
-		t.Errorf("second Listen on %s: %v, want EADDRINUSE", path, err)
-		if l2 != nil {
-			l2.Close()
-		}
-	}
+	listenFails(t, "unix", path, syscall.EADDRINUSE, "second Listen on "+path)
 	wg := echoServer(l)
 	// Concurrent streams, every byte checked.
-	for _, err := range roundTrips("unix", path, 4, func(i int) []byte { return pattern(int64(200+i), 512<<10+i*4099) }) {
-		if err != nil {
-			t.Errorf("stream: %v", err)
-		}
-	}
+	roundTrips(t, "stream", "unix", path, 4, func(i int) []byte { return pattern(int64(200+i), 512<<10+i*4099) })
 	// Addresses: the client is unnamed, its peer the listener's path.
 	c, err := net.Dial("unix", path)
 	if err != nil {
@@ -91,12 +82,7 @@ func testUnixStream(t *kern.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stat after Close: %v, want ENOENT", err)
 	}
-	if c, err := net.Dial("unix", path); !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("Dial of a removed name: %v, want ENOENT", err)
-		if c != nil {
-			c.Close()
-		}
-	}
+	dialFails(t, "unix", path, syscall.ENOENT, "Dial of a removed name")
 }
 
 func testUnixManyConns(t *kern.T) {
@@ -107,11 +93,7 @@ func testUnixManyConns(t *kern.T) {
 		t.Fatalf("Listen: %v", err)
 	}
 	wg := echoServer(l)
-	for _, err := range roundTrips("unix", path, 64, func(i int) []byte { return pattern(int64(300+i), 1+i*611) }) {
-		if err != nil {
-			t.Errorf("connection: %v", err)
-		}
-	}
+	roundTrips(t, "connection", "unix", path, 64, func(i int) []byte { return pattern(int64(300+i), 1+i*611) })
 	l.Close()
 	wg.Wait()
 }
@@ -126,12 +108,7 @@ func testUnixAbstract(t *kern.T) {
 	if l.Addr().String() != name {
 		t.Errorf("listener address %q, want %q", l.Addr(), name)
 	}
-	if l2, err := net.Listen("unix", name); !errors.Is(err, syscall.EADDRINUSE) {
-		t.Errorf("second Listen on %s: %v, want EADDRINUSE", name, err)
-		if l2 != nil {
-			l2.Close()
-		}
-	}
+	listenFails(t, "unix", name, syscall.EADDRINUSE, "second Listen on "+name)
 	wg := echoServer(l)
 	if err := roundTrip("unix", name, pattern(5, 100<<10)); err != nil {
 		t.Errorf("abstract stream: %v", err)
@@ -139,12 +116,7 @@ func testUnixAbstract(t *kern.T) {
 	l.Close()
 	wg.Wait()
 	// The name is free once the socket is closed.
-	if c, err := net.Dial("unix", name); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("Dial of a closed abstract name: %v, want ECONNREFUSED", err)
-		if c != nil {
-			c.Close()
-		}
-	}
+	dialFails(t, "unix", name, syscall.ECONNREFUSED, "Dial of a closed abstract name")
 	l, err = net.Listen("unix", name)
 	if err != nil {
 		t.Fatalf("Listen again on %s: %v", name, err)
@@ -506,31 +478,16 @@ func testUnixErrors(t *kern.T) {
 		want error
 	}{{stale, syscall.ECONNREFUSED}, {file, syscall.ECONNREFUSED}, {"/tmp/nothing-here", syscall.ENOENT},
 		{"/nodir/x", syscall.ENOENT}, {"@smpgo-nobody", syscall.ECONNREFUSED}} {
-		if c, err := net.Dial("unix", tc.name); !errors.Is(err, tc.want) {
-			t.Errorf("Dial %s: %v, want %v", tc.name, err, tc.want)
-			if c != nil {
-				c.Close()
-			}
-		}
+		dialFails(t, "unix", tc.name, tc.want, "Dial "+tc.name)
 	}
-	if l, err := net.Listen("unix", file); !errors.Is(err, syscall.EADDRINUSE) {
-		t.Errorf("Listen on an existing file: %v, want EADDRINUSE", err)
-		if l != nil {
-			l.Close()
-		}
-	}
+	listenFails(t, "unix", file, syscall.EADDRINUSE, "Listen on an existing file")
 	// Type mismatch: EPROTOTYPE; listen on a datagram socket: EOPNOTSUPP.
 	l, err := net.Listen("unix", "@smpgo-errors")
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
 	defer l.Close()
-	if c, err := net.Dial("unixpacket", "@smpgo-errors"); !errors.Is(err, syscall.EPROTOTYPE) {
-		t.Errorf("Dial unixpacket to a stream listener: %v, want EPROTOTYPE", err)
-		if c != nil {
-			c.Close()
-		}
-	}
+	dialFails(t, "unixpacket", "@smpgo-errors", syscall.EPROTOTYPE, "Dial unixpacket to a stream listener")
 	dfd, _ := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
 	if err := syscall.Listen(dfd, 1); err != syscall.EOPNOTSUPP {
 		t.Errorf("listen on a datagram socket: %v, want EOPNOTSUPP", err)
