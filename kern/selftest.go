@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -244,12 +245,22 @@ func RunBenchmarks(pattern string) (int, error) {
 			continue
 		}
 		var b *B
+		profTop := 0
+		if v, ok := BootOption("bench.prof"); ok {
+			profTop, _ = strconv.Atoi(v) // checked when the command line was parsed
+		}
 		for N := 1; ; {
 			b = &B{N: N}
 			runtime.GC()
+			if profTop > 0 {
+				ProfileStart() // the last run's samples are the ones shown
+			}
 			b.StartTimer()
 			bm.Fn(b)
 			b.StopTimer()
+			if profTop > 0 {
+				ProfileStop()
+			}
 			if b.skipped != "" || b.failure() != "" || b.elapsed >= time.Second || N >= 1e9 {
 				break
 			}
@@ -273,6 +284,9 @@ func RunBenchmarks(pattern string) (int, error) {
 			line += "\t" + m
 		}
 		fmt.Println(line)
+		if profTop > 0 {
+			ProfileReport().Write(os.Stdout, profTop, "    ")
+		}
 		n++
 	}
 	if failed > 0 {

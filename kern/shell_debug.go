@@ -12,6 +12,7 @@ import (
 // this file's init, which runs after shell.go's (Go runs a package's
 // files' init functions in file name order).
 func init() {
+	RegisterCommand("prof", "tick profiler: prof start | prof stop | prof show [N] (hottest N functions, default 20)", cmdProf)
 	RegisterCommand("ps", "kernel threads (same as threads)", cmdThreads)
 	RegisterCommand("bt", "backtraces: bt (every goroutine), bt N (goroutine N), bt self", cmdBacktrace)
 	RegisterCommand("panic", "panic the kernel on purpose (test hook: the panic report, other CPUs stopped)", cmdPanic)

@@ -123,6 +123,9 @@ func trap() {
 // console for readers, and round-robin.
 func tick(c *CPU, t *Thread, now int64) {
 	c.ticks++
+	if profOn.Load() {
+		profTick(c, t)
+	}
 	windup()
 	if t.idle {
 		c.idleTicks++
