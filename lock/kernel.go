@@ -13,6 +13,7 @@ import (
 // A block inside any other critical section that the kernel saw in trap
 // context is reported to witness when the section ends. On the host (tests) neither is possible nor needed.
 func init() {
+	witness.Default.SetSymbolizer(Frames) // stacks come from stack (frame pointers)
 	if !kern.Booted() {
 		return
 	}

@@ -324,6 +324,7 @@ var msections = [][]mscen{{
 func runMatrixCase(sc *mscen, col witness.MatrixColumn) (ok bool, detail string) {
 	w := witness.New()
 	w.SetPrinter(nil)
+	w.SetSymbolizer(Frames)
 	if kern.Booted() {
 		w.SetHooks(witness.Hooks{Enter: kern.CriticalEnterQuiet, Exit: kern.CriticalExitQuiet, Relax: pause})
 	}

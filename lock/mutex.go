@@ -102,7 +102,7 @@ func (m *Mutex) lockDebug(me uint64) {
 	}
 	if c.watch() {
 		var pcs [16]uintptr
-		c.w.Lock(me, &m.obj, 0, stack(&pcs, 4))
+		c.w.Lock(me, &m.obj, 0, stack(&pcs))
 	}
 	if profiling.Load() {
 		m.profAcquire()
@@ -123,7 +123,7 @@ func (m *Mutex) TryLock() bool {
 	}
 	if c := m.cls; c.watch() {
 		var pcs [16]uintptr
-		c.w.TryLock(me, &m.obj, 0, stack(&pcs, 3))
+		c.w.TryLock(me, &m.obj, 0, stack(&pcs))
 	}
 	if profiling.Load() {
 		m.profAcquire()

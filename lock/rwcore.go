@@ -92,7 +92,7 @@ func (l *rwcore) xlockDebug(me uint64) {
 	}
 	if c.watch() {
 		var pcs [16]uintptr
-		c.w.Lock(me, &l.obj, 0, stack(&pcs, 5))
+		c.w.Lock(me, &l.obj, 0, stack(&pcs))
 	}
 	if profiling.Load() {
 		l.profAcquire(true)
@@ -304,7 +304,7 @@ func (l *rwcore) slockDebug() {
 	}
 	if c.watch() {
 		var pcs [16]uintptr
-		c.w.Lock(me, &l.obj, witness.Shared, stack(&pcs, 5))
+		c.w.Lock(me, &l.obj, witness.Shared, stack(&pcs))
 	}
 	if profiling.Load() {
 		l.profAcquire(false)
@@ -328,7 +328,7 @@ func (l *rwcore) tryslock() bool {
 	}
 	if c := l.cls; c.watch() {
 		var pcs [16]uintptr
-		c.w.TryLock(kern.Owner(), &l.obj, witness.Shared, stack(&pcs, 4))
+		c.w.TryLock(kern.Owner(), &l.obj, witness.Shared, stack(&pcs))
 	}
 	if profiling.Load() {
 		l.profAcquire(false)
@@ -348,7 +348,7 @@ func (l *rwcore) tryxlock() bool {
 	}
 	if c := l.cls; c.watch() {
 		var pcs [16]uintptr
-		c.w.TryLock(me, &l.obj, 0, stack(&pcs, 4))
+		c.w.TryLock(me, &l.obj, 0, stack(&pcs))
 	}
 	if profiling.Load() {
 		l.profAcquire(true)

@@ -73,7 +73,7 @@ func (s *SpinMutex) Lock() {
 	s.saved = fl
 	if c.watch() {
 		var pcs [16]uintptr
-		c.w.Lock(me, &s.obj, 0, stack(&pcs, 3))
+		c.w.Lock(me, &s.obj, 0, stack(&pcs))
 	}
 	if profiling.Load() {
 		s.profAcquire()
@@ -105,7 +105,7 @@ func (s *SpinMutex) lockSlow(me uint64, fl uint64) bool {
 		s.word.Or(mtxRecursed)
 		if c := s.cls; c.watch() {
 			var pcs [16]uintptr
-			c.w.Lock(me, &s.obj, 0, stack(&pcs, 4))
+			c.w.Lock(me, &s.obj, 0, stack(&pcs))
 		}
 		return true
 	}
@@ -152,7 +152,7 @@ func (s *SpinMutex) TryLock() bool {
 	}
 	if c := s.cls; c.watch() {
 		var pcs [16]uintptr
-		c.w.TryLock(me, &s.obj, 0, stack(&pcs, 3))
+		c.w.TryLock(me, &s.obj, 0, stack(&pcs))
 	}
 	if profiling.Load() {
 		s.profAcquire()
