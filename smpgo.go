@@ -38,7 +38,9 @@ func init() {
 	if !ok {
 		// The kernel's own image (Main parses its options and starts
 		// the subsystems), or a program booted without kernel options:
-		// it runs without the start-up work.
+		// it runs without the start-up work, but the hooks every
+		// program needs (the boot modules' file system) run now.
+		noSeparator(os.Args[1:])
 		return
 	}
 	os.Args = args
@@ -58,6 +60,18 @@ func Start(o kern.Options) {
 		return
 	}
 	kern.RunStartup()
+}
+
+// noSeparator runs the start-up hooks marked Always for a command line
+// without "--". Its words are the program's, unless they all parse as
+// kernel options: then it is the kernel's own image (or a program given
+// only such words), whose initfs= must place the modules before Main
+// starts the rest.
+func noSeparator(words []string) {
+	if o, err := kern.ParseOptions(words); err == nil {
+		kern.SetBootOptions(o)
+	}
+	kern.RunAlwaysStartup()
 }
 
 // SplitArgs splits a command line at its first "--" word (never args[0]):

@@ -70,7 +70,15 @@ func TestSubsystemOptions(t *testing.T) {
 	RegisterStartup(Startup{Name: "a", Fn: func() { ran = append(ran, "a") }})
 	RegisterStartup(Startup{Name: "b", Fn: func() { panic("boom") }})
 	RegisterStartup(Startup{Name: "c", Fn: func() { ran = append(ran, "c") }})
+	RegisterStartup(Startup{Name: "fs", Always: true, Fn: func() { ran = append(ran, "fs") }})
+	RunAlwaysStartup() // a program booted without "--": only the Always hooks
+	require.Equal(t, []string{"fs"}, ran)
+	RunAlwaysStartup()
+	require.Equal(t, []string{"fs"}, ran, "an Always hook runs once")
+	RunStartup() // the rest, in order, without the one that ran
 	RunStartup()
-	RunStartup()
-	require.Equal(t, []string{"a", "c"}, ran)
+	require.Equal(t, []string{"fs", "a", "c"}, ran)
+	RegisterStartup(Startup{Name: "late", Always: true, Fn: func() { ran = append(ran, "late") }})
+	RunAlwaysStartup()
+	require.Equal(t, []string{"fs", "a", "c", "late"}, ran)
 }

@@ -32,12 +32,19 @@ type OptionSpec struct {
 type Startup struct {
 	Name string
 	Fn   func()
+	// Always: the hook runs even when the start-up work does not (a
+	// program booted without a "--", whose words are all its own:
+	// RunAlwaysStartup), with the options' defaults. The boot modules'
+	// file system is such work: a program finds its files whatever its
+	// command line.
+	Always bool
 }
 
 var (
 	subMu    sync.Mutex
 	subOpts  = map[string]OptionSpec{}
 	startups []Startup
+	hookRan  []bool  // (subMu) per startups entry: taken to run
 	bootOpts Options // (subMu) set by SetBootOptions
 	started  bool    // (subMu)
 	isApp    bool    // (subMu) set by SetApp
@@ -114,7 +121,8 @@ func BootOption(name string) (string, bool) {
 	return v, ok
 }
 
-// RunStartup runs the start-up hooks, once; later calls do nothing.
+// RunStartup runs the start-up hooks, once, in registration order,
+// leaving out those RunAlwaysStartup already ran; later calls do nothing.
 func RunStartup() {
 	subMu.Lock()
 	if started {
@@ -122,7 +130,33 @@ func RunStartup() {
 		return
 	}
 	started = true
-	list := append([]Startup(nil), startups...)
+	subMu.Unlock()
+	runHooks(false)
+}
+
+// RunAlwaysStartup runs the hooks registered with Always that have not
+// run yet: for a program booted without a "--", which gets no other
+// start-up work (and whose words are not kernel options, so the hooks
+// see the options' defaults).
+func RunAlwaysStartup() {
+	runHooks(true)
+}
+
+// runHooks runs the hooks not yet taken (only the Always ones when
+// always is set), each once, a panic reported and the next run.
+func runHooks(always bool) {
+	subMu.Lock()
+	var list []Startup
+	for i, s := range startups {
+		for len(hookRan) <= i {
+			hookRan = append(hookRan, false)
+		}
+		if hookRan[i] || (always && !s.Always) {
+			continue
+		}
+		hookRan[i] = true
+		list = append(list, s)
+	}
 	subMu.Unlock()
 	for _, s := range list {
 		func() {

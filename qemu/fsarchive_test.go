@@ -99,7 +99,7 @@ func TestPackDirRoundTrip(t *testing.T) {
 
 func TestCorruptTarAndSeedModules(t *testing.T) {
 	dir := t.TempDir()
-	paths, output, err := seedModules(dir)
+	paths, output, err := seedModules(dir, nil)
 	require.NoError(t, err)
 	require.Len(t, paths, 2)
 	require.Len(t, output, 12, "the tree's 11 entries and the corrupt archive's first file")
@@ -117,5 +117,16 @@ func TestCorruptTarAndSeedModules(t *testing.T) {
 		}
 	}
 	require.NotNil(t, b.Modules, "example-initfs is in the smoke tier")
-	require.Contains(t, b.Config.Append, "initfs=/seed")
+	require.NotContains(t, b.Config.Append, "--", "example-initfs boots without kernel options")
+	paths, output, err = b.Modules(t.TempDir(), &b.Config)
+	require.NoError(t, err)
+	require.Len(t, output, 11, "the tree's entries; the corrupt archive's file is outside /seed")
+	good, err := os.ReadFile(paths[0])
+	require.NoError(t, err)
+	fs = memfs.New(memfs.Config{})
+	st, err = fs.Unpack("/", good)
+	require.NoError(t, err)
+	require.Equal(t, 6, st.Dirs, "seed/ and the tree's five")
+	_, err = fs.Lookup(fs.Root(), "/seed/etc/app.conf")
+	require.NoError(t, err)
 }

@@ -46,7 +46,7 @@ func TestMatrixBootsAreValid(t *testing.T) {
 func TestMatrixFirstBoots(t *testing.T) {
 	m := Matrix(Full)
 	want := map[string]Config{
-		"smp1": {SMP: 1, Append: "test=.", Timeout: BootTimeout},
+		"smp1": {SMP: 1, Append: "test=. initfs=/seed", Timeout: BootTimeout},
 		"smp2": {SMP: 2, Append: "test=.", Timeout: BootTimeout},
 		"smp8": {SMP: 8, Append: "test=.", Timeout: BootTimeout},
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/smpgo/smpgo/fs/memfs"
@@ -26,7 +27,38 @@ func init() {
 			}
 			return nil
 		}})
-	kern.RegisterStartup(kern.Startup{Name: "initfs", Fn: func() { Seed(kern.BootModules()) }})
+	kern.RegisterStartup(kern.Startup{Name: "initfs", Always: true, Fn: func() { Seed(kern.BootModules()) }})
+	kern.RegisterOption(kern.OptionSpec{Name: "cwd", Help: "DIR: the program's working directory (default /), e.g. a test's package directory from a boot module",
+		Check: func(v string) error {
+			if v == "" || v[0] != '/' {
+				return fmt.Errorf("an absolute directory")
+			}
+			return nil
+		}})
+	kern.RegisterStartup(kern.Startup{Name: "cwd", Fn: func() {
+		if dir, ok := kern.BootOption("cwd"); ok {
+			if err := Chdir(dir); err != nil {
+				fmt.Printf("smpgo: cwd=%s: %v; the working directory stays /\n", dir, err)
+			}
+		}
+	}})
+}
+
+// Chdir makes dir (an absolute path) the working directory, as chdir(2)
+// does: for the cwd= option, after the boot modules are unpacked (smpgo
+// test starts a test binary in its package's directory, as go test does).
+func Chdir(dir string) error {
+	n, err := FS.Lookup(FS.Root(), dir)
+	if err == nil && !n.IsDir() {
+		err = syscall.ENOTDIR
+	}
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	cwd = n
+	mu.Unlock()
+	return nil
 }
 
 // ModuleResult is what became of one boot module.
