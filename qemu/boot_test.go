@@ -56,7 +56,7 @@ func TestBoots(t *testing.T) {
 			}
 			expect := b.Expect
 			if b.Modules != nil {
-				paths, output, err := b.Modules(t.TempDir())
+				paths, output, err := b.Modules(t.TempDir(), &c)
 				require.NoError(t, err, "the boot's modules")
 				c.Modules = append(c.Modules, paths...)
 				expect.Output = append(slices.Clone(expect.Output), output...)

@@ -20,9 +20,11 @@ import (
 var boots = []Boot{
 	// smp1 also unpacks example-initfs's modules before its self-tests
 	// (Files/InitfsReleased: their pages are free memory again).
-	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=."}, Modules: func(dir string) ([]string, []string, error) {
-		paths, _, err := seedModules(dir)
-		return paths, []string{"unpacked into / in ", "KiB of module pages freed", "--- PASS: Files/InitfsReleased"}, err
+	// The kernel's image has no "--": its words are kernel options, and
+	// initfs= places the modules before Main runs (smpgo.noSeparator).
+	{Name: "smp1", Tier: Smoke, Config: Config{SMP: 1, Append: "test=. initfs=/seed"}, Modules: func(dir string, _ *Config) ([]string, []string, error) {
+		paths, _, err := seedModules(dir, nil)
+		return paths, []string{"unpacked into /seed in ", "KiB of module pages freed", "--- PASS: Files/InitfsReleased"}, err
 	}},
 	// smp4 is also virtio-net's network boot with the host side (NetPeer).
 	{Name: "smp4", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, Timeout: allTestsTimeout, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}, NetPeerConfig{})},
@@ -111,14 +113,16 @@ var boots = []Boot{
 		Expect: Expectation{Program: true, Output: []string{HTTPPeerReady, "httpd: 12 fetches", "httpd: pages agree",
 			"smpgo: net: services off", "quit by GET " + HTTPPeerQuit}}},
 	// The file system seeded from boot modules: a tree with files of
-	// several modes packed into a tar archive, then a corrupt archive
-	// (reported; the boot goes on), unpacked under /seed (initfs=);
-	// examples/initfs lists /seed and every file's mode, size and
-	// SHA-256 must match the tree on the host.
-	{Name: "example-initfs", Tier: Smoke, App: "./examples/initfs", Modules: seedModules, Config: Config{SMP: 2, Append: "initfs=/seed -- -root /seed"},
-		Expect: Expectation{Program: true, Output: []string{"seed.tar\" (", "unpacked into /seed in ", ": 6 files (", ", 5 directories", "KiB of module pages freed",
-			"bad.tar\" (", "archive error: after 1 entries: archive/tar: invalid tar header; unpacked before it into /seed: 1 files", "boot continues",
-			"initfs: 7 files (", "5 directories under /seed"}}},
+	// several modes packed into a tar archive (under seed/), then a
+	// corrupt archive (reported; the boot goes on), unpacked at / for a
+	// program booted without "--" (no kernel options: the modules are
+	// unpacked all the same); examples/initfs lists /seed and every
+	// file's mode, size and SHA-256 must match the tree on the host.
+	// (smp1 unpacks the same modules under initfs=/seed.)
+	{Name: "example-initfs", Tier: Smoke, App: "./examples/initfs", Modules: seedModulesRoot, Config: Config{SMP: 2, Append: "-root /seed"},
+		Expect: Expectation{Program: true, Output: []string{"seed.tar\" (", "unpacked into / in ", ": 6 files (", ", 6 directories", "KiB of module pages freed",
+			"bad.tar\" (", "archive error: after 1 entries: archive/tar: invalid tar header; unpacked before it into /: 1 files", "boot continues",
+			"initfs: 6 files (", "5 directories under /seed"}}},
 	{Name: "sock-copy4m", Tier: Smoke, Config: Config{SMP: 4, Timeout: 4 * time.Minute, Append: "test=Sock/TCPCopy SOCK_COPY_KIB=4096"}},
 	{Name: "app-args", Tier: Full, App: "./qemu/testdata/badapp", Config: Config{SMP: 1, Append: "GOGC=50 -- args -x GOGC=off"},
 		Expect: Expectation{Program: true, Output: []string{`badapp: args ["args" "-x" "GOGC=off"]`, "badapp: env GOGC=50"}}},
@@ -296,8 +300,8 @@ type Boot struct {
 	// Modules, when set, prepares the boot's multiboot modules in dir
 	// (a temporary directory) before it boots: their paths become
 	// Config.Modules, and output lists more substrings the serial output
-	// must contain.
-	Modules func(dir string) (paths, output []string, err error)
+	// must contain. It may change c (kernel options in c.Append).
+	Modules func(dir string, c *Config) (paths, output []string, err error)
 }
 
 // Expectation is what a boot must produce. The zero Expectation is a
@@ -353,8 +357,9 @@ func stdBoots() []Boot {
 	for _, s := range StdTests() {
 		out = append(out, Boot{
 			Name: "std-" + strings.ReplaceAll(s.Package, "/", "_"), Tier: s.Tier, Test: s.Package, Tags: s.Tags,
-			Config: Config{SMP: s.SMP, Timeout: s.Timeout, Append: "-- " + strings.Join(s.TestFlags(), " ")},
-			Expect: Expectation{Program: true, Output: []string{"\nPASS"}},
+			Config:  Config{SMP: s.SMP, Timeout: s.Timeout, Append: "-- " + strings.Join(s.TestFlags(), " ")},
+			Expect:  Expectation{Program: true, Output: []string{"\nPASS"}},
+			Modules: s.modules,
 		})
 	}
 	return out
@@ -408,13 +413,25 @@ func sendKey(k string) string { return "sendkey " + k + " 10" }
 // seedModules prepares example-initfs's modules: SeedFixture's tree
 // packed with PackDir, and CorruptTar; the expected output is the tree's
 // listing and the corrupt archive's first file.
-func seedModules(dir string) (paths, output []string, err error) {
-	tree := filepath.Join(dir, "tree")
+func seedModules(dir string, _ *Config) (paths, output []string, err error) {
+	return seedTree(dir, "")
+}
+
+// seedModulesRoot is seedModules with the tree under seed/ in the
+// archive, for a boot that unpacks at /; the corrupt archive's first
+// file lands in / then, outside the listing.
+func seedModulesRoot(dir string, _ *Config) (paths, output []string, err error) {
+	return seedTree(dir, "seed")
+}
+
+func seedTree(dir, under string) (paths, output []string, err error) {
+	packed := filepath.Join(dir, "tree")
+	tree := filepath.Join(packed, under)
 	if err := SeedFixture(tree); err != nil {
 		return nil, nil, err
 	}
 	good, bad := filepath.Join(dir, "seed.tar"), filepath.Join(dir, "bad.tar")
-	if err := PackDirFile(tree, good); err != nil {
+	if err := PackDirFile(packed, good); err != nil {
 		return nil, nil, err
 	}
 	if err := CorruptTar(bad); err != nil {
@@ -423,7 +440,26 @@ func seedModules(dir string) (paths, output []string, err error) {
 	if output, err = FSListing(tree); err != nil {
 		return nil, nil, err
 	}
-	sum := sha256.Sum256([]byte("the first file\n"))
-	output = append(output, fmt.Sprintf("initfs: file 0644 15 %x first", sum))
+	if under == "" {
+		sum := sha256.Sum256([]byte("the first file\n"))
+		output = append(output, fmt.Sprintf("initfs: file 0644 15 %x first", sum))
+	}
 	return []string{good, bad}, output, nil
+}
+
+// modules packs the package's test file system (TestFS: GOROOT/src/PKG
+// with its testdata, zoneinfo.zip, the "file" lines) into dir and puts
+// its GOROOT= and cwd= before the boot's command line.
+func (s StdTest) modules(dir string, c *Config) (paths, output []string, err error) {
+	root, err := GoRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	t := TestFS{GOROOT: root, PkgDir: filepath.Join(root, "src", filepath.FromSlash(s.Package)), Files: s.Files}
+	out := filepath.Join(dir, "testfs.tar")
+	if _, err := t.PackFile(out); err != nil {
+		return nil, nil, err
+	}
+	c.Append = strings.Join(t.KernelArgs(), " ") + " " + c.Append
+	return []string{out}, []string{"testfs.tar\" (", "unpacked into / in "}, nil
 }

@@ -23,6 +23,7 @@ type StdTest struct {
 	Tags    string
 	Timeout time.Duration
 	Skips   []StdSkip
+	Files   []StdFile // more files for its file system (TestFS)
 }
 
 // StdSkip is a test left out, and why.
@@ -113,6 +114,21 @@ func ParseStdTests(text string) ([]StdTest, error) {
 				return nil, bad("skip %s %s: %v", f[1], f[2], err)
 			}
 			out[i].Skips = append(out[i].Skips, StdSkip{Test: f[2], Reason: strings.Join(f[3:], " ")})
+		case "file":
+			if len(f) != 4 {
+				return nil, bad("file: want a package, a path in the guest and where its bytes come from")
+			}
+			i, ok := index[f[1]]
+			if !ok {
+				return nil, bad("file %s: no std line for it above", f[1])
+			}
+			if !strings.HasPrefix(f[2], "/") && !strings.HasPrefix(f[2], "$GOROOT/") {
+				return nil, bad("file %s %s: want an absolute path or $GOROOT/PATH", f[1], f[2])
+			}
+			if k, v, _ := strings.Cut(f[3], ":"); (k != "zoneinfo" && k != "host" && k != "goroot") || v == "" {
+				return nil, bad("file %s %s %s: want zoneinfo:NAME, goroot:PATH or host:PATH", f[1], f[2], f[3])
+			}
+			out[i].Files = append(out[i].Files, StdFile{Path: f[2], From: f[3]})
 		default:
 			return nil, bad("unknown directive %q", f[0])
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/smpgo/smpgo/qemu"
@@ -20,6 +21,10 @@ func (e *env) test(ctx context.Context, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
+	goroot, err := qemu.GoRoot()
+	if err != nil {
+		return e.errorf("%v", err)
+	}
 	status := 0
 	for _, p := range pkgs {
 		if !p.HasTests() {
@@ -33,7 +38,19 @@ func (e *env) test(ctx context.Context, args []string) int {
 			status = 1
 			continue
 		}
-		r, err := qemu.Run(ctx, m.config(outs.Image), &noCR{w: e.stdout})
+		// The package's directory and testdata, GOROOT's zoneinfo.zip,
+		// as go test would see them; the binary runs in the directory.
+		// -k options come after GOROOT= and cwd=, so they may replace
+		// them; -fs modules after the archive, so they may add files.
+		tfs := qemu.TestFS{GOROOT: goroot, PkgDir: p.Dir}
+		tar := filepath.Join(m.dir, strings.ReplaceAll(p.ImportPath, "/", "_")+".testfs.tar")
+		if _, err := tfs.PackFile(tar); err != nil {
+			return e.errorf("%s: %v", p.ImportPath, err)
+		}
+		c := m.config(outs.Image)
+		c.Append = strings.Join(tfs.KernelArgs(), " ") + " " + c.Append
+		c.Modules = append([]string{tar}, c.Modules...)
+		r, err := qemu.Run(ctx, c, &noCR{w: e.stdout})
 		if r == nil {
 			return e.errorf("%v", err)
 		}
