@@ -269,6 +269,7 @@ func UserString(addr uintptr, max int) (s string, ok bool) {
 		// One page (or its remainder) at a time: the string may end
 		// before a page that is not mapped.
 		n := int(vm.PageSize - (addr+uintptr(len(b)))%vm.PageSize)
+		n = min(n, max-len(b)) // a NUL past max does not count
 		p := UserBytes(addr+uintptr(len(b)), n)
 		if p == nil {
 			return "", false

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Self-tests of the runtime personality: the Go runtime's own machinery
@@ -25,6 +26,7 @@ func init() {
 		{Name: "Runtime/Preemption", Fn: testPreemption},
 		{Name: "Runtime/FloatAcrossPreemption", Fn: testFloat},
 		{Name: "Kern/UnknownSyscall", Fn: testUnknownSyscall},
+		{Name: "Kern/Uname", Fn: testUname},
 		{Name: "Kern/MadviseZeroes", Fn: testMadvise},
 	} {
 		RegisterTest(t)
@@ -331,5 +333,25 @@ func testMadvise(t *T) {
 	}
 	if err := syscall.Munmap(b); err != nil {
 		t.Errorf("munmap: %v", err)
+	}
+}
+
+// testUname: uname answers Linux's structure (what Go's KernelVersion
+// parses) and refuses a bad buffer; the identity calls answer root.
+func testUname(t *T) {
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		t.Fatalf("uname: %v", err)
+	}
+	got := *(*Utsname)(unsafe.Pointer(&u))
+	if got != MakeUtsname() {
+		t.Errorf("uname answered %q, want %q", got[:], utsname[:])
+	}
+	if _, _, errno := syscall.RawSyscall(sysUname, 0, 0, 0); errno != syscall.EFAULT {
+		t.Errorf("uname(NULL): errno %v, want EFAULT", errno)
+	}
+	// The one program is root, with no parent.
+	if u, eu, g, eg, pp := syscall.Getuid(), syscall.Geteuid(), syscall.Getgid(), syscall.Getegid(), syscall.Getppid(); u|eu|g|eg|pp != 0 {
+		t.Errorf("uid %d euid %d gid %d egid %d ppid %d, want 0", u, eu, g, eg, pp)
 	}
 }

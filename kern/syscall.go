@@ -44,6 +44,11 @@ const (
 	sysExit             = 60
 	sysKill             = 62
 	sysFcntl            = 72
+	sysGetuid           = 102
+	sysGetgid           = 104
+	sysGeteuid          = 107
+	sysGetegid          = 108
+	sysGetppid          = 110
 	sysSigaltstack      = 131
 	sysPrctl            = 157
 	sysArchPrctl        = 158
@@ -170,6 +175,15 @@ func doSyscall(c *CPU, t *Thread) {
 		}
 	case sysPrctl:
 		r = -EINVAL
+	case sysUname:
+		r = sysUnameCall(uintptr(a0))
+	case sysGetuid, sysGeteuid, sysGetgid, sysGetegid:
+		// The one program owns the machine: root, as init is on
+		// Linux. What needs more than the calls served (chown, raw
+		// sockets) still fails with the call's own error.
+		r = 0
+	case sysGetppid:
+		r = 0 // no parent process: the kernel started it
 	case sysGettid:
 		r = int64(t.tid)
 	case sysGetpid:

@@ -394,13 +394,20 @@ func dirOf(r *kern.Request) (*memfs.Inode, error) {
 	return f.Inode(), nil
 }
 
+// userPath reads a path argument: EFAULT for bad memory, ENAMETOOLONG
+// when PATH_MAX (4096) bytes hold no terminating NUL, as Linux answers.
 func userPath(p uint64) (string, error) {
-	s, ok := kern.UserString(uintptr(p), 4096)
+	s, ok := kern.UserString(uintptr(p), pathMax)
 	if !ok {
+		if p != 0 && kern.UserBytes(uintptr(p), pathMax) != nil {
+			return "", syscall.ENAMETOOLONG
+		}
 		return "", syscall.EFAULT
 	}
 	return s, nil
 }
+
+const pathMax = 4096 // PATH_MAX, the terminating NUL included
 
 func pathOp(r *kern.Request, p uint64, fn func(dir *memfs.Inode, path string) error) int64 {
 	path, err := userPath(p)
