@@ -485,6 +485,27 @@ func (t *TCPConn) Close() error {
 	return nil
 }
 
+// Abort closes the connection with a reset (RFC 9293 §3.10.5 ABORT):
+// queued and unread data are dropped and the peer gets an RST, its reads
+// ECONNRESET. A socket's close with SO_LINGER on and a zero timeout is
+// an abort (FreeBSD's tcp_usr_disconnect: tcp_drop).
+func (t *TCPConn) Abort() error {
+	c := t.c
+	c.st.enter()
+	defer c.st.exit()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.userClosed {
+		return t.opErr("close", net.ErrClosed)
+	}
+	c.userClosed = true
+	c.dropLocked(ErrConnReset, true)
+	c.freeRcv()
+	c.rwait.wake()
+	c.wwait.wake()
+	return nil
+}
+
 // CloseWrite sends a FIN after the queued data; reading goes on.
 func (t *TCPConn) CloseWrite() error {
 	c := t.c

@@ -399,6 +399,7 @@ func httpRun(t *kern.T, l net.Listener, tr *http.Transport, base string, clients
 
 func testErrors(t *kern.T) {
 	defer baseline(t)()
+	lingerAbort(t)
 	// A port nobody listens on: ECONNREFUSED.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -459,5 +460,40 @@ func testErrors(t *kern.T) {
 	syscall.Close(fd)
 	if kern.ProviderPanics() != 0 {
 		t.Errorf("%d provider panics", kern.ProviderPanics())
+	}
+}
+
+// lingerAbort: a close with SO_LINGER on and a zero timeout resets the
+// connection: the peer's read fails with ECONNRESET, not EOF.
+func lingerAbort(t *kern.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	if err := s.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatalf("SetLinger(0): %v", err)
+	}
+	if _, err := s.Write([]byte("x")); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	s.Close()
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+	buf := make([]byte, 8)
+	var rerr error
+	for rerr == nil {
+		_, rerr = c.Read(buf) // the byte may arrive before the reset
+	}
+	if !errors.Is(rerr, syscall.ECONNRESET) {
+		t.Errorf("read after the peer's SO_LINGER 0 close: %v, want ECONNRESET", rerr)
 	}
 }

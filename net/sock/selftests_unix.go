@@ -208,6 +208,27 @@ func testUnixDgram(t *kern.T) {
 	if err != nil || n != 10 || flags&syscall.MSG_TRUNC == 0 || !bytes.Equal(buf[:10], pattern(9, 1000)[:10]) {
 		t.Errorf("truncated datagram: %d bytes, flags %#x, %v", n, flags, err)
 	}
+	// A datagram from an unnamed socket comes with no address (Linux's
+	// unix_copy_addr: msg_namelen 0), which Go reports as nil.
+	const apath = "/tmp/dgram-anon"
+	defer os.Remove(apath)
+	rcv, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: apath, Net: "unixgram"})
+	if err != nil {
+		t.Fatalf("ListenUnixgram: %v", err)
+	}
+	anon, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: apath, Net: "unixgram"})
+	if err != nil {
+		t.Fatalf("DialUnix unnamed: %v", err)
+	}
+	if _, err := anon.Write([]byte("anon")); err != nil {
+		t.Fatalf("unnamed Write: %v", err)
+	}
+	_ = rcv.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, from, err := rcv.ReadFromUnix(buf); err != nil || string(buf[:n]) != "anon" || from != nil {
+		t.Errorf("datagram from an unnamed socket: %q from %v (%v), want \"anon\" from nil", buf[:n], from, err)
+	}
+	anon.Close()
+	rcv.Close()
 	// net.ListenPacket("unixgram") with an abstract name.
 	pc, err := net.ListenPacket("unixgram", "@smpgo-dgram")
 	if err != nil {

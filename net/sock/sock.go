@@ -92,6 +92,8 @@ type socket struct {
 	shutRd     bool
 	closed     bool
 	opts       map[[2]int]int // options set (level, name) → value
+	// abortOnClose: SO_LINGER on with a zero timeout, close resets.
+	abortOnClose bool
 
 	wmu sync.Mutex    // leaf: the wake-up channel of blocking calls
 	wch chan struct{} // (wmu) closed by the next upcall
@@ -535,7 +537,7 @@ func install[T sockObj](tab map[uint64]T, handle uint64, o T, fd *atomic.Int64, 
 func (s *socket) close() {
 	s.mu.Lock()
 	s.closed = true
-	lis, conn, udp := s.lis, s.conn, s.udp
+	lis, conn, udp, abort := s.lis, s.conn, s.udp, s.abortOnClose
 	s.mu.Unlock()
 	if lis != nil {
 		lis.SetUpcall(nil)
@@ -543,7 +545,11 @@ func (s *socket) close() {
 	}
 	if conn != nil {
 		conn.SetUpcall(nil, nil)
-		_ = conn.Close()
+		if abort {
+			_ = conn.Abort()
+		} else {
+			_ = conn.Close()
+		}
 	}
 	if udp != nil {
 		udp.SetUpcall(nil)
@@ -1096,7 +1102,20 @@ func (s *socket) setsockopt(level, name int, val uintptr, n int) int64 {
 	switch level {
 	case solSocket:
 		switch name {
-		case soReuseaddr, soReuseport, soBroadcast, soSndbuf, soRcvbuf, soLinger:
+		case soReuseaddr, soReuseport, soBroadcast, soSndbuf, soRcvbuf:
+		case soLinger:
+			// struct linger {int l_onoff; int l_linger}: on with a
+			// zero timeout makes close an abort (a reset).
+			if n < 8 {
+				return fail(syscall.EINVAL)
+			}
+			b := kern.UserBytes(val, 8)
+			if b == nil {
+				return fail(syscall.EFAULT)
+			}
+			s.mu.Lock()
+			s.abortOnClose = binary.LittleEndian.Uint32(b) != 0 && binary.LittleEndian.Uint32(b[4:]) == 0
+			s.mu.Unlock()
 		case soKeepalive:
 			s.mu.Lock()
 			conn := s.conn

@@ -853,13 +853,16 @@ func (u *unixSock) recv(iov []iovec, from, fromLen uintptr, trunc *bool, fds *[]
 	if trunc != nil {
 		*trunc = cut
 	}
-	if from != 0 && u.typ == sockDgram {
+	if from != 0 && u.typ == sockDgram && sender != "" {
 		if e := putUnixAddr(from, fromLen, sender); e != 0 {
 			return e
 		}
 	} else if from != 0 && fromLen != 0 {
+		// Connection-oriented, or a datagram from an unnamed socket:
+		// no address, as Linux answers (unix_copy_addr), so Go sees
+		// AF_UNSPEC and reports a nil address.
 		if lb, _, e := userLen(fromLen); e == 0 {
-			putLen(lb, 0) // connection-oriented: no address, as Linux answers
+			putLen(lb, 0)
 		}
 	}
 	return res
