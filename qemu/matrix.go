@@ -52,7 +52,7 @@ var boots = []Boot{
 	// pairs, then VirtioNet/Multiqueue checks both directions used more
 	// than one queue and a reset brings the pairs back.
 	{Name: "tap-virtio-mq-smp4", Tier: Smoke, Config: withTapQueues(withTapPeer(Config{SMP: 4, NIC: NICVirtio, Timeout: 4 * time.Minute,
-		Append: "test=NetNIC/HostPeer|VirtioNet/Multiqueue|VirtioNet/Offload"},
+		Append: "test=NetNIC/HostPeer|NetNIC/TSO|VirtioNet/Multiqueue|VirtioNet/Offload|VirtioNet/TSO"},
 		NetPeerConfig{EchoBytes: 1 << 20, Conns: 32, SeqConns: 32, UDPDatagrams: 100, DiscardBytes: 256 << 10, ChargenBytes: 256 << 10}), 4)},
 	// The e1000's receive filter over a tap: the host sends to a group the
 	// guest joined and one it did not, then with ALLMULTI and PROMISC
@@ -150,6 +150,13 @@ var boots = []Boot{
 		NetPeerConfig{EchoBytes: 4 << 20, UDPDatagrams: 500, SeqConns: 500, Conns: 100})},
 	{Name: "tap-e1000-giant-smp4", Tier: Full, Config: withTapPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.giant=1 test=NetNIC/"},
 		NetPeerConfig{EchoBytes: 4 << 20, UDPDatagrams: 500, SeqConns: 500, Conns: 100})},
+	// TCP segmentation offload off (net.tso=off; net.csum=off implies it):
+	// the same flows, and NetNIC/TSO, VirtioNet/TSO require that TCP
+	// handed the NIC no TSO frame (the smoke boots check the opposite).
+	{Name: "tap-virtio-notso-smp4", Tier: Full, Config: withTapPeer(Config{SMP: 4, NIC: NICVirtio,
+		Append: "net.tso=off test=NetNIC/HostPeer|NetNIC/TSO|VirtioNet/Offload|VirtioNet/TSO"},
+		NetPeerConfig{EchoBytes: 1 << 20, Conns: 16, DiscardBytes: 256 << 10, ChargenBytes: 1 << 20})},
+	{Name: "e1000-csumoff-smp4", Tier: Full, Config: withNetPeer(Config{SMP: 4, NIC: NICE1000, Append: "net.csum=off test=NetNIC/HostPeer|NetNIC/TSO"}, NetPeerConfig{})},
 	{Name: "virtio-smp1", Tier: Full, Config: withNetPeer(Config{SMP: 1, NIC: NICVirtio, Append: "test=NetNIC/|VirtioNet/"}, NetPeerConfig{})},
 	{Name: "virtio-giant-smp4", Tier: Full, Config: withNetPeer(Config{SMP: 4, NIC: NICVirtio, Append: "net.giant=1 test=NetNIC/|VirtioNet/"}, NetPeerConfig{})},
 	{Name: "virtio-giant-smp1", Tier: Full, Config: withNetPeer(Config{SMP: 1, NIC: NICVirtio, Append: "net.giant=1 test=NetNIC/"}, NetPeerConfig{})},

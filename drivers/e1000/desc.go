@@ -135,6 +135,13 @@ type TxContext struct {
 	TUCSS, TUCSO uint8
 	TUCSE        uint16
 	TCP          bool
+	// TCP segmentation (§3.5, TUCMD.TSE): PAYLEN the TCP payload bytes
+	// of the whole request, HDRLEN the Ethernet, IP and TCP headers' length
+	// (replicated in front of every segment), MSS the payload of each.
+	TSE    bool
+	PayLen uint32
+	HdrLen uint8
+	MSS    uint16
 }
 
 // PutTxContext encodes a context descriptor with
@@ -149,8 +156,64 @@ func PutTxContext(b []byte, c TxContext) {
 	if c.TCP {
 		cmd |= TUCMD_TCP
 	}
-	le.PutUint32(b[8:], cmd) // PAYLEN 0 (no TSE), DTYP 0: context
-	le.PutUint32(b[12:], 0)  // STA, HDRLEN, MSS
+	var seg uint32
+	if c.TSE {
+		cmd |= TXD_CMD_TSE | c.PayLen&0xfffff
+		seg = uint32(c.HdrLen)<<8 | uint32(c.MSS)<<16
+	}
+	le.PutUint32(b[8:], cmd)  // PAYLEN (with TSE), DTYP 0: context
+	le.PutUint32(b[12:], seg) // STA, HDRLEN, MSS
+}
+
+// PutTxDataTSO encodes one data descriptor of a TCP segmentation
+// request (§3.5.6: a request spans several data descriptors, the last
+// with EOP; DCMD.TSE in each; POPTS is read from the first only, which
+// asks for both checksums in every segment, §3.5.8). RS on each, so
+// that every descriptor gets DD written back and retires in order.
+func PutTxDataTSO(b []byte, addr uint64, length int, eop bool) {
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], addr)
+	cmd := uint32(TXD_CMD_IFCS|TXD_CMD_RS) << 24
+	if eop {
+		cmd |= TXD_CMD_EOP << 24
+	}
+	le.PutUint32(b[8:], uint32(length)&0xfffff|TXD_DTYP_D|TXD_CMD_DEXT|TXD_CMD_TSE|cmd)
+	b[12] = 0                       // STA
+	b[13] = POPTS_TXSM | POPTS_IXSM // POPTS
+	le.PutUint16(b[14:], 0)
+}
+
+// TSOContext is the segmentation context for CSUM_TSO frame f (its
+// Ethernet, IPv4 and TCP headers at least) of total length n with
+// segments of mss payload bytes: both checksums (the IP header's
+// rewritten in every segment), the headers' length and the payload's.
+func TSOContext(f []byte, n int, mss uint16) (TxContext, bool) {
+	if len(f) < 14+20 || f[12] != 0x08 || f[13] != 0 || f[14]>>4 != 4 || f[14+9] != 6 {
+		return TxContext{}, false
+	}
+	ihl := int(f[14]&0xf) * 4
+	if ihl < 20 || len(f) < 14+ihl+20 {
+		return TxContext{}, false
+	}
+	hdr := 14 + ihl + int(f[14+ihl+12]>>4)*4
+	if hdr < 14+ihl+20 || hdr > 255 || n <= hdr || mss == 0 {
+		return TxContext{}, false
+	}
+	return TxContext{IPCSS: 14, IPCSO: 14 + 10, IPCSE: uint16(14 + ihl - 1),
+		TUCSS: uint8(14 + ihl), TUCSO: uint8(14 + ihl + 16), TCP: true,
+		TSE: true, PayLen: uint32(n - hdr), HdrLen: uint8(hdr), MSS: mss}, true
+}
+
+// TSOPseudo turns the TCP checksum field of a TSO frame's header as the
+// stack leaves it (the pseudo-header's sum over the whole TCP length,
+// mbuf CSUM_TCP) into what the device wants (§3.5.7: the pseudo-header
+// without the length, which it adds for each segment it cuts): the
+// length tcpLen subtracted in one's complement.
+func TSOPseudo(field uint16, tcpLen int) uint16 {
+	s := uint32(field) + uint32(^uint16(tcpLen))
+	s = s&0xffff + s>>16
+	s = s&0xffff + s>>16
+	return uint16(s)
 }
 
 // PutTxData encodes a one-buffer TCP/IP data descriptor that ends a packet, asks for the FCS and status write-back, and
@@ -162,4 +225,16 @@ func PutTxData(b []byte, addr uint64, length int) {
 	b[12] = 0          // STA
 	b[13] = POPTS_TXSM // POPTS
 	le.PutUint16(b[14:], 0)
+}
+
+// TSOFixup readies the headers of a TSO frame of n bytes for the device,
+// in b (the frame's first bytes, headers included, in the DMA buffer):
+// the IP header's checksum field zeroed (IXSM sums the header as it
+// finds it, the field included; FreeBSD's em_tso_setup zeroes it too),
+// and the TCP checksum field turned into the pseudo-header's sum without
+// the length (TSOPseudo, §3.5.7).
+func TSOFixup(b []byte, ctx TxContext, n int) {
+	b[ctx.IPCSO], b[ctx.IPCSO+1] = 0, 0
+	f := b[ctx.TUCSO:]
+	binary.BigEndian.PutUint16(f, TSOPseudo(binary.BigEndian.Uint16(f), n-int(ctx.TUCSS)))
 }

@@ -62,6 +62,9 @@ type Device struct {
 	// descriptors written, received frames with a checksum the device
 	// verified.
 	TxCsum, TxContexts, RxCsumValid atomic.Uint64
+	// TCP segmentation: requests handed to the device, the segments
+	// they make, malformed ones refused.
+	TxTSO, TxTSOSegs, TxTSOBad atomic.Uint64
 	// McastFiltered counts multicast frames the MTA hash let through
 	// for a group not joined (dropped by the driver).
 	McastFiltered atomic.Uint64
@@ -159,7 +162,7 @@ func Attach(p *pci.Device) (*Device, error) {
 		return nil, err
 	}
 	ifp, err := netif.Attach(netif.Config{Name: "em", Type: netif.IFT_ETHER, MAC: d.mac,
-		Flags: netif.IFF_BROADCAST | netif.IFF_MULTICAST, Caps: netif.IFCAP_RXCSUM | netif.IFCAP_TXCSUM}, d)
+		Flags: netif.IFF_BROADCAST | netif.IFF_MULTICAST, Caps: netif.IFCAP_RXCSUM | netif.IFCAP_TXCSUM | netif.IFCAP_TSO4}, d)
 	if err != nil {
 		return nil, err
 	}
@@ -443,6 +446,9 @@ func (d *Device) txeofLocked() {
 // descriptor with POPTS.TXSM, preceded by a context descriptor when the
 // checksum's start or offset differs from the context the device has.
 func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
+	if m.Pkt.Csum&mbuf.CSUM_TSO != 0 {
+		return d.transmitTSO(m)
+	}
 	n := m.ChainLen()
 	if n > maxTx || n == 0 {
 		return fmt.Errorf("e1000: frame of %d bytes", n)
@@ -498,6 +504,72 @@ func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 	d.putDesc(d.tx.descAt(i), &b)
 	d.write(TDT, uint32(d.tx.Tail))
 	d.mu.Unlock()
+	d.TxFrames.Add(1)
+	m.FreeChain()
+	return nil
+}
+
+// ptr turns a kernel address (identity-mapped DMA memory, not the Go
+// heap) into a pointer.
+func ptr(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
+
+// transmitTSO hands the device a TCP segmentation request (8254x SDM
+// §3.5): a segmentation context descriptor (TSE, PAYLEN, HDRLEN, MSS,
+// and both checksums' offsets, §3.3.5) and the frame in as many data
+// descriptors as its 2 KiB buffers take (DCMD.TSE, POPTS.TXSM|IXSM on
+// the first, EOP on the last, §3.3.6, §3.5.6). The device replicates the
+// headers in front of each MSS of payload and updates them (§3.5.9: IP
+// total length, identification and checksum, TCP sequence number, FIN
+// and PSH only in the last frame, the TCP checksum). The checksum field
+// must then hold the pseudo-header's sum without the length (§3.5.7),
+// which the copy in the DMA buffer gets (TSOPseudo), and the IP
+// header's checksum field zero (IXSM sums the header as it finds it, the
+// field included). The next checksum
+// packet writes its context again.
+func (d *Device) transmitTSO(m *mbuf.Mbuf) error {
+	n := m.ChainLen()
+	var hb [14 + 60 + 60]byte
+	h := hb[:m.CopyOut(0, hb[:])]
+	ctx, ok := TSOContext(h, n, m.Pkt.TSOSegSz)
+	if !ok || n > 14+netif.TSOMax || int(ctx.HdrLen) > bufSize {
+		d.TxTSOBad.Add(1)
+		return fmt.Errorf("e1000: malformed TSO frame of %d bytes", n)
+	}
+	k := (n + bufSize - 1) / bufSize
+	d.mu.Lock()
+	if d.tx.Free() < k+1 {
+		d.txeofLocked()
+	}
+	if d.tx.Free() < k+1 {
+		d.mu.Unlock()
+		d.TxFull.Add(1)
+		return netif.ErrQueueFull
+	}
+	if d.tx.InFlight() == 0 {
+		d.txLast = time.Now()
+	}
+	var b [DescSize]byte
+	i, _ := d.tx.Push()
+	PutTxContext(b[:], ctx)
+	d.putDesc(d.tx.descAt(i), &b)
+	d.txCtx = nil // the checksum context is no longer the device's
+	d.TxContexts.Add(1)
+	for j, off := 0, 0; j < k; j++ {
+		i, _ := d.tx.Push()
+		c := min(bufSize, n-off)
+		dst := unsafe.Slice((*byte)(ptr(d.tx.bufAt(i))), c)
+		m.CopyOut(off, dst)
+		if j == 0 {
+			TSOFixup(dst, ctx, n)
+		}
+		PutTxDataTSO(b[:], uint64(d.tx.bufAt(i)), c, j == k-1)
+		d.putDesc(d.tx.descAt(i), &b)
+		off += c
+	}
+	d.write(TDT, uint32(d.tx.Tail))
+	d.mu.Unlock()
+	d.TxTSO.Add(1)
+	d.TxTSOSegs.Add(uint64((int(ctx.PayLen) + int(ctx.MSS) - 1) / int(ctx.MSS)))
 	d.TxFrames.Add(1)
 	m.FreeChain()
 	return nil

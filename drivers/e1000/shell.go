@@ -30,6 +30,7 @@ func showEM(w io.Writer, _ []string) {
 			d.Interrupts.Load(), d.Stray.Load(), d.RxFrames.Load(), d.TxFrames.Load(), d.RxBad.Load(), d.TxFull.Load(), d.Resets.Load())
 		fmt.Fprintf(w, "  offloads %s enabled %s: tx-csum %d contexts %d rx-csum-valid %d\n", d.ifp.Caps(), d.ifp.CapEnable(),
 			d.TxCsum.Load(), d.TxContexts.Load(), d.RxCsumValid.Load())
+		fmt.Fprintf(w, "  tso: %d requests, %d segments, %d refused\n", d.TxTSO.Load(), d.TxTSOSegs.Load(), d.TxTSOBad.Load())
 		d.mu.Lock()
 		fmt.Fprintf(w, "  receive filter: rctl %#x flags %s groups %v; multicast dropped past the hash %d\n", d.read(RCTL), d.rxFlags, d.mcast, d.McastFiltered.Load())
 		d.mu.Unlock()

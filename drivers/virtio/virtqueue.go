@@ -199,6 +199,21 @@ func (q *Queue) availEventOff() int { return q.usedOff + 4 + UsedElemSize*q.Size
 // false when none is free.
 func (q *Queue) NextHead() (uint16, bool) { return q.freeHead, q.numFree > 0 }
 
+// NextChain appends to ids the descriptors the next Add of k buffers
+// will use, in chain order (drivers that tie a buffer to each
+// descriptor fill them first); ok is false when fewer than k are free.
+func (q *Queue) NextChain(ids []uint16, k int) ([]uint16, bool) {
+	if k <= 0 || k > q.numFree {
+		return ids, false
+	}
+	i := q.freeHead
+	for j := 0; j < k; j++ {
+		ids = append(ids, i)
+		i = q.next[i]
+	}
+	return ids, true
+}
+
 // Add writes bufs as one descriptor chain and puts its head in the
 // available ring (not yet visible: see Kick). It returns the head.
 func (q *Queue) Add(bufs ...Buf) (uint16, error) {

@@ -378,3 +378,43 @@ func TestQueueConcurrentDevice(t *testing.T) {
 		require.Equal(t, uint32(i), binary.LittleEndian.Uint32(in), "chains seen in order")
 	}
 }
+
+// NextChain names the descriptors the next Add of k buffers takes, in
+// chain order, also after frees have shuffled the free list; more than
+// are free is refused.
+func TestNextChainPredictsAdd(t *testing.T) {
+	q, dev := newTestQueue(t, 16, true)
+	for round := 0; round < 200; round++ {
+		k := 1 + round%7
+		ids, ok := q.NextChain(nil, k)
+		if !ok {
+			require.Less(t, q.NumFree(), k)
+			q.Kick()
+			dev.step(func(in []byte) []byte { return nil })
+			for {
+				_, ok, err := q.Pop()
+				require.NoError(t, err)
+				if !ok {
+					break
+				}
+			}
+			continue
+		}
+		require.Len(t, ids, k)
+		bufs := make([]Buf, k)
+		for j := range bufs {
+			bufs[j] = Buf{Addr: uint64(j), Len: 1}
+		}
+		h, err := q.Add(bufs...)
+		require.NoError(t, err)
+		require.Equal(t, ids[0], h)
+		for j := 0; j < k-1; j++ {
+			d := GetDesc(q.mem[int(ids[j])*DescSize:])
+			require.NotZero(t, d.Flags&VIRTQ_DESC_F_NEXT)
+			require.Equal(t, ids[j+1], d.Next, "round %d link %d", round, j)
+		}
+		require.Zero(t, GetDesc(q.mem[int(ids[k-1])*DescSize:]).Flags&VIRTQ_DESC_F_NEXT)
+	}
+	_, ok := q.NextChain(nil, 17)
+	require.False(t, ok)
+}

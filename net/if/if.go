@@ -71,9 +71,16 @@ const (
 	IFCAP_RXCSUM Caps = 1 << iota
 	// IFCAP_TXCSUM: the device computes IPv4/TCP/UDP checksums.
 	IFCAP_TXCSUM
-	// IFCAP_TSO4: TCP segmentation offload.
+	// IFCAP_TSO4: TCP segmentation offload over IPv4 (mbuf CSUM_TSO).
+	// It needs IFCAP_TXCSUM: SetCapEnable turns it off without it, as
+	// FreeBSD's drivers do.
 	IFCAP_TSO4
 )
+
+// TSOMax is the largest IPv4 packet a TSO request may hold
+// (IP_MAXPACKET: the header's 16-bit total length), FreeBSD's
+// if_hw_tsomax default.
+const TSOMax = 65535
 
 // LinkState is the carrier state (LINK_STATE_*).
 type LinkState int32
@@ -190,6 +197,9 @@ type Interface struct {
 	input    atomic.Pointer[InputFunc]
 	noInput  atomic.Uint64 // frames dropped for want of an input function or while down
 
+	// TSO requests handed to the driver, and the segments they hold.
+	tsoPackets, tsoSegments atomic.Uint64
+
 	mu        nlock.Mutex
 	listeners []LinkFunc // (l)
 	multi     []HWAddr   // (l) joined link-level groups
@@ -247,6 +257,9 @@ type Stats struct {
 	NoInput        uint64       // received while down or with no stack attached
 	GiantQueueLen  int          // packets waiting for the Giant transmit worker
 	GiantTxPackets uint64       // packets the Giant worker handed to the driver
+	// TSOPackets are CSUM_TSO packets the driver took; TSOSegments the
+	// wire segments they make (payload / TSOSegSz, rounded up).
+	TSOPackets, TSOSegments uint64
 }
 
 var (
@@ -286,6 +299,9 @@ func Attach(cfg Config, d Driver) (*Interface, error) {
 	}
 	ifp.mu.Init("ifnet state")
 	ifp.capen.Store(uint32(cfg.Caps))
+	if cfg.Caps&IFCAP_TXCSUM == 0 {
+		ifp.capen.Store(uint32(cfg.Caps &^ IFCAP_TSO4))
+	}
 	ifp.mtu.Store(int32(cfg.MTU))
 	ifp.flags.Store(uint32(cfg.Flags &^ IFF_UP))
 	if cfg.Flags&IFF_NEEDSGIANT != 0 {
@@ -389,9 +405,13 @@ func (ifp *Interface) CapEnable() Caps { return Caps(ifp.capen.Load()) }
 
 // SetCapEnable enables the offloads c has of the interface's
 // capabilities (the others are ignored) and returns what is enabled.
-// It takes effect for packets from now on.
+// IFCAP_TSO4 stays off without IFCAP_TXCSUM (the device checksums the
+// segments it cuts). It takes effect for packets from now on.
 func (ifp *Interface) SetCapEnable(c Caps) Caps {
 	c &= ifp.caps
+	if c&IFCAP_TXCSUM == 0 {
+		c &^= IFCAP_TSO4
+	}
 	ifp.capen.Store(uint32(c))
 	return c
 }
@@ -698,6 +718,7 @@ func (ifp *Interface) Transmit(m *mbuf.Mbuf) error {
 func (ifp *Interface) transmit(q int, m *mbuf.Mbuf) error {
 	c := &ifp.tx[q]
 	n := m.PktLen()
+	segs := TSOSegments(m)
 	if err := ifp.drv.Transmit(q, m); err != nil {
 		if err == ErrQueueFull {
 			c.drops.Add(1)
@@ -708,7 +729,37 @@ func (ifp *Interface) transmit(q int, m *mbuf.Mbuf) error {
 		return err
 	}
 	c.count(n)
+	if segs > 0 {
+		ifp.tsoPackets.Add(1)
+		ifp.tsoSegments.Add(uint64(segs))
+	}
 	return nil
+}
+
+// TSOSegments returns how many segments CSUM_TSO frame m (Ethernet,
+// IPv4, TCP headers first) makes on the wire: its TCP payload divided by
+// TSOSegSz, rounded up; 0 for a frame without CSUM_TSO or unreadable
+// headers.
+func TSOSegments(m *mbuf.Mbuf) int {
+	if m.Pkt.Csum&mbuf.CSUM_TSO == 0 || m.Pkt.TSOSegSz == 0 {
+		return 0
+	}
+	var b [14 + 60 + 13]byte
+	n := m.CopyOut(0, b[:])
+	if n < 14+20 {
+		return 0
+	}
+	ihl := int(b[14]&0xf) * 4
+	if n < 14+ihl+13 {
+		return 0
+	}
+	thl := int(b[14+ihl+12]>>4) * 4
+	pay := m.PktLen() - 14 - ihl - thl
+	if pay <= 0 {
+		return 0
+	}
+	mss := int(m.Pkt.TSOSegSz)
+	return (pay + mss - 1) / mss
 }
 
 // Input passes a received frame from receive queue q to the stack, in the
@@ -769,5 +820,6 @@ func (ifp *Interface) Stats() Stats {
 	if ifp.giant != nil {
 		s.GiantQueueLen, s.GiantTxPackets = ifp.giant.stats()
 	}
+	s.TSOPackets, s.TSOSegments = ifp.tsoPackets.Load(), ifp.tsoSegments.Load()
 	return s
 }

@@ -57,3 +57,8 @@ func finishCsum(m *mbuf.Mbuf) {
 func offloadCsum(ifp *netif.Interface) bool {
 	return ifp.CapEnable()&netif.IFCAP_TXCSUM != 0
 }
+
+// offloadTSO reports whether ifp cuts CSUM_TSO packets itself.
+func offloadTSO(ifp *netif.Interface) bool {
+	return ifp.CapEnable()&(netif.IFCAP_TSO4|netif.IFCAP_TXCSUM) == netif.IFCAP_TSO4|netif.IFCAP_TXCSUM
+}

@@ -154,6 +154,17 @@ func (st *Stack) ipOutputRoute(rt route, m *mbuf.Mbuf, src, dst Addr, proto uint
 		h.Frag = wire.IP_DF
 	}
 	mtu := rt.ifs.ifp.MTU()
+	if m.Pkt.Csum&mbuf.CSUM_TSO != 0 {
+		if !offloadTSO(rt.ifs.ifp) || h.TotalLen > netif.TSOMax {
+			// The interface (the route changed, or TSO was turned
+			// off) does not cut it: never send it oversized.
+			return st.tcpSegment(rt, m, src, dst, o)
+		}
+		st.count(IPOut)
+		m = m.Prepend(wire.IPv4HdrLen)
+		h.Put(m.Bytes())
+		return st.etherOutput(rt, m)
+	}
 	st.count(IPOut)
 	if h.TotalLen > mtu || !offloadCsum(rt.ifs.ifp) {
 		finishCsum(m) // fragments, or no device to do it (csum.go)

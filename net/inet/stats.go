@@ -97,6 +97,10 @@ const (
 	TCPKeepaliveDrops
 	TCPDelayedAcks
 	TCPDropRexmtLimit
+	TCPTSOOut      // segments larger than the MSS sent with CSUM_TSO
+	TCPTSOSoftware // CSUM_TSO packets cut in software (the interface has no TSO on)
+	TCPTSOSoftSegs // the segments they made
+	TCPTSODropBad  // CSUM_TSO packets too malformed to cut (dropped)
 	// Dispatch.
 	NetisrQueued
 	NetisrDirect
@@ -133,7 +137,9 @@ var statNames = [numStats]string{
 	TCPDropAfterClose: "tcp.drop.afterclose", TCPRSTsSent: "tcp.rsts.sent", TCPRSTsReceived: "tcp.rsts.received",
 	TCPDupAcks: "tcp.dupacks", TCPOutOfOrder: "tcp.outoforder", TCPDupSegs: "tcp.dupsegs", TCPZeroWindowProbes: "tcp.zerowindowprobes",
 	TCPKeepaliveDrops: "tcp.keepalive.drops", TCPDelayedAcks: "tcp.delayedacks", TCPDropRexmtLimit: "tcp.drop.rexmtlimit",
-	NetisrQueued: "netisr.queued", NetisrDirect: "netisr.direct", NetisrDropFull: "netisr.drop.full",
+	TCPTSOOut: "tcp.tso.out", TCPTSOSoftware: "tcp.tso.software", TCPTSOSoftSegs: "tcp.tso.software.segs",
+	TCPTSODropBad: "tcp.tso.drop.bad",
+	NetisrQueued:  "netisr.queued", NetisrDirect: "netisr.direct", NetisrDropFull: "netisr.drop.full",
 }
 
 func (s Stat) String() string { return statNames[s] }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/smpgo/smpgo/net/mbuf"
 	"github.com/smpgo/smpgo/net/wire"
 )
@@ -45,6 +46,12 @@ func (c *tcpConn) sendSegment(maxLen uint32, force bool) bool {
 			flags |= wire.TH_ACK
 		}
 	}
+	// TSO (tcp_output's tso): new data the windows let go in more than
+	// one MSS leaves as one segment the device cuts. Not for
+	// retransmissions, window probes or in fast recovery: those are
+	// plain MSS segments.
+	tsoOK := maxLen == 0 && !force && !c.inRecovery
+	tso := false
 	if maxLen == 0 || maxLen > uint32(c.mss) {
 		maxLen = uint32(c.mss)
 	}
@@ -58,6 +65,17 @@ func (c *tcpConn) sendSegment(maxLen uint32, force bool) bool {
 			usable = int64(maxLen)
 		}
 		n = int(min(int64(avail), max(usable, 0), int64(maxLen)))
+		if tsoOK && n == c.mss && avail > c.mss && usable > int64(c.mss) {
+			if lim := c.tsoMax(); lim > c.mss {
+				n = int(min(int64(avail), usable, int64(lim)))
+				if off+n < c.sndLen {
+					// Whole segments only, unless this empties the
+					// buffer: the rest waits to be a full one.
+					n -= n % c.mss
+				}
+				tso = n > c.mss
+			}
+		}
 		// Sender silly-window avoidance (RFC 9293 §3.8.6.2.1): do not
 		// send a small segment that the window cut short while data is
 		// in flight; the ACK will open room for a full one.
@@ -108,6 +126,11 @@ func (c *tcpConn) sendSegment(maxLen uint32, force bool) bool {
 	m = m.Prepend(hl)
 	th.Put(m.Bytes())
 	delayCsum(m, c.key.laddr, c.key.raddr, wire.IPPROTO_TCP, m.PktLen()) // finished by the device or ipOutputRoute
+	if tso {
+		m.Pkt.Csum |= mbuf.CSUM_TSO
+		m.Pkt.TSOSegSz = uint16(c.mss)
+		st.count(TCPTSOOut)
+	}
 
 	// Bookkeeping before the packet leaves (ipOutput may loop it back).
 	if adv := c.rcvNxt + uint32(th.Window)<<c.rcvScale; seqGT(adv, c.rcvAdv) || syn {
@@ -143,6 +166,17 @@ func (c *tcpConn) sendSegment(maxLen uint32, force bool) bool {
 	st.count(TCPOut)
 	_ = st.ipOutput(m, c.key.laddr, c.key.raddr, wire.IPPROTO_TCP, outOpts{})
 	return seqLen > 0 && !syn && !fin
+}
+
+// tsoMax is the most payload one TSO segment may carry to the peer
+// (FreeBSD's t_tsomax less the headers), 0 when the route's interface
+// has no TSO enabled. c.mu held.
+func (c *tcpConn) tsoMax() int {
+	rt, err := c.st.routeTo(c.key.raddr, nil)
+	if err != nil || !offloadTSO(rt.ifs.ifp) {
+		return 0
+	}
+	return netif.TSOMax - wire.IPv4HdrLen - wire.TCPHdrLen
 }
 
 // sendRST resets the connection's peer (<SEQ=SND.NXT><CTL=RST,ACK>).

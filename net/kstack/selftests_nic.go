@@ -557,6 +557,7 @@ func testHostPeer(t *kern.T) {
 		return
 	}
 	verdict("ok")
+	hostPeerDone.Store(true)
 	t.Logf("%s mode: %d echo connections (%d at once), %d bytes echoed, %d discarded, %d chargen bytes sent, %d status pages, %d UDP datagrams echoed",
 		s.Mode(), echo.Accepted, rep["echo_peak"], echo.BytesIn, disc.BytesIn, cg.BytesOut, web.Accepted, ud.Accepted)
 }

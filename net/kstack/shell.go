@@ -67,6 +67,9 @@ func writeInterface(w io.Writer, s *System, ifp *netif.Interface) {
 	st := ifp.Stats()
 	fmt.Fprintf(w, "\tRX packets %d bytes %d drops %d errors %d (no input %d)\n", st.RxSum.Packets, st.RxSum.Bytes, st.RxSum.Drops, st.RxSum.Errors, st.NoInput)
 	fmt.Fprintf(w, "\tTX packets %d bytes %d drops %d errors %d\n", st.TxSum.Packets, st.TxSum.Bytes, st.TxSum.Drops, st.TxSum.Errors)
+	if ifp.Caps()&netif.IFCAP_TSO4 != 0 {
+		fmt.Fprintf(w, "\tTSO packets %d segments %d\n", st.TSOPackets, st.TSOSegments)
+	}
 	if ifp.Flags()&netif.IFF_NEEDSGIANT != 0 {
 		fmt.Fprintf(w, "\tGiant transmit queue %d, sent %d\n", st.GiantQueueLen, st.GiantTxPackets)
 	}

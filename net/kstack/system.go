@@ -40,7 +40,11 @@ import (
 //	                    image, off for applications (kern.App), whose
 //	                    own net.Listen(":80") must find the port free
 //	net.csum=on|off     checksum offloads the NICs offer (default on; off:
-//	                    the stack computes and verifies every checksum)
+//	                    the stack computes and verifies every checksum;
+//	                    implies no TSO)
+//	net.tso=on|off      TCP segmentation offload where the NIC offers it
+//	                    (default on; off: TCP hands the NICs MSS-sized
+//	                    segments only)
 //	net.hostpeer=1      the harness runs host-side code against the services
 //	                    (NetNIC/HostPeer waits for it)
 //
@@ -65,6 +69,9 @@ type NetConfig struct {
 	HostPeer bool
 	// CsumOff turns the NICs' checksum offloads off (net.csum=off).
 	CsumOff bool
+	// TSOOff turns the NICs' TCP segmentation offload off (net.tso=off;
+	// net.csum=off does too: TSO needs IFCAP_TXCSUM).
+	TSOOff bool
 	// Services is "on", "off" or "" (not given: on for the kernel's
 	// image, off for applications; see ServicesOn).
 	Services string
@@ -111,6 +118,9 @@ func ParseNetConfig(get func(string) (string, bool)) (NetConfig, error) {
 	}
 	if v, ok := get("net.csum"); ok {
 		c.CsumOff = v == "off"
+	}
+	if v, ok := get("net.tso"); ok {
+		c.TSOOff = v == "off"
 	}
 	if v, ok := get("net.services"); ok {
 		c.Services = v
@@ -165,6 +175,7 @@ func init() {
 	}})
 	kern.RegisterOption(kern.OptionSpec{Name: "net.services", Help: "on|off: the kernel's echo, discard, chargen and status-page services (default on, off in applications)", Check: oneOf("on", "off")})
 	kern.RegisterOption(kern.OptionSpec{Name: "net.csum", Help: "on|off: the NICs' checksum offloads (off: the stack computes and verifies every checksum)", Check: oneOf("on", "off")})
+	kern.RegisterOption(kern.OptionSpec{Name: "net.tso", Help: "on|off: TCP segmentation offload where the NIC offers it (net.csum=off turns it off too)", Check: oneOf("on", "off")})
 	kern.RegisterOption(kern.OptionSpec{Name: "net.hostpeer", Help: "0|1: the harness's host side dials the services (NetNIC/HostPeer)", Check: oneOf("0", "1")})
 	kern.RegisterStartup(kern.Startup{Name: "net", Fn: bootNet})
 	// One Giant: the interface layer's (non-MPSAFE drivers' deferred
@@ -277,6 +288,9 @@ func (s *System) attach(ifp *netif.Interface) {
 	s.mu.Unlock()
 	if s.Config.CsumOff {
 		ifp.SetCapEnable(ifp.CapEnable() &^ (netif.IFCAP_RXCSUM | netif.IFCAP_TXCSUM))
+	}
+	if s.Config.TSOOff {
+		ifp.SetCapEnable(ifp.CapEnable() &^ netif.IFCAP_TSO4)
 	}
 	if err := s.Stack.AddInterface(ifp); err != nil {
 		ic.Err = err

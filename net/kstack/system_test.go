@@ -22,10 +22,10 @@ func TestParseNetConfig(t *testing.T) {
 	require.True(t, NetConfig{Services: "on"}.ServicesOn(true))
 
 	c, err = ParseNetConfig(get(map[string]string{"net": "on", "net.giant": "1", "net.isr": "queued",
-		"net.ip": "192.168.7.9/16", "net.gw": "192.168.0.1", "net.hostpeer": "1", "net.services": "off", "net.csum": "off"}))
+		"net.ip": "192.168.7.9/16", "net.gw": "192.168.0.1", "net.hostpeer": "1", "net.services": "off", "net.csum": "off", "net.tso": "off"}))
 	require.NoError(t, err)
 	require.Equal(t, NetConfig{Giant: true, Queued: true, StaticIP: netip.MustParsePrefix("192.168.7.9/16"),
-		Gateway: wire.MustAddr("192.168.0.1"), HostPeer: true, CsumOff: true, Services: "off"}, c)
+		Gateway: wire.MustAddr("192.168.0.1"), HostPeer: true, CsumOff: true, TSOOff: true, Services: "off"}, c)
 	require.False(t, c.ServicesOn(false))
 	require.False(t, c.ServicesOn(true))
 
@@ -43,10 +43,10 @@ func TestParseNetConfig(t *testing.T) {
 // The options are registered with the kernel's parser, which rejects bad
 // values with the option named.
 func TestNetOptionsRegistered(t *testing.T) {
-	o, err := kern.ParseOptions([]string{"net=off", "net.giant=1", "net.isr=queued", "net.ip=dhcp", "net.gw=10.0.2.2", "net.hostpeer=0", "net.services=on", "net.csum=on"})
+	o, err := kern.ParseOptions([]string{"net=off", "net.giant=1", "net.isr=queued", "net.ip=dhcp", "net.gw=10.0.2.2", "net.hostpeer=0", "net.services=on", "net.csum=on", "net.tso=on"})
 	require.NoError(t, err)
 	require.Equal(t, "off", o.Sub["net"])
-	for _, bad := range []string{"net=maybe", "net.giant=2", "net.isr=fast", "net.ip=x", "net.gw=10.0.2", "net.hostpeer=yes", "net.services=1", "net.csum=no"} {
+	for _, bad := range []string{"net=maybe", "net.giant=2", "net.isr=fast", "net.ip=x", "net.gw=10.0.2", "net.hostpeer=yes", "net.services=1", "net.csum=no", "net.tso=1"} {
 		_, err := kern.ParseOptions([]string{bad})
 		require.ErrorContains(t, err, bad)
 	}

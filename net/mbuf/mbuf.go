@@ -57,6 +57,14 @@ const (
 	CSUM_L4_CALC
 	// ... and found it valid.
 	CSUM_L4_VALID
+	// Transmit: TCP segmentation offload (FreeBSD's CSUM_TSO): the packet
+	// is one TCP segment larger than the path's MSS, to be cut by the
+	// device into segments of PktHdr.TSOSegSz payload bytes, each with
+	// its own IPv4 header (length, id, checksum) and TCP header (sequence
+	// number, flags: FIN and PSH only on the last, CWR only on the
+	// first, and checksum). CSUM_TCP is set with it: the checksum field
+	// holds the pseudo-header's sum over the whole segment's length.
+	CSUM_TSO
 )
 
 // HashType says what PktHdr.FlowID was computed over (M_HASHTYPE_*).
@@ -86,6 +94,7 @@ type PktHdr struct {
 	Flags    Flags     // M_BCAST, M_MCAST, M_LOOP
 	Csum     CsumFlags // offload requests or results
 	CsumData uint16    // offload argument (see CSUM_TCP)
+	TSOSegSz uint16    // with CSUM_TSO: the payload bytes of each segment (the MSS)
 }
 
 // Mbuf is one buffer of a chain. Data is buf[off:off+n].

@@ -20,6 +20,7 @@ package vtnet
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"github.com/smpgo/smpgo/drivers/virtio"
 )
@@ -59,9 +60,11 @@ var FeatureNames = map[int]string{
 	VIRTIO_NET_F_MQ: "MQ", VIRTIO_NET_F_CTRL_MAC_ADDR: "CTRL_MAC_ADDR",
 }
 
-// Supported is what the driver accepts when offered.
+// Supported is what the driver accepts when offered. HOST_TSO4 requires
+// CSUM (§5.1.3.1), which a device offering it offers too.
 const Supported = virtio.Features(1<<VIRTIO_NET_F_MAC | 1<<VIRTIO_NET_F_STATUS | 1<<VIRTIO_NET_F_MRG_RXBUF |
 	1<<VIRTIO_NET_F_CTRL_VQ | 1<<VIRTIO_NET_F_MQ | 1<<VIRTIO_NET_F_CSUM | 1<<VIRTIO_NET_F_GUEST_CSUM |
+	1<<VIRTIO_NET_F_HOST_TSO4 |
 	1<<virtio.F_EVENT_IDX | 1<<virtio.F_VERSION_1)
 
 // Device configuration layout (§5.1.4).
@@ -89,6 +92,7 @@ const (
 	VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
 	VIRTIO_NET_HDR_F_DATA_VALID = 2
 	VIRTIO_NET_HDR_GSO_NONE     = 0
+	VIRTIO_NET_HDR_GSO_TCPV4    = 1
 )
 
 // Hdr is a decoded virtio_net_hdr.
@@ -111,6 +115,30 @@ func PutHdr(b []byte, h Hdr) {
 	le.PutUint16(b[6:], h.CsumStart)
 	le.PutUint16(b[8:], h.CsumOffset)
 	le.PutUint16(b[10:], h.NumBuffers)
+}
+
+// TSOHdr is the header of a TCP segmentation request (§5.1.6.2, with
+// VIRTIO_NET_F_HOST_TSO4): frame f starts with its Ethernet, IPv4 and
+// TCP headers (the rest need not be in f), the TCP checksum field holds
+// the pseudo-header's sum over the whole TCP length (as a Linux guest
+// leaves it: the host's segmentation adjusts it for each segment), and
+// mss is the payload of each segment. NEEDS_CSUM with csum_start and
+// csum_offset at the TCP checksum, gso_type TCPV4, hdr_len the three
+// headers' length, gso_size the MSS.
+func TSOHdr(f []byte, mss uint16) (Hdr, error) {
+	if len(f) < 14+20 || f[12] != 0x08 || f[13] != 0x00 || f[14]>>4 != 4 {
+		return Hdr{}, errors.New("vtnet: TSO frame is not IPv4")
+	}
+	ihl := int(f[14]&0xf) * 4
+	if ihl < 20 || len(f) < 14+ihl+20 || f[14+9] != 6 {
+		return Hdr{}, errors.New("vtnet: TSO frame is not TCP")
+	}
+	thl := int(f[14+ihl+12]>>4) * 4
+	if thl < 20 || mss == 0 {
+		return Hdr{}, errors.New("vtnet: TSO frame with a bad TCP header or no MSS")
+	}
+	return Hdr{Flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, GSOType: VIRTIO_NET_HDR_GSO_TCPV4, HdrLen: uint16(14 + ihl + thl),
+		GSOSize: mss, CsumStart: uint16(14 + ihl), CsumOffset: 16}, nil
 }
 
 // GetHdr decodes b[:HDR_LEN].

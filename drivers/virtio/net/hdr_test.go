@@ -93,3 +93,30 @@ func TestMergerRejects(t *testing.T) {
 	require.Equal(t, MergeDone, m.Add(first(1, frame(70, 2))))
 	assert.Equal(t, frame(70, 2), m.Frame())
 }
+
+// A TSO request's header: NEEDS_CSUM at the TCP checksum, TCPV4,
+// hdr_len over the three headers (options included), gso_size the MSS;
+// not IPv4, not TCP, a short header or no MSS refused.
+func TestTSOHdr(t *testing.T) {
+	f := make([]byte, 14+24+32+100)
+	f[12], f[13] = 0x08, 0x00
+	f[14] = 0x46 // IHL 6: 4 bytes of options
+	f[14+9] = 6
+	f[14+24+12] = 8 << 4 // 32-byte TCP header
+	h, err := TSOHdr(f, 1448)
+	require.NoError(t, err)
+	assert.Equal(t, Hdr{Flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, GSOType: VIRTIO_NET_HDR_GSO_TCPV4, HdrLen: 14 + 24 + 32,
+		GSOSize: 1448, CsumStart: 14 + 24, CsumOffset: 16}, h)
+	_, err = TSOHdr(f, 0)
+	assert.Error(t, err)
+	g := append([]byte(nil), f...)
+	g[14+9] = 17
+	_, err = TSOHdr(g, 1448)
+	assert.Error(t, err)
+	g = append([]byte(nil), f...)
+	g[13] = 6
+	_, err = TSOHdr(g, 1448)
+	assert.Error(t, err)
+	_, err = TSOHdr(f[:14+24+10], 1448)
+	assert.Error(t, err)
+}

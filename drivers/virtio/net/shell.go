@@ -23,6 +23,7 @@ func showVtnet(w io.Writer, _ []string) {
 		fmt.Fprintf(w, "  features %s\n", d.feat.Format(FeatureNames))
 		fmt.Fprintf(w, "  offloads %s enabled %s: tx-csum %d rx-csum-valid %d rx-csum-finished %d\n", d.ifp.Caps(), d.ifp.CapEnable(),
 			d.TxCsum.Load(), d.RxCsumValid.Load(), d.RxCsumFinished.Load())
+		fmt.Fprintf(w, "  tso: %d frames, %d segments, %d refused\n", d.TxTSO.Load(), d.TxTSOSegs.Load(), d.TxTSOBad.Load())
 		pairs := fmt.Sprintf("%d queue pair(s) of %d, %d active", len(d.pairs), d.plan.MaxPairs, d.ActivePairs())
 		if d.plan.Why != "" {
 			pairs += " (limited by " + d.plan.Why + ")"

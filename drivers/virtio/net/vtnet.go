@@ -29,6 +29,13 @@ const (
 	bufSize  = 2048
 	maxFrame = 1514 + 4 // a standard frame with one VLAN tag, no FCS
 
+	// A TSO frame (VIRTIO_NET_F_HOST_TSO4) holds up to a 64 KiB IPv4
+	// packet; it goes in a chain of the transmit descriptors' own
+	// buffers, header first. TSO is offered to the stack only with a
+	// ring that holds several such chains.
+	maxTSOFrame = 14 + netif.TSOMax
+	maxTxChain  = (HDR_LEN + maxTSOFrame + bufSize - 1) / bufSize
+
 	// watchdogPeriod is how often the watchdog checks the device;
 	// txStall is how long transmit completions may stop with frames in
 	// flight before the device is reset.
@@ -81,9 +88,12 @@ type Device struct {
 	// Checksum offload: frames sent with NEEDS_CSUM, received frames
 	// marked valid for the stack, partial ones finished by the driver.
 	TxCsum, RxCsumValid, RxCsumFinished atomic.Uint64
-	loggedBad                           atomic.Bool
-	needReset                           atomic.Bool
-	lastReset                           atomic.Pointer[string]
+	// TCP segmentation offload: frames sent with GSO_TCPV4, the
+	// segments the device cuts them into, requests refused.
+	TxTSO, TxTSOSegs, TxTSOBad atomic.Uint64
+	loggedBad                  atomic.Bool
+	needReset                  atomic.Bool
+	lastReset                  atomic.Pointer[string]
 }
 
 // pair is one receive/transmit queue pair with its own locks, rings,
@@ -107,6 +117,7 @@ type pair struct {
 	tx       *virtio.Queue // (txMu)
 	txBuf    uintptr       // (c)
 	txIntrOn bool          // (txMu) tx interrupts enabled (only while the ring is full)
+	txIDs    []uint16      // (txMu) scratch: the descriptors of the chain being filled
 	txLast   time.Time     // (txMu) last transmit completion or idle check
 
 	// Counters (a).
@@ -242,6 +253,9 @@ func Attach(p *pci.Device) (*Device, error) {
 	}
 	if d.feat.Has(VIRTIO_NET_F_GUEST_CSUM) {
 		caps |= netif.IFCAP_RXCSUM
+	}
+	if d.tsoOK() {
+		caps |= netif.IFCAP_TSO4
 	}
 	ifp, err := netif.Attach(netif.Config{Name: "vtnet", Type: netif.IFT_ETHER, MAC: d.mac,
 		TxQueues: d.plan.Pairs, RxQueues: d.plan.Pairs, Caps: caps,
@@ -719,6 +733,12 @@ func (d *Device) rxCsum(f []byte, h Hdr) mbuf.CsumFlags {
 	return 0
 }
 
+// tsoOK reports whether the device cuts TSO frames: HOST_TSO4 and CSUM
+// negotiated, and rings that hold four of the longest chains.
+func (d *Device) tsoOK() bool {
+	return d.feat.Has(VIRTIO_NET_F_HOST_TSO4) && d.feat.Has(VIRTIO_NET_F_CSUM) && d.qsz >= 4*maxTxChain
+}
+
 // reapTx retires every pair's transmitted chains (tests, benchmarks).
 func (d *Device) reapTx() {
 	for _, pp := range d.pairs {
@@ -729,23 +749,33 @@ func (d *Device) reapTx() {
 }
 
 // Transmit implements netif.Driver: header and frame are copied into the
-// buffer of the next free descriptor (one descriptor per frame) of pair
-// q's transmit queue (q comes from netif's flow hash: one flow, one
-// queue; taken modulo the pairs the device runs), which is published
-// and, unless the device suppressed notifications, kicked. A full ring
-// is ErrQueueFull, and turns transmit interrupts on so the ring is
-// reaped as soon as the device catches up.
+// buffer of the next free descriptor (one descriptor per frame; a TSO
+// frame fills a chain of them) of pair q's transmit queue (q comes from
+// netif's flow hash: one flow, one queue; taken modulo the pairs the
+// device runs), which is published and, unless the device suppressed
+// notifications, kicked. A full ring is ErrQueueFull, and turns transmit
+// interrupts on so the ring is reaped as soon as the device catches up.
 func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 	n := m.ChainLen()
-	if n > maxFrame || n < 14 {
+	tso := m.Pkt.Csum&mbuf.CSUM_TSO != 0
+	limit := maxFrame
+	if tso {
+		if !d.tsoOK() {
+			d.TxTSOBad.Add(1)
+			return fmt.Errorf("vtnet: TSO frame without HOST_TSO4")
+		}
+		limit = maxTSOFrame
+	}
+	if n > limit || n < 14 {
 		return fmt.Errorf("vtnet: frame of %d bytes", n)
 	}
+	k := (HDR_LEN + n + bufSize - 1) / bufSize
 	pp := d.pairs[q%int(d.active.Load())]
 	pp.txMu.Lock()
-	if pp.tx.InFlight() > pp.tx.Size/2 || pp.tx.NumFree() == 0 {
+	if pp.tx.InFlight() > pp.tx.Size/2 || pp.tx.NumFree() < k {
 		pp.txeofLocked()
 	}
-	h, ok := pp.tx.NextHead()
+	ids, ok := pp.tx.NextChain(pp.txIDs[:0], k)
 	if !ok {
 		if !pp.txIntrOn {
 			pp.txIntrOn = true
@@ -753,20 +783,43 @@ func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 				pp.txeofLocked()
 			}
 		}
-		if h, ok = pp.tx.NextHead(); !ok {
+		if ids, ok = pp.tx.NextChain(pp.txIDs[:0], k); !ok {
 			pp.txMu.Unlock()
 			d.TxFull.Add(1)
 			return netif.ErrQueueFull
 		}
 	}
+	pp.txIDs = ids
 	if pp.tx.InFlight() == 0 {
 		pp.txLast = time.Now()
 	}
-	buf := bufAt(pp.txBuf, h)
-	b := unsafe.Slice((*byte)(ptr(buf)), HDR_LEN+n)
-	m.CopyOut(0, b[HDR_LEN:])
-	PutHdr(b, d.txHdr(b[HDR_LEN:], m))
-	if _, err := pp.tx.Add(virtio.Buf{Addr: uint64(buf), Len: uint32(HDR_LEN + n)}); err != nil {
+	var bufs [maxTxChain]virtio.Buf
+	for j, off := 0, 0; j < k; j++ {
+		buf := bufAt(pp.txBuf, ids[j])
+		start := 0
+		if j == 0 {
+			start = HDR_LEN
+		}
+		c := min(bufSize-start, n-off)
+		b := unsafe.Slice((*byte)(ptr(buf)), start+c)
+		m.CopyOut(off, b[start:])
+		off += c
+		bufs[j] = virtio.Buf{Addr: uint64(buf), Len: uint32(start + c)}
+	}
+	b := unsafe.Slice((*byte)(ptr(bufAt(pp.txBuf, ids[0]))), bufs[0].Len)
+	var h Hdr
+	if tso {
+		var err error
+		if h, err = TSOHdr(b[HDR_LEN:], m.Pkt.TSOSegSz); err != nil {
+			pp.txMu.Unlock()
+			d.TxTSOBad.Add(1)
+			return err
+		}
+	} else {
+		h = d.txHdr(b[HDR_LEN:], m) // the whole frame: one buffer
+	}
+	PutHdr(b, h)
+	if _, err := pp.tx.Add(bufs[:k]...); err != nil {
 		pp.txMu.Unlock()
 		return err
 	}
@@ -775,6 +828,10 @@ func (d *Device) Transmit(q int, m *mbuf.Mbuf) error {
 		d.t.Notify(pp.tx.Index)
 	}
 	pp.txMu.Unlock()
+	if tso {
+		d.TxTSO.Add(1)
+		d.TxTSOSegs.Add(uint64(netif.TSOSegments(m)))
+	}
 	d.TxFrames.Add(1)
 	pp.TxFrames.Add(1)
 	m.FreeChain()
