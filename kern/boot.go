@@ -211,7 +211,13 @@ func buildInitialStack() uintptr {
 	amd64.Memmove(platform, stringAddr("x86_64\x00"), 7)
 
 	_, _, _, edx := amd64.Cpuid(1, 0)
+	// AT_SYSINFO_EHDR: the vDSO, unless vdso=off (AT_IGNORE then).
+	sysinfoTag, sysinfo := uint64(33), uint64(vdsoSetup(!vdsoOffWord(bootCmdline[:bootCmdLen], argv[:na])))
+	if sysinfo == 0 {
+		sysinfoTag = 1
+	}
 	aux := [...]uint64{
+		sysinfoTag, sysinfo, // AT_SYSINFO_EHDR
 		6, vm.PageSize, // AT_PAGESZ
 		25, uint64(uintptr(unsafe.Pointer(&auxRandom))), // AT_RANDOM
 		16, uint64(edx), // AT_HWCAP

@@ -18,3 +18,22 @@ func procPin() int
 //
 //go:linkname procUnpin runtime.procUnpin
 func procUnpin()
+
+// vdsoClockgettimeSym is where the runtime found __vdso_clock_gettime in
+// the image given as AT_SYSINFO_EHDR (0: none, it makes the system call).
+// Read by Clock/VDSOUsed to see the runtime took the kernel's vDSO.
+//
+//go:linkname runtimeVDSOClockgettime runtime.vdsoClockgettimeSym
+var runtimeVDSOClockgettime uintptr
+
+// vdsoGettimeofdaySym, likewise for __vdso_gettimeofday (the syscall
+// package's Gettimeofday calls it).
+//
+//go:linkname runtimeVDSOGettimeofday runtime.vdsoGettimeofdaySym
+var runtimeVDSOGettimeofday uintptr
+
+// nanotime is the runtime's monotonic clock (through the vDSO when the
+// runtime took it); Clock/VDSOMonotonic interleaves it with the others.
+//
+//go:linkname runtimeNanotime runtime.nanotime
+func runtimeNanotime() int64

@@ -6,7 +6,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/smpgo/smpgo/arch/amd64"
 	"github.com/smpgo/smpgo/kern"
@@ -81,7 +83,15 @@ func wrapCounter() (*kern.Timecounter, time.Duration) {
 	}, time.Duration(kern.MulDiv(1<<16, 1e9, hz>>shift))
 }
 
-// testSwitchMonotonic: a reader on every CPU checks that time never goes
+// sysMonotonic is clock_gettime(CLOCK_MONOTONIC) as a system call.
+func sysMonotonic() int64 {
+	var ts [2]int64
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts[0]*1e9 + ts[1]
+}
+
+// testSwitchMonotonic: a reader on every CPU (the kernel's nanotime, the
+// vDSO and the system call in turn) checks that time never goes
 // back — against its own last reading and against the latest any CPU
 // published — while the clock switches through every counter and a
 // wrapping one, and each counter's time advances at the TSC's rate.
@@ -100,11 +110,12 @@ func testSwitchMonotonic(t *kern.T) {
 		}
 	}()
 	var (
-		stop  atomic.Bool
-		last  atomic.Int64
-		backs atomic.Int64
-		worst atomic.Int64
-		wg    sync.WaitGroup
+		stop     atomic.Bool
+		last     atomic.Int64
+		backs    atomic.Int64
+		worst    atomic.Int64
+		vdsoErrs atomic.Int64
+		wg       sync.WaitGroup
 	)
 	n := kern.NumCPU()
 	reads := make([]int64, n)
@@ -122,7 +133,22 @@ func testSwitchMonotonic(t *kern.T) {
 			var mine int64
 			for i := 0; !stop.Load(); i++ {
 				seen := last.Load()
-				v := kern.Nanotime()
+				var v int64
+				switch i % 3 {
+				case 0:
+					v = kern.Nanotime()
+				case 1:
+					// The vDSO: the TSC's hands read in place, the
+					// system call for the other counters.
+					if r, ns := kern.VDSOClockGettime(1); r == 0 {
+						v = ns
+					} else {
+						vdsoErrs.Add(1)
+						v = kern.Nanotime()
+					}
+				default:
+					v = sysMonotonic()
+				}
 				if d := max(seen, mine) - v; d > 0 {
 					backs.Add(1)
 					if d > worst.Load() {
@@ -187,6 +213,9 @@ func testSwitchMonotonic(t *kern.T) {
 	t.Logf("%d switches, %d windups, reads per CPU %v", sw1-sw0, wu1-wu0, reads)
 	if b := backs.Load(); b != 0 {
 		t.Errorf("time went back %d times, by up to %v", b, time.Duration(worst.Load()))
+	}
+	if e := vdsoErrs.Load(); e != 0 {
+		t.Errorf("%d vDSO clock_gettime(CLOCK_MONOTONIC) calls failed", e)
 	}
 	if sw1-sw0 < uint64(len(seq)) {
 		t.Errorf("%d switches counted for %d switches made", sw1-sw0, len(seq))
