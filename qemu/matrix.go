@@ -28,6 +28,9 @@ var boots = []Boot{
 	}},
 	// smp4 is also virtio-net's network boot with the host side (NetPeer).
 	{Name: "smp4", Tier: Smoke, Config: withNetPeer(Config{SMP: 4, Timeout: allTestsTimeout, NIC: NICVirtio, Append: "test=. SMPGO_PCI=1af4:1041"}, NetPeerConfig{})},
+	// vdso=off: the runtime makes every clock read a system call, as
+	// before the vDSO (Clock/VDSOUsed checks it did not take one).
+	{Name: "vdso-off-smp2", Tier: Smoke, Config: Config{SMP: 2, Append: "vdso=off test=Clock/"}},
 	// virtio-net's INTx fallback (MSI-X is what the smp4 boot uses).
 	// 6 GiB (3 above 4 GiB): virtio-net's rings and buffers come from high memory.
 	{Name: "virtio-intx-smp2", Tier: Smoke, Config: Config{SMP: 2, MemMiB: 6144, NIC: NICVirtio, Append: "test=VirtioNet/|PCI/ SMPGO_PCI=1af4:1041 SMPGO_VTNET=intx"},
