@@ -45,7 +45,7 @@ func main() {
 	kargs := flag.String("args", "", "more kernel options, e.g. witness=off")
 	nic := flag.String("nic", qemu.NICVirtio, "network device for the driver benchmarks (none, e1000, virtio)")
 	netMiB := flag.Int("net", 8, "MiB per direction for the TCP measurements through hostfwd and over a tap (0: skip them)")
-	offloadOnly := flag.Bool("offload-only", false, "only the tap rows of queues and checksum offloads (-net MiB each)")
+	offloadOnly := flag.Bool("offload-only", false, "only the tap rows of queues and offloads: TSO, checksums only, none (-net MiB each)")
 	flag.Parse()
 	if *offloadOnly {
 		offloadBench(*kernel, *kargs, max(*netMiB, 1)<<20, io.Discard)
