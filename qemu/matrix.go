@@ -61,6 +61,9 @@ var boots = []Boot{
 	// guest joined and one it did not, then with ALLMULTI and PROMISC
 	// (NetNIC/Multicast against qemu.McastPeer).
 	{Name: "tap-e1000-mcast-smp2", Tier: Smoke, Config: withMcastPeer(Config{SMP: 2, NIC: NICE1000, Timeout: 3 * time.Minute, Append: "test=NetNIC/Multicast"})},
+	// The same rounds on virtio-net, whose filter is the device's
+	// (VIRTIO_NET_F_CTRL_RX: MAC table, ALLMULTI, PROMISC commands).
+	{Name: "tap-virtio-mcast-smp2", Tier: Smoke, Config: withMcastPeer(Config{SMP: 2, NIC: NICVirtio, Timeout: 3 * time.Minute, Append: "test=NetNIC/Multicast"})},
 	// q35 with 6 GiB: 2 GiB below 4 GiB, 4 above, so every self-test runs
 	// on high memory (the allocator serves it first), edu's DMA below its
 	// 256 MiB reach, and the runtime's 256 MiB slice (VM/RuntimeLargeSlice).

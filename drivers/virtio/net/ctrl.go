@@ -101,16 +101,15 @@ var (
 	ErrCtrlRefused = errors.New("vtnet: control command refused")
 )
 
-// ctrlAckOff is where the ack byte lives in CtrlQueue.Buf; the command
-// goes before it.
-const ctrlAckOff = 64
+// The ack byte is CtrlQueue.Buf's last; the command goes at its start
+// (a MAC table of 64 addresses takes 394 bytes).
 
 // CtrlQueue sends control commands one at a time and waits (bounded) for
 // each answer by polling the used ring: commands are rare (attach,
 // reset) and QEMU answers them synchronously in the notification.
 type CtrlQueue struct {
 	Q       *virtio.Queue
-	Buf     []byte // at least ctrlAckOff+1 bytes of DMA memory ...
+	Buf     []byte // DMA memory for the command and, in its last byte, the ack ...
 	BufPhys uint64 // ... at this bus address
 	Notify  func()
 	Timeout time.Duration // 0: one second
@@ -132,7 +131,8 @@ func (c *CtrlQueue) Command(class, cmd byte, data []byte) error {
 }
 
 func (c *CtrlQueue) command(class, cmd byte, data []byte) error {
-	if len(data) > ctrlAckOff-2 || len(c.Buf) <= ctrlAckOff {
+	ackOff := len(c.Buf) - 1
+	if 2+len(data) > ackOff {
 		return fmt.Errorf("vtnet: control command of %d bytes", len(data))
 	}
 	if c.Q.InFlight() > 0 {
@@ -141,9 +141,9 @@ func (c *CtrlQueue) command(class, cmd byte, data []byte) error {
 		}
 	}
 	n := EncodeCtrl(c.Buf, class, cmd, data)
-	c.Buf[ctrlAckOff] = 0xff // neither OK nor ERR until the device writes it
+	c.Buf[ackOff] = 0xff // neither OK nor ERR until the device writes it
 	head, err := c.Q.Add(virtio.Buf{Addr: c.BufPhys, Len: uint32(n)},
-		virtio.Buf{Addr: c.BufPhys + ctrlAckOff, Len: 1, Write: true})
+		virtio.Buf{Addr: c.BufPhys + uint64(ackOff), Len: 1, Write: true})
 	if err != nil {
 		return err
 	}
@@ -169,8 +169,8 @@ func (c *CtrlQueue) command(class, cmd byte, data []byte) error {
 			return fmt.Errorf("vtnet: control queue returned descriptor %d, sent %d", u.Head, head)
 		case ok && u.Len < 1:
 			return fmt.Errorf("vtnet: control command %d/%d: device wrote no ack", class, cmd)
-		case ok && c.Buf[ctrlAckOff] != VIRTIO_NET_OK:
-			return fmt.Errorf("%w: class %d command %d: ack %d", ErrCtrlRefused, class, cmd, c.Buf[ctrlAckOff])
+		case ok && c.Buf[ackOff] != VIRTIO_NET_OK:
+			return fmt.Errorf("%w: class %d command %d: ack %d", ErrCtrlRefused, class, cmd, c.Buf[ackOff])
 		case ok:
 			return nil
 		}

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/smpgo/smpgo/drivers/virtio"
+	netif "github.com/smpgo/smpgo/net/if"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -165,5 +166,12 @@ func TestCtrlCommand(t *testing.T) {
 	require.NoError(t, c.Command(VIRTIO_NET_CTRL_MQ, 0, MQPairsSet(3)))
 	assert.Equal(t, []byte{4, 0, 3, 0}, dev.cmds[len(dev.cmds)-1])
 
-	require.ErrorContains(t, c.Command(VIRTIO_NET_CTRL_MQ, 0, make([]byte, 63)), "control command of 63 bytes")
+	// The command fills the buffer up to its last byte, the ack's: a
+	// MAC table of 40 groups (248 bytes) fits 256, one more byte than
+	// the room does not.
+	groups := make([]netif.HWAddr, 40)
+	require.NoError(t, c.Command(VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, MACTableSet(nil, groups)))
+	assert.Len(t, dev.cmds[len(dev.cmds)-1], 2+8+6*40)
+	require.NoError(t, c.Command(VIRTIO_NET_CTRL_MQ, 0, make([]byte, len(c.Buf)-3)))
+	require.ErrorContains(t, c.Command(VIRTIO_NET_CTRL_MQ, 0, make([]byte, len(c.Buf)-2)), "control command of 254 bytes")
 }

@@ -6,13 +6,14 @@
 // spanning several receive buffers are merged), with VIRTIO_F_EVENT_IDX
 // for notification suppression when offered, and VIRTIO_NET_F_CTRL_VQ with
 // VIRTIO_NET_F_MQ: up to one receive/transmit queue pair per CPU, enabled
-// by a command on the control queue (ctrl.go); interrupts are MSI-X with
+// by a command on the control queue (ctrl.go), and VIRTIO_NET_F_CTRL_RX:
+// the receive filter (filter.go); interrupts are MSI-X with
 // one vector per queue plus one for configuration changes, each an
 // MPSAFE ithread, or
 // INTx through the ISR when the function has no usable MSI-X (or the
-// kernel command line says SMPGO_VTNET=intx). Checksum
-// and segmentation offloads are not negotiated: every frame is complete
-// and checksummed by the stack. It attaches to net/if as "vtnet".
+// kernel command line says SMPGO_VTNET=intx). Checksum offload (CSUM,
+// GUEST_CSUM) and TCP segmentation offload (HOST_TSO4) are negotiated
+// when offered (a tap). It attaches to net/if as "vtnet".
 //
 // The header encoding (hdr.go) is plain logic tested on the host; the
 // driver (vtnet.go) and its self-tests run on QEMU (harness -nic virtio).
@@ -64,7 +65,7 @@ var FeatureNames = map[int]string{
 // CSUM (§5.1.3.1), which a device offering it offers too.
 const Supported = virtio.Features(1<<VIRTIO_NET_F_MAC | 1<<VIRTIO_NET_F_STATUS | 1<<VIRTIO_NET_F_MRG_RXBUF |
 	1<<VIRTIO_NET_F_CTRL_VQ | 1<<VIRTIO_NET_F_MQ | 1<<VIRTIO_NET_F_CSUM | 1<<VIRTIO_NET_F_GUEST_CSUM |
-	1<<VIRTIO_NET_F_HOST_TSO4 |
+	1<<VIRTIO_NET_F_HOST_TSO4 | 1<<VIRTIO_NET_F_CTRL_RX |
 	1<<virtio.F_EVENT_IDX | 1<<virtio.F_VERSION_1)
 
 // Device configuration layout (§5.1.4).

@@ -32,8 +32,13 @@ func showVtnet(w io.Writer, _ []string) {
 		if d.ctrl != nil {
 			pairs += fmt.Sprintf("; control queue %d: %d commands, %d failed", d.plan.CtrlIndex, d.ctrl.Commands, d.ctrl.Failures)
 		}
+		filter := "receive filter: none (no CTRL_RX: every frame taken)"
+		if d.feat.Has(VIRTIO_NET_F_CTRL_RX) {
+			filter = fmt.Sprintf("receive filter: promisc %v allmulti %v (overflow %v) groups %v; %d programmed, %d failed",
+				d.filter.Promisc, d.filter.AllMulti, d.filter.Overflow, d.filter.Groups, d.FilterSets.Load(), d.FilterErrors.Load())
+		}
 		d.ctrlMu.Unlock()
-		fmt.Fprintf(w, "  %s\n", pairs)
+		fmt.Fprintf(w, "  %s\n  %s\n", pairs, filter)
 		if p := d.mqErr.Load(); p != nil {
 			fmt.Fprintf(w, "  multiqueue: %s\n", *p)
 		}

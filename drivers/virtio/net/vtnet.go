@@ -74,7 +74,13 @@ type Device struct {
 
 	ctrlMu sync.Mutex // after resetMu and the pairs' locks
 	ctrl   *CtrlQueue // (ctrlMu) nil without VIRTIO_NET_F_CTRL_VQ
-	mqErr  atomic.Pointer[string]
+	// Receive filter (filter.go), sent on the control queue.
+	running   bool           // (ctrlMu) started: commands are answered
+	mcast     []netif.HWAddr // (ctrlMu) joined groups (SetMulticast)
+	rxFlags   netif.Flags    // (ctrlMu) IFF_PROMISC, IFF_ALLMULTI
+	filter    Filter         // (ctrlMu) what the device was last told
+	filterSet bool           // (ctrlMu) the device has the filter above
+	mqErr     atomic.Pointer[string]
 
 	isr atomic.Uint32 // (a) INTx: ISR bits the filter read
 
@@ -91,9 +97,11 @@ type Device struct {
 	// TCP segmentation offload: frames sent with GSO_TCPV4, the
 	// segments the device cuts them into, requests refused.
 	TxTSO, TxTSOSegs, TxTSOBad atomic.Uint64
-	loggedBad                  atomic.Bool
-	needReset                  atomic.Bool
-	lastReset                  atomic.Pointer[string]
+	// Receive filter programmings and failed ones.
+	FilterSets, FilterErrors atomic.Uint64
+	loggedBad                atomic.Bool
+	needReset                atomic.Bool
+	lastReset                atomic.Pointer[string]
 }
 
 // pair is one receive/transmit queue pair with its own locks, rings,
@@ -505,6 +513,12 @@ func (d *Device) start() error {
 			d.active.Store(int32(len(d.pairs)))
 		}
 	}
+	// The receive filter: QEMU restarts a CTRL_RX device promiscuous.
+	d.running = true
+	d.filterSet = false
+	if err := d.programFilterLocked(); err != nil {
+		fmt.Printf("vtnet: %s: %v\n", d.pci.Addr, err)
+	}
 	return nil
 }
 
@@ -899,6 +913,9 @@ func (d *Device) Reset(why string) error {
 	// Memory decoding and bus mastering back on, in case what needed
 	// the reset also cleared them (a PCI-level error, a firmware poke).
 	d.pci.EnableBusMaster()
+	d.ctrlMu.Lock()
+	d.running = false // no filter commands until start has the device back
+	d.ctrlMu.Unlock()
 	f, err := virtio.Begin(d.t, Supported, 0)
 	if err == nil && f != d.feat {
 		err = fmt.Errorf("vtnet: features changed across reset: %#x, was %#x", uint64(f), uint64(d.feat))
