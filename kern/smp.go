@@ -16,13 +16,36 @@ import (
 // vector is its page number). It goes directly to long mode with the boot
 // page tables and jumps to apEntry (smp_amd64.s), which takes its stack and
 // TLS from apStack/apTLS and calls apMain.
+//
+// An AP may start late: on a loaded host a virtual CPU's thread can wait
+// longer than the BSP does (apTimeoutMs). Such an AP must not run the
+// kernel's code: the BSP has given its stack and CPU slot to the next AP
+// and, once every AP is started, made the trampoline page non-executable
+// (apsStarted), so a late AP used to triple-fault the machine ("cpu 2 did
+// not start within 200 ms", then QEMU exited). So the trampoline first
+// claims its start, in real mode before it touches anything else: the
+// word at trampWant holds the APIC id + 1 of the AP the BSP waits for,
+// and the AP swaps it to 0 if it is its own (CPUID's initial APIC id);
+// any other AP halts there for good. A BSP that gives up swaps the word
+// to 0 itself: if that fails, the AP claimed its start in time and is
+// running the kernel's code, and the BSP waits for it.
 const (
 	trampAddr   = 0x8000
 	trampCR3    = 0xe0 // offset of the CR3 value (uint32)
+	trampWant   = 0xe8 // offset of the claim word (uint32: APIC id + 1, or 0)
 	trampTarget = 0xd8 // offset of the 64-bit entry address (uint64)
 	trampGDT    = 0xb0
 	trampGDTR   = 0xf0
-	apTimeoutMs = 200
+	// apTimeoutMs bounds the wait for an AP to claim its start (Linux
+	// waits 5 s for an AP's call-in): a CPU that never answers costs
+	// that much boot time, and a late one is harmless (it halts), but a
+	// virtual CPU's thread can go unscheduled for long on a loaded host
+	// (200 ms was exceeded there: the CPU was lost).
+	apTimeoutMs = 5000
+	// apClaimedTimeoutMs bounds the wait for an AP that claimed its
+	// start to reach its idle thread: it runs the kernel's code, so it
+	// only fails to by a bug, which is reported, not waited on forever.
+	apClaimedTimeoutMs = 60000
 )
 
 // trampoline is hand-assembled (offsets from trampAddr, DS = CS = 0x0800).
@@ -31,22 +54,33 @@ var trampoline = [...]byte{
 	0xfc,       // 01 cld
 	0x8c, 0xc8, // 02 mov ax, cs
 	0x8e, 0xd8, // 04 mov ds, ax
-	0x0f, 0x01, 0x16, trampGDTR, 0x00, // 06 lgdt [trampGDTR]
-	0x66, 0xb8, 0x20, 0x06, 0x00, 0x00, // 0b mov eax, 0x620 (PAE|OSFXSR|OSXMMEXCPT)
-	0x0f, 0x22, 0xe0, // 11 mov cr4, eax
-	0x66, 0xa1, trampCR3, 0x00, // 14 mov eax, [trampCR3]
-	0x0f, 0x22, 0xd8, // 18 mov cr3, eax
-	0x66, 0xb9, 0x80, 0x00, 0x00, 0xc0, // 1b mov ecx, IA32_EFER
-	0x0f, 0x32, // 21 rdmsr
-	0x66, 0x0d, 0x01, 0x09, 0x00, 0x00, // 23 or eax, SCE|LME|NXE
-	0x0f, 0x30, // 29 wrmsr
-	0x0f, 0x20, 0xc0, // 2b mov eax, cr0
-	0x66, 0x0d, 0x03, 0x00, 0x01, 0x80, // 2e or eax, PG|WP|MP|PE
-	0x66, 0x25, 0xf3, 0xff, 0xff, 0xff, // 34 and eax, ~(EM|TS)
-	0x0f, 0x22, 0xc0, // 3a mov cr0, eax
-	0x66, 0xea, 0x48, 0x80, 0x00, 0x00, 0x08, 0x00, // 3d jmp 0x08:trampAddr+0x48
-	0x90, 0x90, 0x90, // 45 pad
-	// 48: 64-bit mode
+	0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, // 06 mov eax, 1
+	0x0f, 0xa2, // 0c cpuid
+	0x66, 0xc1, 0xeb, 0x18, // 0e shr ebx, 24 (the initial APIC id)
+	0x66, 0x43, // 12 inc ebx
+	0x66, 0x89, 0xd8, // 14 mov eax, ebx
+	0x66, 0x31, 0xc9, // 17 xor ecx, ecx
+	0xf0, 0x66, 0x0f, 0xb1, 0x0e, trampWant, 0x00, // 1a lock cmpxchg [trampWant], ecx
+	0x75, 0x3f, // 21 jne 62 (not this AP's start: halt)
+	0x0f, 0x01, 0x16, trampGDTR, 0x00, // 23 lgdt [trampGDTR]
+	0x66, 0xb8, 0x20, 0x06, 0x00, 0x00, // 28 mov eax, 0x620 (PAE|OSFXSR|OSXMMEXCPT)
+	0x0f, 0x22, 0xe0, // 2e mov cr4, eax
+	0x66, 0xa1, trampCR3, 0x00, // 31 mov eax, [trampCR3]
+	0x0f, 0x22, 0xd8, // 35 mov cr3, eax
+	0x66, 0xb9, 0x80, 0x00, 0x00, 0xc0, // 38 mov ecx, IA32_EFER
+	0x0f, 0x32, // 3e rdmsr
+	0x66, 0x0d, 0x01, 0x09, 0x00, 0x00, // 40 or eax, SCE|LME|NXE
+	0x0f, 0x30, // 46 wrmsr
+	0x0f, 0x20, 0xc0, // 48 mov eax, cr0
+	0x66, 0x0d, 0x03, 0x00, 0x01, 0x80, // 4b or eax, PG|WP|MP|PE
+	0x66, 0x25, 0xf3, 0xff, 0xff, 0xff, // 51 and eax, ~(EM|TS)
+	0x0f, 0x22, 0xc0, // 57 mov cr0, eax
+	0x66, 0xea, 0x68, 0x80, 0x00, 0x00, 0x08, 0x00, // 5a jmp 0x08:trampAddr+0x68
+	0xfa,       // 62 cli
+	0xf4,       // 63 hlt
+	0xeb, 0xfc, // 64 jmp 62
+	0x90, 0x90, // 66 pad
+	// 68: 64-bit mode
 	0x48, 0x8b, 0x04, 0x25, trampTarget, 0x80, 0x00, 0x00, // mov rax, [trampAddr+trampTarget]
 	0xff, 0xe0, // jmp rax
 }
@@ -63,6 +97,10 @@ var (
 )
 
 func apEntryAddr() uintptr
+
+// cas32 is a compare-and-swap of the 32-bit word at physical (identity-
+// mapped) address addr.
+func cas32(addr uintptr, old, new uint32) bool
 
 // startAPs starts every CPU of the MADT (scanMADT) other than this one.
 func startAPs() {
@@ -99,20 +137,32 @@ func startAPs() {
 		cpus[i].apicID = id
 		apIndex, apStack, apTLS = i, cpus[i].kstackTop, cpus[i].ktls
 		apStarted.Store(0)
+		amd64.Store32(t+trampWant, id+1)
 		apic.SendIPI(id, apic.ICR_DLV_INIT|apic.ICR_ASSERT|apic.ICR_LEVEL)
 		udelay(10000)
 		for try := 0; try < 2 && apStarted.Load() == 0; try++ {
 			apic.SendIPI(id, apic.ICR_DLV_SIPI|apic.ICR_ASSERT|trampAddr>>12)
 			udelay(200)
 		}
-		for w := 0; w < apTimeoutMs*10 && apStarted.Load() == 0; w++ {
+		for w := 0; w < apTimeoutMs*10 && apStarted.Load() == 0 && amd64.Load32(t+trampWant) != 0; w++ {
 			udelay(100)
 		}
-		if apStarted.Load() == 0 {
+		if apStarted.Load() == 0 && cas32(t+trampWant, id+1, 0) {
+			// Not claimed: if the AP comes now, it halts in the
+			// trampoline.
 			apFailed[i] = true
 			var l kline
 			l.s("smp: cpu ").d(int64(i)).s(" (apic ").u(uint64(id)).s(") did not start within ").d(apTimeoutMs).s(" ms; continuing without it").nl().print()
 			continue
+		}
+		// Claimed: the AP runs the kernel's code on cpus[i].
+		for w := 0; w < apClaimedTimeoutMs*10 && apStarted.Load() == 0; w++ {
+			udelay(100)
+		}
+		if apStarted.Load() == 0 {
+			var l kline
+			l.s("smp: cpu ").d(int64(i)).s(" (apic ").u(uint64(id)).s(") started but did not reach its idle thread within ").d(apClaimedTimeoutMs).s(" ms").nl().print()
+			Panic("kern.startAPs: an AP stuck in its start-up")
 		}
 		// The AP is now halted in its idle thread with interrupts on.
 		ncpu++

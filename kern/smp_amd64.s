@@ -27,3 +27,13 @@ TEXT ·apEntryAddr(SB),NOSPLIT,$0-8
 	LEAQ	·apEntry(SB), AX
 	MOVQ	AX, ret+0(FP)
 	RET
+
+// func cas32(addr uintptr, old, new uint32) bool
+TEXT ·cas32(SB),NOSPLIT,$0-17
+	MOVQ	addr+0(FP), BX
+	MOVL	old+8(FP), AX
+	MOVL	new+12(FP), CX
+	LOCK
+	CMPXCHGL	CX, 0(BX)
+	SETEQ	ret+16(FP)
+	RET
