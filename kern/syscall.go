@@ -49,6 +49,7 @@ const (
 	sysGeteuid          = 107
 	sysGetegid          = 108
 	sysGetppid          = 110
+	sysUmask            = 95
 	sysSigaltstack      = 131
 	sysPrctl            = 157
 	sysArchPrctl        = 158
@@ -184,6 +185,8 @@ func doSyscall(c *CPU, t *Thread) {
 		r = 0
 	case sysGetppid:
 		r = 0 // no parent process: the kernel started it
+	case sysUmask:
+		r = int64(umask.Swap(uint32(a0) & 0o777))
 	case sysGettid:
 		r = int64(t.tid)
 	case sysGetpid:

@@ -1,6 +1,8 @@
 package kern
 
 import (
+	"sync/atomic"
+
 	"github.com/smpgo/smpgo/vm"
 )
 
@@ -51,3 +53,13 @@ func sysUnameCall(buf uintptr) int64 {
 	*(*Utsname)(userPtr(buf)) = utsname
 	return 0
 }
+
+// umask(2): the file-mode creation mask, 022 at boot as Linux's init
+// gets it; the file system clears its bits from the mode of every file
+// and directory it creates (Umask).
+var umask atomic.Uint32
+
+func init() { umask.Store(0o022) }
+
+// Umask returns the file-mode creation mask.
+func Umask() uint32 { return umask.Load() }

@@ -233,9 +233,9 @@ func serve(r *kern.Request) int64 {
 		release(r.Handle)
 		return 0
 	case sysMkdirat:
-		return pathOp(r, a[1], func(dir *memfs.Inode, p string) error { return FS.Mkdir(dir, p, uint32(a[2])) })
+		return pathOp(r, a[1], func(dir *memfs.Inode, p string) error { return FS.Mkdir(dir, p, uint32(a[2])&^kern.Umask()) })
 	case sysMkdir:
-		return pathOp(r, a[0], func(dir *memfs.Inode, p string) error { return FS.Mkdir(dir, p, uint32(a[1])) })
+		return pathOp(r, a[0], func(dir *memfs.Inode, p string) error { return FS.Mkdir(dir, p, uint32(a[1])&^kern.Umask()) })
 	case sysUnlinkat:
 		if a[2]&^atRemoveDir != 0 {
 			return errno(syscall.EINVAL)
@@ -443,7 +443,7 @@ func doOpen(r *kern.Request, p uintptr, flags int, mode uint32) int64 {
 	if err != nil {
 		return errno(err)
 	}
-	f, err := FS.Open(dir, path, flags, mode)
+	f, err := FS.Open(dir, path, flags, mode&^kern.Umask())
 	if err != nil {
 		return errno(err)
 	}

@@ -29,6 +29,7 @@ func init() {
 		{"Files/Devices", testDevices},
 		{"Files/ConcurrentWriters", testConcurrentWriters},
 		{"Files/BadInput", testBadInput},
+		{"Files/Umask", testUmask},
 	} {
 		kern.RegisterTest(kern.Test{Name: tc.name, Fn: tc.fn, Timeout: 2 * time.Minute})
 	}
@@ -349,5 +350,34 @@ func testBadInput(t *kern.T) {
 	}
 	if kern.ProviderPanics() != 0 {
 		t.Errorf("%d provider panics", kern.ProviderPanics())
+	}
+}
+
+// testUmask: umask(2) answers the previous mask (022 at boot) and the
+// file system clears the mask's bits from created files and directories.
+func testUmask(t *kern.T) {
+	d := scratch(t)
+	defer os.RemoveAll(d)
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	if old != 0o022 {
+		t.Errorf("umask at boot: %#o, want 022", old)
+	}
+	if err := os.WriteFile(filepath.Join(d, "f"), nil, 0o666); err != nil {
+		t.Fatalf("WriteFile: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(d, "sub"), 0o777); err != nil {
+		t.Fatalf("Mkdir: %v", err)
+	}
+	for name, want := range map[string]fs.FileMode{"f": 0o600, "sub": 0o700} {
+		fi, err := os.Stat(filepath.Join(d, name))
+		if err != nil {
+			t.Errorf("Stat %s: %v", name, err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("%s under umask 077: %v, want %v", name, fi.Mode().Perm(), want)
+		}
+	}
+	if got := syscall.Umask(old); got != 0o077 {
+		t.Errorf("umask answered %#o, want the 077 set before", got)
 	}
 }
