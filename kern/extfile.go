@@ -292,13 +292,14 @@ func userPtr(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointe
 
 // Syscall classes for routing (extClass).
 const (
-	extNone   = iota
-	extFdCall // a0 is a descriptor: to its provider if it is fdExt
-	extAtCall // a path call (a0 a dirfd for *at calls): to ProvFS
-	extPath   // a path call without a dirfd: to ProvFS
-	extSocket // socket, socketpair: served here (see extSocketCall)
-	extName   // getsockname, getpeername: served here from the file table
-	extQuiet  // sendfile, splice, copy_file_range: EINVAL, the answer after which Go falls back to read/write
+	extNone     = iota
+	extFdCall   // a0 is a descriptor: to its provider if it is fdExt
+	extAtCall   // a path call (a0 a dirfd for *at calls): to ProvFS
+	extPath     // a path call without a dirfd: to ProvFS
+	extSocket   // socket, socketpair: served here (see extSocketCall)
+	extName     // getsockname, getpeername: served here from the file table
+	extQuiet    // splice, copy_file_range: EINVAL, the answer after which Go falls back to read/write
+	extSendfile // sendfile: to the socket provider when the output is a socket, else EINVAL (Go falls back)
 )
 
 var extClass = func() (c [nSyscalls]uint8) {
@@ -320,7 +321,8 @@ var extClass = func() (c [nSyscalls]uint8) {
 	}
 	c[41], c[53] = extSocket, extSocket
 	c[51], c[52] = extName, extName
-	c[40], c[275], c[326] = extQuiet, extQuiet, extQuiet
+	c[275], c[326] = extQuiet, extQuiet
+	c[40] = extSendfile
 	return
 }()
 
@@ -355,6 +357,16 @@ func extRouteLocked(c *CPU, t *Thread, nr uint64, cl uint8) (r int64, handled bo
 	switch cl {
 	case extQuiet:
 		return -EINVAL, true
+	case extSendfile:
+		fd = int(int32(f.RDI))
+		x := fileLocked(fd)
+		switch {
+		case x == nil:
+			return -EBADF, true
+		case x.kind != fdExt || x.prov != ProvSock:
+			return -EINVAL, true
+		}
+		prov = ProvSock
 	case extFdCall:
 		fd = int(int32(f.RDI))
 		x := fileLocked(fd)

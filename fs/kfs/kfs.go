@@ -604,3 +604,37 @@ func le64(b []byte) uint64 {
 	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
+
+// SendfileRead reads the open file of handle h for sendfile(2) into p:
+// at off when at is set, else at the file's offset, which it does not
+// move (SendfileAdvance does, by what the socket took). EBADF when h is
+// not an open file, EINVAL for a directory or a file not open for
+// reading.
+func SendfileRead(h uint64, p []byte, off int64, at bool) (int, error) {
+	f := lookup(h)
+	if f == nil {
+		return 0, syscall.EBADF
+	}
+	if f.Inode().IsDir() || f.Flags()&memfs.O_ACCMODE == memfs.O_WRONLY {
+		return 0, syscall.EINVAL
+	}
+	if !at {
+		cur, err := f.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return 0, err
+		}
+		off = cur
+	}
+	n, err := f.Pread(p, off)
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+// SendfileAdvance moves the file offset of handle h by n bytes.
+func SendfileAdvance(h uint64, n int64) {
+	if f := lookup(h); f != nil {
+		_, _ = f.Seek(n, io.SeekCurrent)
+	}
+}

@@ -31,6 +31,7 @@ func init() {
 		{"Sock/Deadlines", testDeadlines},
 		{"Sock/HTTP", testHTTP},
 		{"Sock/Errors", testErrors},
+		{"Sock/Sendfile", testSendfile},
 	} {
 		kern.RegisterTest(kern.Test{Name: tc.name, Fn: tc.fn, Timeout: 3 * time.Minute})
 	}
@@ -495,5 +496,78 @@ func lingerAbort(t *kern.T) {
 	}
 	if !errors.Is(rerr, syscall.ECONNRESET) {
 		t.Errorf("read after the peer's SO_LINGER 0 close: %v, want ECONNRESET", rerr)
+	}
+}
+
+// testSendfile: TCPConn.ReadFrom of a file goes through sendfile(2),
+// which sends from the file's offset and moves it; from a pipe, sendfile
+// answers EINVAL and Go copies with read and write.
+func testSendfile(t *kern.T) {
+	defer baseline(t)()
+	const size, skip = 300 << 10, 1000
+	data := pattern(77, size)
+	path := "/tmp/sendfile.bin"
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatalf("WriteFile: %v", err)
+	}
+	defer os.Remove(path)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer l.Close()
+	got := make(chan []byte, 2)
+	go func() {
+		for range 2 {
+			c, err := l.Accept()
+			if err != nil {
+				got <- nil
+				return
+			}
+			b, _ := io.ReadAll(c)
+			c.Close()
+			got <- b
+		}
+	}()
+	send := func(r io.Reader) {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		defer c.Close()
+		if _, err := c.(*net.TCPConn).ReadFrom(r); err != nil {
+			t.Errorf("ReadFrom: %v", err)
+		}
+		_ = c.(*net.TCPConn).CloseWrite()
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(skip, io.SeekStart); err != nil {
+		t.Fatalf("Seek: %v", err)
+	}
+	before := SendfileBytes.Load()
+	send(f)
+	if b := <-got; !bytes.Equal(b, data[skip:]) {
+		t.Errorf("sendfile from offset %d: %d bytes received, want %d equal ones", skip, len(b), size-skip)
+	}
+	if n := SendfileBytes.Load() - before; n != size-skip {
+		t.Errorf("sendfile sent %d bytes, want %d (did Go fall back?)", n, size-skip)
+	}
+	if pos, err := f.Seek(0, io.SeekCurrent); err != nil || pos != size {
+		t.Errorf("file offset after sendfile: %d %v, want %d", pos, err, size)
+	}
+	// A pipe is no file: EINVAL, and Go's fallback copies it all.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("Pipe: %v", err)
+	}
+	go func() { _, _ = pw.Write(data[:64<<10]); pw.Close() }()
+	send(pr)
+	pr.Close()
+	if b := <-got; !bytes.Equal(b, data[:64<<10]) {
+		t.Errorf("from a pipe: %d bytes received, want %d", len(b), 64<<10)
 	}
 }

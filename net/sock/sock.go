@@ -33,10 +33,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
+	"github.com/smpgo/smpgo/fs/kfs"
 	"github.com/smpgo/smpgo/kern"
 	"github.com/smpgo/smpgo/net/inet"
 	"github.com/smpgo/smpgo/net/nlock"
@@ -163,6 +166,7 @@ const (
 	sysClose       = 3
 	sysFstat       = 5
 	sysIoctl       = 16
+	sysSendfile    = 40
 	sysReadv       = 19
 	sysWritev      = 20
 	sysSocket      = 41
@@ -355,6 +359,8 @@ func dispatch(o sockObj, r *kern.Request) int64 {
 		return transfer(o, r, nonblock)
 	case sysFstat:
 		return fstatSocket(uintptr(a[1]))
+	case sysSendfile:
+		return sendfile(o, r, nonblock)
 	case sysIoctl:
 		return fail(syscall.ENOTTY)
 	}
@@ -1225,4 +1231,67 @@ func fstatSocket(addr uintptr) int64 {
 	clear(b)
 	b[24], b[25] = 0xff, 0xc1
 	return 0
+}
+
+// sendfileChunk is the most one sendfile attempt reads from the file.
+const sendfileChunk = 64 << 10
+
+// SendfileBytes counts the bytes sendfile(2) has sent.
+var SendfileBytes atomic.Uint64
+
+// sendfile(2) from an open file of the file system to the socket: each
+// attempt reads up to count bytes (at most sendfileChunk) at *offset, or
+// at the file's offset when offset is NULL, and sends them as write(2)
+// would; the offset moves by what the socket took (*offset is updated
+// instead when given). A blocking socket waits and retries like write;
+// a non-blocking one answers EAGAIN. An input that is not a file of the
+// file system (a socket, a pipe) answers EINVAL, after which Go copies
+// with read and write.
+func sendfile(o sockObj, r *kern.Request, nonblock bool) int64 {
+	a := r.Args
+	h, ok := kern.FdHandle(int(int32(a[1])), kern.ProvFS)
+	if !ok {
+		return fail(syscall.EINVAL)
+	}
+	offp, count := uintptr(a[2]), int64(min(a[3], 1<<31-1))
+	var off int64
+	if offp != 0 {
+		b := kern.UserBytes(offp, 8)
+		if b == nil {
+			return fail(syscall.EFAULT)
+		}
+		if off = int64(binary.LittleEndian.Uint64(b)); off < 0 {
+			return fail(syscall.EINVAL)
+		}
+	}
+	if count == 0 {
+		return 0
+	}
+	buf := make([]byte, min(count, sendfileChunk))
+	op := func() int64 {
+		n, err := kfs.SendfileRead(h, buf, off, offp != 0)
+		if err != nil {
+			e := syscall.EIO
+			errors.As(err, &e)
+			return fail(e)
+		}
+		if n == 0 {
+			return 0 // end of file
+		}
+		w := o.sendTo([]iovec{{uintptr(unsafe.Pointer(&buf[0])), n}}, 0, 0)
+		runtime.KeepAlive(buf)
+		if w <= 0 {
+			return w
+		}
+		SendfileBytes.Add(uint64(w))
+		if offp != 0 {
+			if b := kern.UserBytes(offp, 8); b != nil {
+				binary.LittleEndian.PutUint64(b, uint64(off+w))
+			}
+		} else {
+			kfs.SendfileAdvance(h, w)
+		}
+		return w
+	}
+	return o.wait(r, nonblock, op)
 }
