@@ -454,7 +454,14 @@ func VDSOGettimeofday() (int64, int64, int64) {
 // In vdso_amd64.s.
 func vdsoClockGettimeAddr() uintptr
 func vdsoGettimeofdayAddr() uintptr
+
+// The callers' buffers stay on their stacks (the benchmarks measure the
+// call, not an allocation).
+//
+//go:noescape
 func vdsoCallClockGettime(clk int32, ts *[2]int64) int64
+
+//go:noescape
 func vdsoCallGettimeofday(tv *[2]int64, tz *[2]int32) int64
 
 func init() {
