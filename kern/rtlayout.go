@@ -19,14 +19,35 @@ import (
 // them on the host too), so a toolchain whose layout differs stops at
 // boot with a message instead of corrupting its Ms.
 const (
-	gM      = 0x30  // g.m
-	mProcid = 0x40  // m.procid
-	mLocks  = 0x108 // m.locks
+	gStackLo = 0x0   // g.stack.lo
+	gStackHi = 0x8   // g.stack.hi
+	gM       = 0x30  // g.m
+	mProcid  = 0x40  // m.procid
+	mLocks   = 0x108 // m.locks
 )
 
 // curM returns the running goroutine's M (g.m), g from R14 (Owner's image
 // rewrite: kernel images only).
 func curM() uintptr { return *(*uintptr)(rtPtr(uintptr(Owner()) + gM)) }
+
+// StackBounds returns the running goroutine's stack, [lo, hi) (g.stack):
+// for code that walks it (witness's frame-pointer stacks, lock/class.go).
+// In trap context it is the CPU's kernel-stack g's.
+//
+//go:nosplit
+func StackBounds() (lo, hi uintptr) {
+	g := uintptr(ownerTLS())
+	return *(*uintptr)(rtPtr(g + gStackLo)), *(*uintptr)(rtPtr(g + gStackHi))
+}
+
+// stackProbe returns StackBounds and the address of a variable on the
+// caller's stack.
+//
+//go:noinline
+func stackProbe(local *byte) (lo, hi, sp uintptr) {
+	lo, hi = StackBounds()
+	return lo, hi, uintptr(unsafe.Pointer(local))
+}
 
 // rtPtr converts the address of runtime memory (a g or an m: never freed
 // while the goroutine or thread runs, never moved) to a pointer. Reading
@@ -58,6 +79,11 @@ func checkRuntimeLayout() error {
 	if tid := uint64(syscall.Gettid()); *(*uint64)(rtPtr(m + mProcid)) != tid {
 		return fmt.Errorf("kern: m.procid at offset %#x is %d, gettid %d: the Go runtime's m layout is not the one this kernel was written for (Go 1.26)",
 			mProcid, *(*uint64)(rtPtr(m + mProcid)), tid)
+	}
+	var local byte // on the stack: its address does not escape
+	if lo, hi, sp := stackProbe(&local); sp < lo || sp >= hi {
+		return fmt.Errorf("kern: g.stack at offset %#x is [%#x, %#x), which does not hold this goroutine's stack (%#x): the Go runtime's g layout is not the one this kernel was written for (Go 1.26)",
+			gStackLo, lo, hi, sp)
 	}
 	locks := (*int32)(rtPtr(m + mLocks))
 	before := *locks

@@ -111,17 +111,18 @@ func (c *class) watch() bool {
 //go:nosplit
 //go:noinline
 func stack(pcs *[16]uintptr) []uintptr {
+	lo, hi := kern.StackBounds()
 	fp := framePointer()      // stack's own frame: [fp] is the lock method's frame pointer
 	fp = *(*uintptr)(ptr(fp)) // the lock method's frame: [fp+8] returns into its caller
 	n := 0
-	for n < len(pcs) && fp != 0 {
+	// Only frames on this goroutine's stack, going up it: the chain ends
+	// at the goroutine's first frame (which saved a zero), and never
+	// follows a BP that trap entry or assembly left as data.
+	for n < len(pcs) && fp >= lo && fp < hi-16 {
 		pcs[n] = *(*uintptr)(ptr(fp + 8))
 		n++
 		next := *(*uintptr)(ptr(fp))
-		// Frames go up the stack, and are not megabytes apart; a
-		// chain that does otherwise ends (a goroutine's first frame
-		// saved a zero).
-		if next <= fp || next-fp > 16<<20 {
+		if next <= fp {
 			break
 		}
 		fp = next
