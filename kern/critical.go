@@ -169,10 +169,28 @@ func criticalExitPreempt(t *Thread) {
 }
 
 // CriticalNest returns the calling thread's critical-section depth.
+//
+// nosplit: outside a critical section the goroutine may be preempted
+// asynchronously (SIGURG) at any safe point and resume on another M; a
+// safe point between finding the running thread and reading its depth
+// would read the old thread's, which by then runs another goroutine,
+// perhaps inside a section of its own (seen: "acquiring blockable sleep
+// lock in a critical section" from goroutines that were in none, once in
+// six -smp 4 boots of the lock self-tests). A //go:nosplit function has
+// no asynchronous safe points, and curThread is one too; noinline, since
+// inlined into an ordinary caller its body would have them again.
+//
+//go:nosplit
+//go:noinline
 func CriticalNest() int { return int(curThread().critNest) }
 
 // curThread returns the running thread. CPU.cur is read in one GS-relative
-// instruction, so a migration cannot make it another CPU's thread.
+// instruction, so a migration cannot make it another CPU's thread; a
+// caller that is not pinned (in a critical section, or with the goroutine
+// locked to its thread) must use the result before any safe point of its
+// own, and so be //go:nosplit itself (CriticalNest).
+//
+//go:nosplit
 func curThread() *Thread {
 	return &threads[threadIndexOf(curThreadAddr())]
 }

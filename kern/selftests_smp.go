@@ -544,3 +544,67 @@ func testCriticalEnterCPUInline(t *T) {
 	}
 	t.Logf("%d sections on %d threads over %d CPUs, %d deferred preemptions taken at the exit", sections.Load(), 2*ncpu, ncpu, deferred.Load())
 }
+
+func init() {
+	RegisterTest(Test{Name: "Kern/CriticalNestOwnThread", Fn: testCriticalNestOwnThread})
+}
+
+// testCriticalNestOwnThread: goroutines that are never in a critical
+// section read CriticalNest in a loop (so that the runtime's asynchronous
+// preemption lands inside it and moves them between Ms), while on every
+// CPU other goroutines spend most of their time inside sections. A reader
+// must always see 0: a non-zero depth is another thread's, read after a
+// move (what blockFlags and the sleep checks then report as a sleep in a
+// critical section). Runs until the readers were moved between threads
+// a good number of times.
+func testCriticalNestOwnThread(t *T) {
+	n := NumCPU()
+	if n < 2 {
+		t.Logf("one CPU: a moved reader finds no other thread running")
+		return
+	}
+	var stop atomic.Bool
+	var wrong, reads, moves atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(2)
+		go func() { // inside sections most of the time
+			defer wg.Done()
+			for !stop.Load() {
+				CriticalEnter()
+				for j := 0; j < 2000; j++ {
+					spinSink.Add(1)
+				}
+				CriticalExit()
+			}
+		}()
+		go func() { // never inside one
+			defer wg.Done()
+			last := curThread()
+			for !stop.Load() {
+				for j := 0; j < 1000; j++ {
+					if CriticalNest() != 0 {
+						wrong.Add(1)
+					}
+				}
+				reads.Add(1000)
+				if th := curThread(); th != last {
+					moves.Add(1)
+					last = th
+				}
+			}
+		}()
+	}
+	ok := WaitFor(60*time.Second, func() bool { return moves.Load() >= 200 || wrong.Load() > 0 })
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d reads, %d moves between threads seen, %d non-zero depths", reads.Load(), moves.Load(), wrong.Load())
+	if wrong.Load() != 0 {
+		t.Errorf("CriticalNest read another thread's depth %d times", wrong.Load())
+	}
+	if !ok && moves.Load() == 0 {
+		t.Errorf("no reader was moved between threads in 60 s: the race this test is for never had a chance")
+	}
+}
+
+var spinSink atomic.Int64

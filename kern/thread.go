@@ -132,6 +132,8 @@ func (t *Thread) fx() []byte {
 func threadIndex(t *Thread) int { return threadIndexOf(uintptr(unsafe.Pointer(t))) }
 
 // threadIndexOf returns the index of the thread at address a.
+//
+//go:nosplit
 func threadIndexOf(a uintptr) int {
 	return int((a - uintptr(unsafe.Pointer(&threads[0]))) / unsafe.Sizeof(threads[0]))
 }
