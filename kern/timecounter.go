@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/smpgo/smpgo/arch/amd64"
 )
@@ -71,7 +72,7 @@ var tscCounter = Timecounter{Name: "TSC", Bits: 64, Quality: 800, Read: amd64.Rd
 
 type timehands struct {
 	gen   atomic.Uint32 // 0 while being written
-	tc    atomic.Pointer[Timecounter]
+	tc    noWBPtr[Timecounter]
 	count atomic.Uint64 // counter reading at the base
 	ns    atomic.Int64  // monotonic ns at the base
 	frac  atomic.Uint64 // and its fraction of a ns (32.32), so windups lose nothing
@@ -82,7 +83,7 @@ const nHands = 8
 
 var (
 	hands      [nHands]timehands
-	curHands   atomic.Pointer[timehands]
+	curHands   noWBPtr[timehands]
 	handsNext  int    // (windupBusy) the slot the next windup writes
 	handsGen   uint32 // (windupBusy)
 	windupBusy atomic.Uint32
@@ -95,13 +96,34 @@ var (
 
 	tcMu       sync.Mutex
 	tcList     = []*Timecounter{&tscCounter} // (tcMu)
-	tcPending  atomic.Pointer[Timecounter]   // a switch the next tick applies
+	tcPending  noWBPtr[Timecounter]          // a switch the next tick applies
 	tcSwitches atomic.Uint64
 	tcWindups  atomic.Uint64
 
 	tscFreq    atomic.Uint64 // the TSC's rate now (boot calibration, then SetTSCFreq)
 	tscNewFreq atomic.Uint64 // a rate the next tick's windup is to apply
 )
+
+// noWBPtr is an atomic pointer that windup (trap context: the tick) may
+// store: it is kept as a uintptr, so no GC write barrier runs. A barrier
+// in trap context finds no M or P for its buffer and faults (seen: a
+// fault at 0xd0, g.m.p, in runtime.atomicwb from windup when a collection
+// was marking during Clock/SwitchMonotonic). Only for objects that stay
+// alive through other references: the hands array is a global, and a
+// counter is in tcList while it is current or pending (UnregisterTimecounter
+// refuses those).
+type noWBPtr[T any] struct{ v atomic.Uintptr }
+
+func (p *noWBPtr[T]) Load() *T {
+	a := p.v.Load()
+	return (*T)(*(*unsafe.Pointer)(unsafe.Pointer(&a)))
+}
+
+func (p *noWBPtr[T]) Store(x *T) { p.v.Store(uintptr(unsafe.Pointer(x))) }
+
+func (p *noWBPtr[T]) CompareAndSwap(old, new *T) bool {
+	return p.v.CompareAndSwap(uintptr(unsafe.Pointer(old)), uintptr(unsafe.Pointer(new)))
+}
 
 func scaleFor(freq uint64) uint64 {
 	hi, lo := bits.Mul64(1000000000, 1<<32)
