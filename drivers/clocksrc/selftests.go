@@ -165,6 +165,16 @@ func testSwitchMonotonic(t *kern.T) {
 			}
 		}()
 	}
+	// Collections back to back meanwhile: windups (trap context) store
+	// the hands while the GC's write barrier is on, which they must
+	// survive (kern's noWBPtr).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			runtime.GC()
+		}
+	}()
 	sw0, wu0 := kern.TimecounterStats()
 	var seq []*kern.Timecounter
 	for _, tc := range kern.Timecounters() {
