@@ -301,24 +301,29 @@ func testUnixSeqpacket(t *kern.T) {
 	}
 }
 
+// connPair makes an AF_UNIX socketpair of type typ (flags allowed) and
+// returns its ends as net.Conns (net.FileConn duplicates the descriptors;
+// the originals are closed).
+func connPair(t *kern.T, typ int) (net.Conn, net.Conn) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, typ, 0)
+	if err != nil {
+		t.Fatalf("socketpair(type %#x): %v", typ, err)
+	}
+	fa, fb := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+	ca, err1 := net.FileConn(fa)
+	cb, err2 := net.FileConn(fb)
+	fa.Close()
+	fb.Close()
+	if err1 != nil || err2 != nil {
+		t.Fatalf("FileConn: %v %v", err1, err2)
+	}
+	return ca, cb
+}
+
 func testUnixPair(t *kern.T) {
 	defer baseline(t)()
 	for _, typ := range []int{syscall.SOCK_STREAM, syscall.SOCK_DGRAM, syscall.SOCK_SEQPACKET} {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, typ|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatalf("socketpair(%d): %v", typ, err)
-		}
-		fa, fb := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
-		ca, err := net.FileConn(fa)
-		if err != nil {
-			t.Fatalf("FileConn: %v", err)
-		}
-		cb, err := net.FileConn(fb)
-		if err != nil {
-			t.Fatalf("FileConn: %v", err)
-		}
-		fa.Close()
-		fb.Close()
+		ca, cb := connPair(t, typ|syscall.SOCK_CLOEXEC)
 		data := pattern(int64(typ), 3000)
 		go func() { _, _ = ca.Write(data) }()
 		buf := make([]byte, 4000)
@@ -410,18 +415,7 @@ func testUnixBackpressure(t *kern.T) {
 
 	// 4 MiB through the default queue to a reader that sleeps now and
 	// then: the writer waits (EPOLLOUT) instead of failing.
-	fds, err = syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatalf("socketpair: %v", err)
-	}
-	fa, fb := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
-	ca, err1 := net.FileConn(fa)
-	cb, err2 := net.FileConn(fb)
-	fa.Close()
-	fb.Close()
-	if err1 != nil || err2 != nil {
-		t.Fatalf("FileConn: %v %v", err1, err2)
-	}
+	ca, cb := connPair(t, syscall.SOCK_STREAM)
 	data := pattern(77, 4<<20)
 	werr := make(chan error, 1)
 	go func() {
@@ -600,18 +594,7 @@ func testUnixErrors(t *kern.T) {
 // file arrive as working descriptors; ones nobody receives are closed.
 func testUnixRights(t *kern.T) {
 	defer baseline(t)()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatalf("socketpair: %v", err)
-	}
-	fa, fb := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
-	ca, err1 := net.FileConn(fa)
-	cb, err2 := net.FileConn(fb)
-	fa.Close()
-	fb.Close()
-	if err1 != nil || err2 != nil {
-		t.Fatalf("FileConn: %v %v", err1, err2)
-	}
+	ca, cb := connPair(t, syscall.SOCK_STREAM)
 	defer ca.Close()
 	defer cb.Close()
 	ua, ub := ca.(*net.UnixConn), cb.(*net.UnixConn)
